@@ -1,0 +1,106 @@
+"""The exception tree of workflows4py.
+
+Every error the library raises derives from :class:`WorkflowError`::
+
+    WorkflowError
+    ├── DefinitionError          a workflow definition is malformed (found when it is built or loaded)
+    ├── CodecError               a value cannot cross the JSON boundary
+    │   ├── EncodeError          a value has no encoding (unsupported type, unknown union member)
+    │   └── DecodeError          stored JSON does not decode into the declared type
+    ├── InvalidInstanceId        an instance id is empty, too long or has forbidden characters
+    ├── InstanceNotFound         no instance with that id exists in the runtime
+    ├── InvalidSignalRequest     a signal request is not of the type its SignalDef declares
+    ├── EffectContractError      an effect or signal handler returned an event of the wrong type
+    └── JournalError             a journal does not fit the workflow definition
+        └── UnexpectedEvent      nothing on the current frontier accepts an event
+
+Domain errors of a workflow are *values* (see :class:`~workflows4py.Err`), never exceptions.
+Exceptions raised by user effects are technical failures: they propagate to the caller
+unchanged and nothing is persisted for the failed step.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CodecError",
+    "DecodeError",
+    "DefinitionError",
+    "EffectContractError",
+    "EncodeError",
+    "InstanceNotFound",
+    "InvalidInstanceId",
+    "InvalidSignalRequest",
+    "JournalError",
+    "UnexpectedEvent",
+    "WorkflowError",
+]
+
+
+class WorkflowError(Exception):
+    """Root of every exception raised by workflows4py."""
+
+
+class DefinitionError(WorkflowError):
+    """A workflow definition is malformed; the message names the step and the fix."""
+
+
+class CodecError(WorkflowError):
+    """A value cannot be converted to or from JSON."""
+
+
+class EncodeError(CodecError):
+    """A value cannot be encoded (unsupported type, or not a member of the declared union)."""
+
+
+class DecodeError(CodecError):
+    """Stored JSON does not decode into the declared type; ``path`` points at the culprit."""
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class InvalidInstanceId(WorkflowError, ValueError):
+    """An instance id is empty, too long, or contains characters outside ``[A-Za-z0-9._:@-]``."""
+
+
+class InstanceNotFound(WorkflowError, LookupError):
+    """No instance with the given id exists."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"workflow instance {instance_id!r} does not exist")
+        self.instance_id = instance_id
+
+
+class InvalidSignalRequest(WorkflowError, TypeError):
+    """A signal request does not match the request type of its SignalDef; no handler ran."""
+
+
+class EffectContractError(WorkflowError, TypeError):
+    """An effect or signal handler broke its contract, e.g. returned an event of the wrong type.
+
+    Nothing was persisted for the step; fix the step's code.
+    """
+
+
+class JournalError(WorkflowError):
+    """A journal does not fit the workflow definition (an evolved definition, or corrupt data)."""
+
+    def __init__(self, message: str, *, instance_id: str, sequence: int) -> None:
+        super().__init__(f"instance {instance_id!r}, event #{sequence}: {message}")
+        self.instance_id = instance_id
+        self.sequence = sequence
+
+
+class UnexpectedEvent(JournalError):
+    """No step on the current frontier of the workflow accepts this journal event."""
+
+    def __init__(self, *, instance_id: str, sequence: int, event_type: str, expected: str) -> None:
+        super().__init__(
+            f"event of type {event_type!r} is not accepted by any step awaiting now "
+            f"(awaiting: {expected}); the journal no longer fits this definition",
+            instance_id=instance_id,
+            sequence=sequence,
+        )
+        self.event_type = event_type
+        self.expected = expected

@@ -1,0 +1,124 @@
+"""Reading types off user functions: the event a step records, the errors it can return."""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import DefinitionError
+from ._result import Err, Ok, Result
+
+__all__ = ["error_names", "event_types", "is_async_callable", "resolve_event_types"]
+
+
+def is_async_callable(fn: Callable[..., Any]) -> bool:
+    """True for coroutine functions, including callable objects and partials wrapping one."""
+    while hasattr(fn, "func"):  # functools.partial
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - looking for an async __call__
+    )
+
+
+def _return_hint(fn: Callable[..., Any]) -> Any:
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: behave as if there were none
+        return None
+    return hints.get("return")
+
+
+def _classes_of(hint: Any) -> tuple[type, ...] | None:
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return (hint,)
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        found: list[type] = []
+        for arg in typing.get_args(hint):
+            sub = _classes_of(arg)
+            if sub is None:
+                return None
+            found.extend(sub)
+        return tuple(found)
+    if origin in (collections.abc.Awaitable, collections.abc.Coroutine):
+        return _classes_of(typing.get_args(hint)[-1])
+    if isinstance(origin, type) and origin is not type:
+        return (origin,)
+    return None
+
+
+def event_types(
+    fn: Callable[..., Any], explicit: type[Any] | None, *, step: str
+) -> tuple[type[Any], ...] | None:
+    """The event classes a step's function produces: ``explicit`` or its return annotation."""
+    if explicit is not None:
+        if not isinstance(explicit, type):
+            raise DefinitionError(f"{step}: event= must be a class, got {explicit!r}")
+        return (explicit,)
+    hint = _return_hint(fn)
+    return _classes_of(hint) if hint is not None else None
+
+
+def resolve_event_types(
+    produced: tuple[type[Any], ...] | None,
+    producer: Callable[..., Any],
+    handler: Callable[..., Any],
+    *,
+    step: str,
+) -> tuple[type[Any], ...]:
+    """The event classes of a step: from its producer, else the event handler's 2nd parameter.
+
+    The journal matches events to steps by class, so this must be known when the
+    definition is built, not guessed when the first event arrives.
+    """
+    if produced:
+        return produced
+    try:
+        hints = typing.get_type_hints(handler)
+        names = list(inspect.signature(handler).parameters)
+    except Exception:  # unresolvable annotations or no signature: nothing to learn here
+        hints, names = {}, []
+    if len(names) >= 2 and names[1] in hints:
+        classes = _classes_of(hints[names[1]])
+        if classes:
+            return classes
+    name = getattr(producer, "__qualname__", repr(producer))
+    raise DefinitionError(
+        f"{step}: cannot tell which event {name} returns; annotate its return type, "
+        "annotate the event handler's event parameter, or pass event=<EventClass>"
+    )
+
+
+def error_names(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """Names of the domain errors a function returning ``Result[Out, Err]`` can produce."""
+    hint = _return_hint(fn)
+    if hint is None:
+        return ()
+    errors: list[Any] = []
+    candidates = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (types.UnionType, typing.Union)
+        else (hint,)
+    )
+    for cand in candidates:
+        origin = typing.get_origin(cand)
+        args = typing.get_args(cand)
+        if origin is Result and len(args) == 2:
+            errors.append(args[1])
+        elif origin is Err and args:
+            errors.append(args[0])
+        elif origin is Ok or cand is Ok:
+            continue
+    names: list[str] = []
+    for err in errors:
+        members = (
+            typing.get_args(err)
+            if typing.get_origin(err) in (types.UnionType, typing.Union)
+            else (err,)
+        )
+        names.extend(getattr(m, "__name__", str(m)) for m in members)
+    return tuple(dict.fromkeys(names))

@@ -1,0 +1,60 @@
+"""The progress model: a definition tree annotated with what has run, how it ended, and when."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ._result import Err, Ok, Result
+
+__all__ = ["StepProgress"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepProgress:
+    """One node of an instance's progress.
+
+    ``kind`` is one of ``sequence``, ``pure``, ``run_io``, ``signal``, ``dynamic``
+    (flat_map), ``handle_error`` and ``end``. ``result`` is None until the node has run;
+    ``index`` orders completed nodes (a parent completes after its children).
+    """
+
+    kind: str
+    name: str | None
+    result: Result[Any, Any] | None = None
+    index: int | None = None
+    children: tuple[StepProgress, ...] = ()
+    signal: str | None = None
+    errors: tuple[str, ...] = ()
+
+    @property
+    def executed(self) -> bool:
+        return self.result is not None
+
+    def walk(self) -> Iterator[StepProgress]:
+        """This node and all below it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def executed_steps(self) -> list[StepProgress]:
+        """Completed leaf steps (signals, effects, named pure steps) in execution order."""
+        leaves = [
+            p
+            for p in self.walk()
+            if p.executed and not p.children and (p.kind != "pure" or p.name is not None)
+        ]
+        return sorted(leaves, key=lambda p: p.index if p.index is not None else -1)
+
+    def describe(self, indent: int = 0) -> str:
+        """A readable text tree, for logs and terminals."""
+        label = self.name or f"<{self.kind}>"
+        status = ""
+        if isinstance(self.result, Ok):
+            status = f"  ✓ #{self.index} {self.result.value!r}"
+        elif isinstance(self.result, Err):
+            status = f"  ✗ #{self.index} error {self.result.error!r}"
+        lines = [f"{'  ' * indent}- [{self.kind}] {label}{status}"]
+        lines.extend(child.describe(indent + 1) for child in self.children)
+        return "\n".join(lines)

@@ -1,0 +1,554 @@
+"""Workflow definitions: WIO, an immutable, typed tree of operations.
+
+``WIO[In, Err, Out]`` is a step (or a composition of steps) that takes an input of type
+``In`` and ends with an output ``Out`` (the new workflow state) or a domain error ``Err``.
+Nothing in this module runs anything: the engine interprets the tree, the runtime does I/O,
+and renderers draw it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Generic, Never, Self, TypeVar, overload
+
+from ._errors import DefinitionError
+from ._introspect import error_names, event_types, is_async_callable, resolve_event_types
+from ._naming import pretty_name
+from ._result import Err, Ok, Result
+from ._signals import SignalDef
+
+__all__ = [
+    "WIO",
+    "AndThen",
+    "Caught",
+    "End",
+    "FlatMap",
+    "HandleErrorWith",
+    "HandleSignal",
+    "Pure",
+    "RunIO",
+    "RunIOBuilder",
+    "SignalBuilder",
+    "SignalEventBuilder",
+    "SignalResponseBuilder",
+    "Transform",
+    "UntypedSignalBuilder",
+]
+
+_I = TypeVar("_I", contravariant=True)
+_E = TypeVar("_E", covariant=True)
+_O = TypeVar("_O", covariant=True)
+
+In = TypeVar("In")
+In2 = TypeVar("In2")
+Ev = TypeVar("Ev")
+Out = TypeVar("Out")
+Out2 = TypeVar("Out2")
+Er = TypeVar("Er")
+Er2 = TypeVar("Er2")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+S = TypeVar("S")
+
+
+class _Label:
+    """Write-once holder of a name derived from the attribute a node is assigned to.
+
+    Shared (by reference) between a node and its rewritten copies, so a name given by
+    ``__set_name__`` after the node was already composed into a definition still shows.
+    """
+
+    __slots__ = ("auto",)
+
+    def __init__(self) -> None:
+        self.auto: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caught(Generic[S, Er]):
+    """Input of an error handler: the last state reached before the failure, and the error."""
+
+    state: S
+    error: Er
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class WIO(Generic[_I, _E, _O]):
+    """A workflow step or composition: input ``In``, domain error ``Err``, output ``Out``.
+
+    Build nodes with the static constructors (:meth:`pure`, :meth:`run_io`,
+    :meth:`handle_signal`, ...) and compose them with ``>>``, :meth:`flat_map`,
+    :meth:`map` and :meth:`handle_error_with`.
+    """
+
+    _label: _Label = field(default_factory=_Label, repr=False)
+    _nameable: ClassVar[bool] = False
+    kind: ClassVar[str] = "wio"
+
+    # -- naming -------------------------------------------------------------------------
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if self._nameable and self._label.auto is None:
+            self._label.auto = pretty_name(name)
+
+    @property
+    def display_name(self) -> str | None:
+        """The explicit name, else the name derived from the attribute it is assigned to."""
+        explicit: str | None = getattr(self, "name", None)
+        return explicit if explicit is not None else self._label.auto
+
+    def named(self, name: str) -> Self:
+        """A copy of this step carrying ``name`` (shown in progress and diagrams)."""
+        if not self._nameable:
+            raise DefinitionError(f"a {self.kind} node has no name of its own; name its steps")
+        if not isinstance(name, str) or not name.strip():
+            raise DefinitionError(f"step name must be a non-empty string, got {name!r}")
+        return replace(self, name=name)  # type: ignore[call-arg]
+
+    # -- composition ----------------------------------------------------------------------
+
+    def __rshift__(self: WIO[In, Er, Out], other: WIO[Out, Er2, Out2]) -> WIO[In, Er | Er2, Out2]:
+        """Run ``other`` after this step, feeding it this step's output."""
+        if not isinstance(other, WIO):
+            return NotImplemented
+        return AndThen(first=self, second=other)
+
+    def and_then(self: WIO[In, Er, Out], other: WIO[Out, Er2, Out2]) -> WIO[In, Er | Er2, Out2]:
+        """Same as ``self >> other``."""
+        return self >> other
+
+    def flat_map(
+        self: WIO[In, Er, Out], fn: Callable[[Out], WIO[Out, Er2, Out2]]
+    ) -> WIO[In, Er | Er2, Out2]:
+        """Choose the next step from this step's output (computed again on replay)."""
+        return FlatMap(base=self, fn=fn)
+
+    def map(self: WIO[In, Er, Out], fn: Callable[[Out], Out2]) -> WIO[In, Er, Out2]:
+        """Transform this step's output."""
+        return Transform(base=self, map_input=None, map_output=lambda _i, o: fn(o))
+
+    def map_input(self: WIO[In, Er, Out], fn: Callable[[In2], In]) -> WIO[In2, Er, Out]:
+        """Adapt this step to another input type."""
+        return Transform(base=self, map_input=fn, map_output=None)
+
+    def transform(
+        self: WIO[In, Er, Out],
+        input: Callable[[In2], In],
+        output: Callable[[In2, Out], Out2],
+    ) -> WIO[In2, Er, Out2]:
+        """Adapt both sides: ``input`` maps the outer input in, ``output(outer_input, out)`` out."""
+        return Transform(base=self, map_input=input, map_output=output)
+
+    def handle_error_with(
+        self: WIO[In, Er, Out], handler: WIO[Caught[Any, Er], Er2, Out2]
+    ) -> WIO[In, Er2, Out | Out2]:
+        """On a domain error, continue with ``handler`` given ``Caught(last_state, error)``."""
+        if not isinstance(handler, WIO):
+            raise DefinitionError(f"handle_error_with expects a WIO handler, got {handler!r}")
+        return HandleErrorWith(base=self, handler=handler)
+
+    # -- constructors ---------------------------------------------------------------------
+
+    @overload
+    @staticmethod
+    def pure(fn: Callable[[In], Out], /) -> WIO[In, Never, Out]: ...
+    @overload
+    @staticmethod
+    def pure(input: type[In], fn: Callable[[In], Out], /) -> WIO[In, Never, Out]: ...
+    @staticmethod
+    def pure(*args: Any) -> WIO[Any, Never, Any]:
+        """A deterministic step computing its output from its input; records no event."""
+        fn = _fn_arg("pure", args)
+        return Pure(fn=lambda i: Ok(fn(i)), errors=())
+
+    @overload
+    @staticmethod
+    def pure_with_error(fn: Callable[[In], Result[Out, Er]], /) -> WIO[In, Er, Out]: ...
+    @overload
+    @staticmethod
+    def pure_with_error(
+        input: type[In], fn: Callable[[In], Result[Out, Er]], /
+    ) -> WIO[In, Er, Out]: ...
+    @staticmethod
+    def pure_with_error(*args: Any) -> WIO[Any, Any, Any]:
+        """A deterministic step returning ``Ok(output)`` or ``Err(domain_error)``."""
+        fn = _fn_arg("pure_with_error", args)
+        return Pure(fn=_checked_result(fn, "pure_with_error"), errors=error_names(fn))
+
+    @staticmethod
+    def value(value: Out) -> WIO[object, Never, Out]:
+        """A step whose output is ``value``."""
+        return Pure(fn=lambda _i: Ok(value), errors=())
+
+    @staticmethod
+    def fail(error: Er) -> WIO[object, Er, Never]:
+        """A step that fails with the domain error ``error``."""
+        return Pure(fn=lambda _i: Err(error), errors=(type(error).__name__,))
+
+    @overload
+    @staticmethod
+    def run_io(
+        effect: Callable[[In], Awaitable[Ev]], /, *, event: type[Ev] | None = None
+    ) -> RunIOBuilder[In, Ev]: ...
+    @overload
+    @staticmethod
+    def run_io(
+        effect: Callable[[In], Ev], /, *, event: type[Ev] | None = None
+    ) -> RunIOBuilder[In, Ev]: ...
+    @overload
+    @staticmethod
+    def run_io(
+        input: type[In],
+        effect: Callable[[In], Awaitable[Ev]],
+        /,
+        *,
+        event: type[Ev] | None = None,
+    ) -> RunIOBuilder[In, Ev]: ...
+    @overload
+    @staticmethod
+    def run_io(
+        input: type[In], effect: Callable[[In], Ev], /, *, event: type[Ev] | None = None
+    ) -> RunIOBuilder[In, Ev]: ...
+    @staticmethod
+    def run_io(*args: Any, event: type[Any] | None = None) -> RunIOBuilder[Any, Any]:
+        """A side effect (plain function or coroutine) whose result is recorded as an event.
+
+        On replay the effect is not run again: the recorded event is used instead.
+        """
+        effect = _fn_arg("run_io", args)
+        return RunIOBuilder(effect, event_types(effect, event, step="run_io"))
+
+    @overload
+    @staticmethod
+    def handle_signal(signal: SignalDef[Req, Resp], /) -> UntypedSignalBuilder[Req, Resp]: ...
+    @overload
+    @staticmethod
+    def handle_signal(
+        signal: SignalDef[Req, Resp], /, *, input: type[In]
+    ) -> SignalBuilder[In, Req, Resp]: ...
+    @staticmethod
+    def handle_signal(
+        signal: SignalDef[Any, Any], /, *, input: type[Any] | None = None
+    ) -> SignalBuilder[Any, Any, Any] | UntypedSignalBuilder[Any, Any]:
+        """Wait for ``signal``; its handler turns (input, request) into an event.
+
+        Pass ``input=`` when the handler is a lambda; otherwise the input type is taken
+        from the handler's annotation.
+        """
+        if not isinstance(signal, SignalDef):
+            raise DefinitionError(f"handle_signal expects a SignalDef, got {signal!r}")
+        return SignalBuilder(signal) if input is not None else UntypedSignalBuilder(signal)
+
+    @staticmethod
+    def end() -> WIO[object, Never, Never]:
+        """A step that never completes: the instance stays open (e.g. to keep answering queries)."""
+        return End()
+
+    @staticmethod
+    def noop() -> WIO[object, Never, Never]:
+        """Same as :meth:`end`."""
+        return End()
+
+
+def _fn_arg(builder: str, args: tuple[Any, ...]) -> Callable[..., Any]:
+    if len(args) == 2:  # (input_type, fn): the type only guides the type checker
+        args = args[1:]
+    if len(args) != 1 or not callable(args[0]):
+        raise DefinitionError(f"WIO.{builder} expects ([input_type,] function), got {args!r}")
+    fn: Callable[..., Any] = args[0]
+    return fn
+
+
+def _checked_result(fn: Callable[..., Any], where: str) -> Callable[..., Result[Any, Any]]:
+    def call(*args: Any) -> Result[Any, Any]:
+        res = fn(*args)
+        if not isinstance(res, Result):
+            raise DefinitionError(
+                f"{where}: {getattr(fn, '__qualname__', fn)!r} must return Ok(...) or Err(...), "
+                f"got {type(res).__qualname__}"
+            )
+        return res
+
+    return call
+
+
+def _ok(fn: Callable[..., Any]) -> Callable[..., Result[Any, Any]]:
+    return lambda *args: Ok(fn(*args))
+
+
+# -- nodes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Pure(WIO[Any, Any, Any]):
+    """Deterministic computation from the input; no event, recomputed on replay."""
+
+    fn: Callable[[Any], Result[Any, Any]]
+    errors: tuple[str, ...]
+    name: str | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "pure"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RunIO(WIO[Any, Any, Any]):
+    """A side effect whose result is recorded as an event, then turned into the output."""
+
+    effect: Callable[[Any], Any]
+    is_async: bool
+    event_types: tuple[type[Any], ...]
+    handler: Callable[[Any, Any], Result[Any, Any]]
+    errors: tuple[str, ...]
+    name: str | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "run_io"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class HandleSignal(WIO[Any, Any, Any]):
+    """Waits for a signal; records the handler's event; answers with a response."""
+
+    signal: SignalDef[Any, Any]
+    handler: Callable[[Any, Any], Any]
+    is_async: bool
+    side_effects: bool
+    event_types: tuple[type[Any], ...]
+    event_handler: Callable[[Any, Any], Result[Any, Any]]
+    respond: Callable[[Any, Any, Any], Any]
+    errors: tuple[str, ...]
+    name: str | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "signal"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AndThen(WIO[Any, Any, Any]):
+    """``first >> second``."""
+
+    first: WIO[Any, Any, Any]
+    second: WIO[Any, Any, Any]
+    kind: ClassVar[str] = "and_then"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class FlatMap(WIO[Any, Any, Any]):
+    """``base`` then the step ``fn(output)``; ``next`` holds it once computed."""
+
+    base: WIO[Any, Any, Any]
+    fn: Callable[[Any], WIO[Any, Any, Any]]
+    next: WIO[Any, Any, Any] | None = None
+    kind: ClassVar[str] = "flat_map"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Transform(WIO[Any, Any, Any]):
+    """Adapts the input going into ``base`` and/or the output coming out."""
+
+    base: WIO[Any, Any, Any]
+    map_input: Callable[[Any], Any] | None
+    map_output: Callable[[Any, Any], Any] | None
+    kind: ClassVar[str] = "transform"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class HandleErrorWith(WIO[Any, Any, Any]):
+    """Runs ``handler`` with ``Caught(last_state, error)`` when ``base`` fails."""
+
+    base: WIO[Any, Any, Any]
+    handler: WIO[Any, Any, Any]
+    kind: ClassVar[str] = "handle_error"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class End(WIO[Any, Any, Any]):
+    """Never completes."""
+
+    kind: ClassVar[str] = "end"
+
+
+# -- builders -------------------------------------------------------------------------------
+
+
+class RunIOBuilder(Generic[In, Ev]):
+    """Second half of :meth:`WIO.run_io`: how the recorded event becomes the output."""
+
+    __slots__ = ("_effect", "_events")
+
+    def __init__(self, effect: Callable[[In], Any], events: tuple[type[Any], ...] | None) -> None:
+        self._effect = effect
+        self._events = events
+
+    def handle_event(self, fn: Callable[[In, Ev], Out]) -> WIO[In, Never, Out]:
+        """The event handler: (input, event) -> output."""
+        return self._build(fn, _ok(fn), ())
+
+    def handle_event_with_error(self, fn: Callable[[In, Ev], Result[Out, Er]]) -> WIO[In, Er, Out]:
+        """The event handler: (input, event) -> ``Ok(output)`` or ``Err(domain_error)``."""
+        return self._build(fn, _checked_result(fn, "handle_event_with_error"), error_names(fn))
+
+    def _build(
+        self,
+        raw: Callable[..., Any],
+        handler: Callable[[Any, Any], Result[Any, Any]],
+        errors: tuple[str, ...],
+    ) -> WIO[Any, Any, Any]:
+        return RunIO(
+            effect=self._effect,
+            is_async=is_async_callable(self._effect),
+            event_types=resolve_event_types(self._events, self._effect, raw, step="run_io"),
+            handler=handler,
+            errors=errors,
+        )
+
+
+class _SignalStart(Generic[Req, Resp]):
+    __slots__ = ("_signal",)
+
+    def __init__(self, signal: SignalDef[Req, Resp]) -> None:
+        self._signal = signal
+
+    def _next(
+        self, fn: Callable[[Any, Req], Any], event: type[Any] | None, *, side_effects: bool
+    ) -> SignalEventBuilder[Any, Req, Resp, Any]:
+        step = f"signal {self._signal.id!r}"
+        if not side_effects and is_async_callable(fn):
+            raise DefinitionError(
+                f"{step}: purely() takes a plain function; use with_side_effects() for a coroutine"
+            )
+        return SignalEventBuilder(
+            self._signal, fn, event_types(fn, event, step=step), side_effects=side_effects
+        )
+
+
+class UntypedSignalBuilder(_SignalStart[Req, Resp]):
+    """First step of :meth:`WIO.handle_signal` without ``input=``: the handler's annotation
+    gives the input type."""
+
+    __slots__ = ()
+
+    def purely(
+        self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
+    ) -> SignalEventBuilder[In, Req, Resp, Ev]:
+        """Handle the request without side effects: (input, request) -> event."""
+        return self._next(fn, event, side_effects=False)
+
+    @overload
+    def with_side_effects(
+        self, fn: Callable[[In, Req], Awaitable[Ev]], *, event: type[Ev] | None = None
+    ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
+    @overload
+    def with_side_effects(
+        self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
+    ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
+    def with_side_effects(
+        self, fn: Callable[[Any, Req], Any], *, event: type[Any] | None = None
+    ) -> SignalEventBuilder[Any, Req, Resp, Any]:
+        """Handle the request with side effects (plain function or coroutine) -> event."""
+        return self._next(fn, event, side_effects=True)
+
+
+class SignalBuilder(_SignalStart[Req, Resp], Generic[In, Req, Resp]):
+    """First step of :meth:`WIO.handle_signal` with ``input=``: how a request becomes an event."""
+
+    __slots__ = ()
+
+    def purely(
+        self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
+    ) -> SignalEventBuilder[In, Req, Resp, Ev]:
+        """Handle the request without side effects: (input, request) -> event."""
+        return self._next(fn, event, side_effects=False)
+
+    @overload
+    def with_side_effects(
+        self, fn: Callable[[In, Req], Awaitable[Ev]], *, event: type[Ev] | None = None
+    ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
+    @overload
+    def with_side_effects(
+        self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
+    ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
+    def with_side_effects(
+        self, fn: Callable[[In, Req], Any], *, event: type[Any] | None = None
+    ) -> SignalEventBuilder[In, Req, Resp, Any]:
+        """Handle the request with side effects (plain function or coroutine) -> event."""
+        return self._next(fn, event, side_effects=True)
+
+
+class SignalEventBuilder(Generic[In, Req, Resp, Ev]):
+    """Second step of :meth:`WIO.handle_signal`: how the event becomes the output."""
+
+    __slots__ = ("_events", "_handler", "_side_effects", "_signal")
+
+    def __init__(
+        self,
+        signal: SignalDef[Req, Resp],
+        handler: Callable[[In, Req], Any],
+        events: tuple[type[Any], ...] | None,
+        *,
+        side_effects: bool,
+    ) -> None:
+        self._signal = signal
+        self._handler = handler
+        self._events = events
+        self._side_effects = side_effects
+
+    def handle_event(
+        self, fn: Callable[[In, Ev], Out]
+    ) -> SignalResponseBuilder[In, Req, Resp, Ev, Never, Out]:
+        """The event handler: (input, event) -> output."""
+        return SignalResponseBuilder(self, fn, _ok(fn), ())
+
+    def handle_event_with_error(
+        self, fn: Callable[[In, Ev], Result[Out, Er]]
+    ) -> SignalResponseBuilder[In, Req, Resp, Ev, Er, Out]:
+        """The event handler: (input, event) -> ``Ok(output)`` or ``Err(domain_error)``."""
+        return SignalResponseBuilder(
+            self, fn, _checked_result(fn, "handle_event_with_error"), error_names(fn)
+        )
+
+
+class SignalResponseBuilder(Generic[In, Req, Resp, Ev, Er, Out]):
+    """Last step of :meth:`WIO.handle_signal`: the response sent back to the caller."""
+
+    __slots__ = ("_errors", "_event_handler", "_head", "_raw")
+
+    def __init__(
+        self,
+        head: SignalEventBuilder[In, Req, Resp, Ev],
+        raw: Callable[..., Any],
+        event_handler: Callable[[Any, Any], Result[Any, Any]],
+        errors: tuple[str, ...],
+    ) -> None:
+        self._head = head
+        self._raw = raw
+        self._event_handler = event_handler
+        self._errors = errors
+
+    def produce_response(self, fn: Callable[[In, Ev, Req], Resp]) -> WIO[In, Er, Out]:
+        """The response: (input, event, request) -> response. Recomputed on redelivery."""
+        return self._build(fn)
+
+    def void_response(self: SignalResponseBuilder[In, Req, None, Ev, Er, Out]) -> WIO[In, Er, Out]:
+        """Answer with ``None`` (for signals declared with ``response=None``)."""
+        signal = self._head._signal
+        if signal.response is not None:
+            raise DefinitionError(
+                f"signal {signal.id!r} declares response {signal.response.__qualname__}; "
+                "use produce_response()"
+            )
+        return self._build(lambda _i, _e, _r: None)
+
+    def _build(self, respond: Callable[[Any, Any, Any], Any]) -> WIO[Any, Any, Any]:
+        head = self._head
+        return HandleSignal(
+            signal=head._signal,
+            handler=head._handler,
+            is_async=is_async_callable(head._handler),
+            side_effects=head._side_effects,
+            event_types=resolve_event_types(
+                head._events, head._handler, self._raw, step=f"signal {head._signal.id!r}"
+            ),
+            event_handler=self._event_handler,
+            respond=respond,
+            errors=self._errors,
+        )
