@@ -85,7 +85,8 @@ class BlockingInstance(Generic[S, Ev]):
         return repr(self._async).replace("WorkflowInstance", "BlockingInstance")
 
     def deliver_signal(self, signal: SignalDef[Req, Resp], request: Req) -> Resp | UnexpectedSignal:
-        return self._portal.run(self._async.deliver_signal(signal, request))
+        pending = self._async.deliver_signal(signal, request)
+        return self._portal.run(pending)
 
     def wakeup(self) -> None:
         return self._portal.run(self._async.wakeup())

@@ -123,17 +123,17 @@ def _advance(w: WIO[Any, Any, Any], inp: Any, state: Any, c: _Counter) -> WIO[An
             f = _advance(first, inp, state, c)
             if not isinstance(f, Executed):
                 return w if f is first else replace(w, first=f)
-            if isinstance(f.result, Err):
+            if not isinstance(f.result, Ok):
                 return c.done(replace(w, first=f), f.result, inp)
             out = f.result.value
             s = _advance(second, out, out, c)
-            node = replace(w, first=f, second=s)
-            return c.done(node, s.result, inp) if isinstance(s, Executed) else node
+            seq = replace(w, first=f, second=s)
+            return c.done(seq, s.result, inp) if isinstance(s, Executed) else seq
         case FlatMap(base=base, fn=fn, next=nxt):
             b = _advance(base, inp, state, c)
             if not isinstance(b, Executed):
                 return w if b is base else replace(w, base=b)
-            if isinstance(b.result, Err):
+            if not isinstance(b.result, Ok):
                 return c.done(replace(w, base=b), b.result, inp)
             out = b.result.value
             if nxt is None:
@@ -141,15 +141,15 @@ def _advance(w: WIO[Any, Any, Any], inp: Any, state: Any, c: _Counter) -> WIO[An
                 if not isinstance(nxt, WIO):
                     raise DefinitionError(f"flat_map function returned {nxt!r}, not a WIO")
             n = _advance(nxt, out, out, c)
-            node = replace(w, base=b, next=n)
-            return c.done(node, n.result, inp) if isinstance(n, Executed) else node
+            dyn = replace(w, base=b, next=n)
+            return c.done(dyn, n.result, inp) if isinstance(n, Executed) else dyn
         case Transform(base=base):
             b = _advance(base, _inner_input(w, inp), state, c)
             if not isinstance(b, Executed):
                 return w if b is base else replace(w, base=b)
             result = b.result
-            if isinstance(result, Ok) and w.map_output is not None:
-                result = Ok(w.map_output(inp, result.value))
+            if isinstance(result, Ok) and w.out_fn is not None:
+                result = Ok(w.out_fn(inp, result.value))
             return c.done(replace(w, base=b), result, inp)
         case HandleErrorWith(base=base, handler=handler):
             b = _advance(base, inp, state, c)
@@ -159,13 +159,13 @@ def _advance(w: WIO[Any, Any, Any], inp: Any, state: Any, c: _Counter) -> WIO[An
                 return c.done(replace(w, base=b), b.result, inp)
             caught = _caught(b, state)
             h = _advance(handler, caught, caught.state, c)
-            node = replace(w, base=b, handler=h)
-            return c.done(node, h.result, inp) if isinstance(h, Executed) else node
+            handled = replace(w, base=b, handler=h)
+            return c.done(handled, h.result, inp) if isinstance(h, Executed) else handled
     raise DefinitionError(f"unsupported node {type(w).__name__}")  # pragma: no cover
 
 
 def _inner_input(w: Transform, inp: Any) -> Any:
-    return w.map_input(inp) if w.map_input is not None else inp
+    return w.in_fn(inp) if w.in_fn is not None else inp
 
 
 def _caught(failed: Executed, state_before: Any) -> Caught[Any, Any]:

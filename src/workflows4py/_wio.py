@@ -126,11 +126,11 @@ class WIO(Generic[_I, _E, _O]):
 
     def map(self: WIO[In, Er, Out], fn: Callable[[Out], Out2]) -> WIO[In, Er, Out2]:
         """Transform this step's output."""
-        return Transform(base=self, map_input=None, map_output=lambda _i, o: fn(o))
+        return Transform(base=self, in_fn=None, out_fn=lambda _i, o: fn(o))
 
     def map_input(self: WIO[In, Er, Out], fn: Callable[[In2], In]) -> WIO[In2, Er, Out]:
         """Adapt this step to another input type."""
-        return Transform(base=self, map_input=fn, map_output=None)
+        return Transform(base=self, in_fn=fn, out_fn=None)
 
     def transform(
         self: WIO[In, Er, Out],
@@ -138,7 +138,7 @@ class WIO(Generic[_I, _E, _O]):
         output: Callable[[In2, Out], Out2],
     ) -> WIO[In2, Er, Out2]:
         """Adapt both sides: ``input`` maps the outer input in, ``output(outer_input, out)`` out."""
-        return Transform(base=self, map_input=input, map_output=output)
+        return Transform(base=self, in_fn=input, out_fn=output)
 
     def handle_error_with(
         self: WIO[In, Er, Out], handler: WIO[Caught[Any, Er], Er2, Out2]
@@ -346,8 +346,8 @@ class Transform(WIO[Any, Any, Any]):
     """Adapts the input going into ``base`` and/or the output coming out."""
 
     base: WIO[Any, Any, Any]
-    map_input: Callable[[Any], Any] | None
-    map_output: Callable[[Any, Any], Any] | None
+    in_fn: Callable[[Any], Any] | None
+    out_fn: Callable[[Any, Any], Any] | None
     kind: ClassVar[str] = "transform"
 
 

@@ -1,0 +1,76 @@
+"""Compositions that must type-check under mypy --strict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Never
+
+from workflows4py import WIO, Caught, Err, Ok, Result, SignalDef
+
+
+@dataclass(frozen=True)
+class Draft:
+    text: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    text: str
+
+
+@dataclass(frozen=True)
+class Published:
+    url: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubmittedEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    url: str
+
+
+@dataclass(frozen=True)
+class Approve:
+    ok: bool
+
+
+approve = SignalDef("approve", request=Approve, response=str)
+
+
+async def publish(s: Submitted) -> PublishedEvent:
+    return PublishedEvent(f"https://example.org/{s.text}")
+
+
+def on_published(s: Submitted, e: PublishedEvent) -> Result[Published, Rejected]:
+    return Ok(Published(e.url)) if e.url else Err(Rejected("no url"))
+
+
+submit: WIO[Draft, Never, Submitted] = WIO.pure(Draft, lambda d: Submitted(d.text))
+review: WIO[Submitted, Never, Submitted] = (
+    WIO.handle_signal(approve, input=Submitted)
+    .purely(lambda s, req: SubmittedEvent(s.text))
+    .handle_event(lambda s, e: Submitted(e.text))
+    .produce_response(lambda s, e, req: "thanks")
+)
+release: WIO[Submitted, Rejected, Published] = WIO.run_io(publish).handle_event_with_error(
+    on_published
+)
+flow: WIO[Draft, Rejected, Published] = submit >> review >> release
+
+
+def give_up(c: Caught[object, Rejected]) -> Published:
+    return Published(f"rejected: {c.error.reason}")
+
+
+total: WIO[Draft, Never, Published] = flow.handle_error_with(WIO.pure(give_up))
+dynamic: WIO[Draft, Rejected, Published] = submit.flat_map(lambda s: review >> release)
+mapped: WIO[Draft, Rejected, str] = flow.map(lambda p: p.url)
