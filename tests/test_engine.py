@@ -107,7 +107,7 @@ def test_pure_error_fails_the_workflow_with_the_value() -> None:
 
 
 def test_pure_with_error_checks_its_return_type() -> None:
-    wf = WIO.pure_with_error(Count, lambda c: c)  # type: ignore[arg-type, return-value]
+    wf: WIO[Count, Any, Any] = WIO.pure_with_error(Count, lambda c: c)  # type: ignore[arg-type, return-value]
     with pytest.raises(DefinitionError, match="must return Ok"):
         Execution.start(wf, Count(0))
 
@@ -231,7 +231,7 @@ def test_flat_map_chooses_next_step_from_output_and_replays_it() -> None:
 
 
 def test_flat_map_must_return_a_wio() -> None:
-    wf = WIO.pure(Count, lambda c: c).flat_map(lambda c: 42)  # type: ignore[arg-type, return-value]
+    wf: WIO[Count, Any, Any] = WIO.pure(Count, lambda c: c).flat_map(lambda c: 42)  # type: ignore[arg-type, return-value]
     with pytest.raises(DefinitionError, match="not a WIO"):
         Execution.start(wf, Count(0))
 
@@ -241,11 +241,20 @@ def test_map_and_transforms() -> None:
     ex, _ = run_all(Execution.start(wf, Count(1)))
     assert ex.state == Count(200)
 
-    inner = increment().map_input(lambda n: Count(n))
+    def from_int(n: int) -> Count:
+        return Count(n)
+
+    def to_count(s: str) -> Count:
+        return Count(len(s))
+
+    def describe(s: str, c: Count) -> str:
+        return f"{s}:{c.n}"
+
+    inner = increment().map_input(from_int)
     ex2, _ = run_all(Execution.start(inner, 4))
     assert ex2.state == Count(5)
 
-    both = increment().transform(lambda s: Count(len(s)), lambda s, c: f"{s}:{c.n}")
+    both = increment().transform(to_count, describe)
     ex3, _ = run_all(Execution.start(both, "abc"))
     assert ex3.state == "abc:4"
 
