@@ -270,8 +270,10 @@ def test_end_never_completes() -> None:
 
 
 def test_progress_orders_executed_steps() -> None:
-    wf = increment().named("First") >> add_from_signal().named("Second") >> increment().named(
-        "Third"
+    wf = (
+        increment().named("First")
+        >> add_from_signal().named("Second")
+        >> increment().named("Third")
     )
     ex, _ = run_all(Execution.start(wf, Count(0)))
     p = ex.progress()

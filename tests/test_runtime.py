@@ -223,7 +223,7 @@ async def test_wrong_request_shape_is_rejected_before_any_handler() -> None:
     runtime = new_runtime()
     acc = await runtime.create_instance("acc-1")
     with pytest.raises(InvalidSignalRequest, match="expects a request of type Deposit"):
-        await acc.deliver_signal(deposit_signal, Receipt(3))  # type: ignore[arg-type]
+        await acc.deliver_signal(deposit_signal, Receipt(3))  # type: ignore[misc]
     impostor = SignalDef("deposit", request=Receipt)  # same id, other request type
     with pytest.raises(InvalidSignalRequest):
         await acc.deliver_signal(impostor, Receipt(3))
@@ -287,7 +287,10 @@ async def test_journal_that_does_not_fit_names_sequence_and_type() -> None:
     acc = await runtime.create_instance("acc-1")
     await acc.deliver_signal(deposit_signal, Deposit(5))
     journal = await acc.get_journal()
-    swapped = [dataclasses.replace(journal[1], sequence=1), dataclasses.replace(journal[0], sequence=2)]
+    swapped = [
+        dataclasses.replace(journal[1], sequence=1),
+        dataclasses.replace(journal[0], sequence=2),
+    ]
     fresh = new_runtime()
     with pytest.raises(UnexpectedEvent) as info:
         await fresh.restore_instance("acc-1", swapped)

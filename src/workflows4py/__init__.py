@@ -51,6 +51,7 @@ __all__ = [
     "InvalidSignalRequest",
     "JournalEntry",
     "JournalError",
+    "JsonCodec",
     "Ok",
     "Result",
     "SignalDef",

@@ -149,7 +149,9 @@ class BlockingRuntime(Generic[S, Ev]):
     ) -> BlockingInstance[S, Ev]:
         return self._wrap(self._portal.run(self._async.restore_instance(instance_id, journal)))
 
-    def restore_from_events(self, instance_id: str, events: Iterable[Ev]) -> BlockingInstance[S, Ev]:
+    def restore_from_events(
+        self, instance_id: str, events: Iterable[Ev]
+    ) -> BlockingInstance[S, Ev]:
         return self._wrap(self._portal.run(self._async.restore_from_events(instance_id, events)))
 
     def instance_ids(self) -> list[str]:

@@ -35,8 +35,8 @@ from ._wio import (
 )
 
 __all__ = [
-    "Execution",
     "Executed",
+    "Execution",
     "FreshSignal",
     "Redelivery",
     "RunEffect",
@@ -99,7 +99,9 @@ class _Counter:
     def __init__(self, start: int) -> None:
         self.next = start
 
-    def done(self, node: WIO[Any, Any, Any], result: Result[Any, Any], inp: Any, event: Any = None) -> Executed:
+    def done(
+        self, node: WIO[Any, Any, Any], result: Result[Any, Any], inp: Any, event: Any = None
+    ) -> Executed:
         index = self.next
         self.next += 1
         return Executed(node=node, result=result, input=inp, index=index, event=event)
@@ -211,7 +213,9 @@ def _executed_nodes(w: WIO[Any, Any, Any]) -> Iterator[Executed]:
 # -- events -------------------------------------------------------------------------------------
 
 
-def _apply(w: WIO[Any, Any, Any], inp: Any, state: Any, evt: Any, c: _Counter) -> WIO[Any, Any, Any] | None:
+def _apply(
+    w: WIO[Any, Any, Any], inp: Any, state: Any, evt: Any, c: _Counter
+) -> WIO[Any, Any, Any] | None:
     """Offer ``evt`` to the frontier of ``w``; the rewritten tree, or None if not accepted."""
     match w:
         case RunIO() | HandleSignal():
@@ -255,7 +259,9 @@ def _apply(w: WIO[Any, Any, Any], inp: Any, state: Any, evt: Any, c: _Counter) -
 # -- the frontier -------------------------------------------------------------------------------
 
 
-def _frontier(w: WIO[Any, Any, Any], inp: Any, state: Any) -> Iterator[tuple[WIO[Any, Any, Any], Any]]:
+def _frontier(
+    w: WIO[Any, Any, Any], inp: Any, state: Any
+) -> Iterator[tuple[WIO[Any, Any, Any], Any]]:
     """Leaf steps awaiting now, with their inputs, in definition order."""
     match w:
         case RunIO() | HandleSignal():
@@ -407,7 +413,9 @@ def _progress(w: WIO[Any, Any, Any]) -> StepProgress:
             )
         case HandleSignal():
             return StepProgress(
-                kind="signal", name=name or f"Handle {w.signal.name}", signal=w.signal.id,
+                kind="signal",
+                name=name or f"Handle {w.signal.name}",
+                signal=w.signal.id,
                 errors=w.errors,
             )
         case RunIO() | Pure():

@@ -3,7 +3,7 @@
 Every error the library raises derives from :class:`WorkflowError`::
 
     WorkflowError
-    ├── DefinitionError          a workflow definition is malformed (found when it is built or loaded)
+    ├── DefinitionError          a workflow definition is malformed (found when built or loaded)
     ├── CodecError               a value cannot cross the JSON boundary
     │   ├── EncodeError          a value has no encoding (unsupported type, unknown union member)
     │   └── DecodeError          stored JSON does not decode into the declared type

@@ -8,8 +8,29 @@ __all__ = ["pretty_name"]
 
 # Words that read as acronyms in step names; words without vowels ("pr", "sql") are caught by rule.
 _ACRONYMS = frozenset(
-    {"id", "io", "ci", "cd", "api", "url", "uri", "ui", "uuid", "kyc", "aml", "otp", "json", "xml",
-     "vip", "faq", "iban", "eta", "ai", "os", "ok"}
+    {
+        "id",
+        "io",
+        "ci",
+        "cd",
+        "api",
+        "url",
+        "uri",
+        "ui",
+        "uuid",
+        "kyc",
+        "aml",
+        "otp",
+        "json",
+        "xml",
+        "vip",
+        "faq",
+        "iban",
+        "eta",
+        "ai",
+        "os",
+        "ok",
+    }
 )
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 

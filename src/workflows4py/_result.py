@@ -12,25 +12,25 @@ from typing import Generic, Never, TypeVar
 
 __all__ = ["Err", "Ok", "Result"]
 
-_O = TypeVar("_O", covariant=True)
-_E = TypeVar("_E", covariant=True)
+_O_co = TypeVar("_O_co", covariant=True)
+_E_co = TypeVar("_E_co", covariant=True)
 
 
-class Result(Generic[_O, _E]):
+class Result(Generic[_O_co, _E_co]):
     """Either :class:`Ok` with a value or :class:`Err` with a domain error."""
 
     __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
-class Ok(Result[_O, Never]):
+class Ok(Result[_O_co, Never]):
     """A successful outcome carrying ``value``."""
 
-    value: _O
+    value: _O_co
 
 
 @dataclass(frozen=True, slots=True)
-class Err(Result[Never, _E]):
+class Err(Result[Never, _E_co]):
     """A domain error carried as a value (not raised)."""
 
-    error: _E
+    error: _E_co

@@ -12,13 +12,13 @@ from ._naming import pretty_name
 __all__ = ["SignalDef"]
 
 _Req = TypeVar("_Req")
-_Resp = TypeVar("_Resp")
+_Resp_co = TypeVar("_Resp_co", covariant=True)
 
 _SIGNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 
 
 @dataclass(frozen=True, init=False, eq=False)
-class SignalDef(Generic[_Req, _Resp]):
+class SignalDef(Generic[_Req, _Resp_co]):
     """A signal a workflow can receive: a stable ``id``, a request type and a response type.
 
     The id is what identifies the signal across deploys (it is matched when a signal is
@@ -28,7 +28,7 @@ class SignalDef(Generic[_Req, _Resp]):
 
     id: str
     request: type[_Req]
-    response: type[_Resp] | None
+    response: type[_Resp_co] | None
     name: str = field(compare=False)
 
     @overload
@@ -47,7 +47,7 @@ class SignalDef(Generic[_Req, _Resp]):
         id: str,
         *,
         request: type[_Req],
-        response: type[_Resp],
+        response: type[_Resp_co],
         name: str | None = None,
     ) -> None: ...
 

@@ -36,9 +36,9 @@ __all__ = [
     "UntypedSignalBuilder",
 ]
 
-_I = TypeVar("_I", contravariant=True)
-_E = TypeVar("_E", covariant=True)
-_O = TypeVar("_O", covariant=True)
+_I_contra = TypeVar("_I_contra", contravariant=True)
+_E_co = TypeVar("_E_co", covariant=True)
+_O_co = TypeVar("_O_co", covariant=True)
 
 In = TypeVar("In")
 In2 = TypeVar("In2")
@@ -74,7 +74,7 @@ class Caught(Generic[S, Er]):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class WIO(Generic[_I, _E, _O]):
+class WIO(Generic[_I_contra, _E_co, _O_co]):
     """A workflow step or composition: input ``In``, domain error ``Err``, output ``Out``.
 
     Build nodes with the static constructors (:meth:`pure`, :meth:`run_io`,

@@ -103,7 +103,10 @@ def _check_signals(cls: type[Workflow[Any, Any]]) -> None:
     for node in definition_nodes(cls.definition):
         if isinstance(node, HandleSignal):
             other = seen.setdefault(node.signal.id, node.signal)
-            if other.request is not node.signal.request or other.response is not node.signal.response:
+            if (
+                other.request is not node.signal.request
+                or other.response is not node.signal.response
+            ):
                 raise DefinitionError(
                     f"{cls.__name__}: two different SignalDefs share the id {node.signal.id!r}"
                 )
