@@ -12,7 +12,6 @@ import inspect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._clock import Clock, SystemClock
@@ -25,6 +24,7 @@ from ._errors import (
     UnexpectedEvent,
     WorkflowError,
 )
+from ._journal import JournalEntry
 from ._progress import StepProgress
 from ._signals import SignalDef
 from ._workflow import Workflow, WorkflowCodecs
@@ -58,16 +58,6 @@ def check_instance_id(instance_id: object) -> str:
             f"instance id {instance_id!r} is not valid: use 1-200 characters from [A-Za-z0-9._:@-]"
         )
     return instance_id
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One recorded event: its position, type tag, JSON payload and when it was recorded."""
-
-    sequence: int
-    type: str
-    data: str
-    recorded_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
