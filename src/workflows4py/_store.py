@@ -223,3 +223,7 @@ class Store(Protocol):
     async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
         """Instances marked running whose lease has lapsed (their process died mid-step)."""
         ...
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        ...
