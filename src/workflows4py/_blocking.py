@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Iterable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from ._errors import WorkflowError
+from ._events import SystemEvent
 from ._progress import StepProgress
+from ._result import Result
 from ._runtime import (
     InMemoryRuntime,
     InstanceStatus,
@@ -84,9 +87,17 @@ class BlockingInstance(Generic[S, Ev]):
     def __repr__(self) -> str:
         return repr(self._async).replace("WorkflowInstance", "BlockingInstance")
 
-    def deliver_signal(self, signal: SignalDef[Req, Resp], request: Req) -> Resp | UnexpectedSignal:
-        pending = self._async.deliver_signal(signal, request)
+    def deliver_signal(
+        self, signal: SignalDef[Req, Resp], request: Req, *, route: str | None = None
+    ) -> Resp | UnexpectedSignal:
+        pending = self._async.deliver_signal(signal, request, route=route)
         return self._portal.run(pending)
+
+    def result(self) -> Result[Any, Any] | None:
+        return self._portal.run(self._async.result())
+
+    def next_wakeup(self) -> datetime | None:
+        return self._portal.run(self._async.next_wakeup())
 
     def wakeup(self) -> None:
         return self._portal.run(self._async.wakeup())
@@ -97,7 +108,7 @@ class BlockingInstance(Generic[S, Ev]):
     def status(self) -> InstanceStatus:
         return self._portal.run(self._async.status())
 
-    def get_events(self) -> list[Ev]:
+    def get_events(self) -> list[Ev | SystemEvent]:
         return self._portal.run(self._async.get_events())
 
     def get_journal(self) -> list[JournalEntry]:
@@ -150,9 +161,12 @@ class BlockingRuntime(Generic[S, Ev]):
         return self._wrap(self._portal.run(self._async.restore_instance(instance_id, journal)))
 
     def restore_from_events(
-        self, instance_id: str, events: Iterable[Ev]
+        self, instance_id: str, events: Iterable[Ev | SystemEvent]
     ) -> BlockingInstance[S, Ev]:
         return self._wrap(self._portal.run(self._async.restore_from_events(instance_id, events)))
 
     def instance_ids(self) -> list[str]:
         return self._portal.run(self._async.instance_ids())
+
+    def run_due_wakeups(self) -> list[str]:
+        return self._portal.run(self._async.run_due_wakeups())

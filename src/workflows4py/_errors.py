@@ -11,6 +11,7 @@ Every error the library raises derives from :class:`WorkflowError`::
     ├── InstanceNotFound         no instance with that id exists in the runtime
     ├── InvalidSignalRequest     a signal request is not of the type its SignalDef declares
     ├── EffectContractError      an effect or signal handler returned an event of the wrong type
+    ├── ExecutionError           a definition cannot go on (no fork branch matched, a busy loop)
     └── JournalError             a journal does not fit the workflow definition
         └── UnexpectedEvent      nothing on the current frontier accepts an event
 
@@ -27,6 +28,7 @@ __all__ = [
     "DefinitionError",
     "EffectContractError",
     "EncodeError",
+    "ExecutionError",
     "InstanceNotFound",
     "InvalidInstanceId",
     "InvalidSignalRequest",
@@ -83,6 +85,11 @@ class EffectContractError(WorkflowError, TypeError):
     """
 
 
+class ExecutionError(WorkflowError):
+    """The definition cannot go on from here: no fork branch matched the input, a loop spun
+    without ever waiting, for-each elements with duplicate keys. Nothing was recorded."""
+
+
 class JournalError(WorkflowError):
     """A journal does not fit the workflow definition (an evolved definition, or corrupt data)."""
 
@@ -95,12 +102,23 @@ class JournalError(WorkflowError):
 class UnexpectedEvent(JournalError):
     """No step on the current frontier of the workflow accepts this journal event."""
 
-    def __init__(self, *, instance_id: str, sequence: int, event_type: str, expected: str) -> None:
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        sequence: int,
+        event_type: str,
+        expected: str,
+        steps: tuple[str, ...] = (),
+    ) -> None:
+        waiting = f"steps awaiting: {', '.join(steps)}; " if steps else ""
         super().__init__(
             f"event of type {event_type!r} is not accepted by any step awaiting now "
-            f"(awaiting: {expected}); the journal no longer fits this definition",
+            f"({waiting}events they accept: {expected}); the journal no longer fits "
+            "this definition",
             instance_id=instance_id,
             sequence=sequence,
         )
         self.event_type = event_type
         self.expected = expected
+        self.steps = steps

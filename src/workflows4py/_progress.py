@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._result import Err, Ok, Result
@@ -16,8 +16,11 @@ class StepProgress:
     """One node of an instance's progress.
 
     ``kind`` is one of ``sequence``, ``pure``, ``run_io``, ``signal``, ``dynamic``
-    (flat_map), ``handle_error`` and ``end``. ``result`` is None until the node has run;
-    ``index`` orders completed nodes (a parent completes after its children).
+    (flat_map), ``handle_error``, ``end``, ``timer``, ``fork``, ``loop``, ``parallel``,
+    ``for_each``, ``embedded``, ``interruptible``, ``checkpoint``, ``recovery`` and
+    ``retry``. ``result`` is None until the node has run; ``index`` orders completed nodes
+    (a parent completes after its children). ``meta`` holds kind-specific details (a
+    timer's duration, a fork's branch names and choice, a loop's outcome names, ...).
     """
 
     kind: str
@@ -27,6 +30,7 @@ class StepProgress:
     children: tuple[StepProgress, ...] = ()
     signal: str | None = None
     errors: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def executed(self) -> bool:

@@ -9,25 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from ._clock import Clock, SystemClock
 from ._context import _CURRENT, StepContext
-from ._engine import Execution, FreshSignal
+from ._engine import Execution, FreshSignal, Record, RunEffect
 from ._errors import (
     EffectContractError,
     InstanceNotFound,
     InvalidInstanceId,
+    JournalError,
     UnexpectedEvent,
     WorkflowError,
 )
+from ._events import SystemEvent
 from ._journal import JournalEntry
 from ._progress import StepProgress
+from ._result import Result
 from ._signals import SignalDef
+from ._wio_ops import RetryFailure, StatelessRetry
 from ._workflow import Workflow, WorkflowCodecs
+
+_log = logging.getLogger("workflows4py")
 
 if TYPE_CHECKING:
     from ._blocking import BlockingRuntime
@@ -37,6 +45,8 @@ __all__ = [
     "InstanceStatus",
     "JournalEntry",
     "UnexpectedSignal",
+    "WakeupScheduler",
+    "WakeupTable",
     "WorkflowInstance",
     "check_instance_id",
 ]
@@ -76,6 +86,39 @@ class UnexpectedSignal:
         )
 
 
+class WakeupScheduler(Protocol):
+    """Where an instance reports when it next needs to be woken up."""
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        """Wake ``instance_id`` up at ``at`` (replacing any earlier request)."""
+        ...
+
+    def cancel(self, instance_id: str) -> None:
+        """Forget the wakeup of ``instance_id``, if any."""
+        ...
+
+
+class WakeupTable:
+    """The in-memory wakeup scheduler: a table of instants, read by ``due(now)``."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, datetime] = {}
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        self._at[instance_id] = at
+
+    def cancel(self, instance_id: str) -> None:
+        self._at.pop(instance_id, None)
+
+    def get(self, instance_id: str) -> datetime | None:
+        """The registered wakeup of ``instance_id``."""
+        return self._at.get(instance_id)
+
+    def due(self, now: datetime) -> list[str]:
+        """Instances whose wakeup is at or before ``now``, earliest first."""
+        return [i for i, at in sorted(self._at.items(), key=lambda kv: kv[1]) if at <= now]
+
+
 class _Instance(Generic[S, Ev]):
     """In-process state of one instance, driven under its lock."""
 
@@ -85,18 +128,30 @@ class _Instance(Generic[S, Ev]):
         instance_id: str,
         execution: Execution,
         clock: Clock,
+        scheduler: WakeupScheduler,
     ) -> None:
         self.workflow = workflow
         self.codecs: WorkflowCodecs[S, Ev] = workflow.codecs()
         self.id = instance_id
         self.execution = execution
         self.clock = clock
+        self.scheduler = scheduler
         self.journal: list[JournalEntry] = []
         self.lock = asyncio.Lock()
         self.running = False
+        # a stateless retry keeps its next attempt in memory only: nothing is persisted
+        self.retry_at: datetime | None = None
+        self.last_failure: BaseException | None = None
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
         for entry in entries:
+            expected_sequence = len(self.journal) + 1
+            if entry.sequence != expected_sequence:
+                raise JournalError(
+                    f"journal is not contiguous: expected event #{expected_sequence}",
+                    instance_id=self.id,
+                    sequence=entry.sequence,
+                )
             event = self.codecs.events.decode(entry.type, entry.data)
             nxt = self.execution.apply_event(event)
             if nxt is None:
@@ -105,6 +160,7 @@ class _Instance(Generic[S, Ev]):
                     sequence=entry.sequence,
                     event_type=entry.type,
                     expected=_names(self.execution.expected_events()),
+                    steps=self.execution.awaiting_steps(),
                 )
             self.execution = nxt
             self.journal.append(entry)
@@ -117,39 +173,110 @@ class _Instance(Generic[S, Ev]):
             step=step,
         )
 
-    def _record(self, event: Any, accepted: tuple[type[Any], ...], step: str) -> Any:
-        """Persist ``event`` and apply it; returns the decoded event that was applied."""
+    def _record(
+        self,
+        event: Any,
+        accepted: tuple[type[Any], ...],
+        step: str,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Persist ``event`` (wrapped for the root) and apply it; returns the applied event."""
         if not isinstance(event, accepted):
             raise EffectContractError(
                 f"step {step!r} of instance {self.id!r} returned {type(event).__qualname__}, "
                 f"expected {_names(accepted)}; nothing was recorded"
             )
-        tag, data = self.codecs.events.encode(event)
+        outer = wrap(event) if wrap is not None else event
+        tag, data = self.codecs.events.encode(outer)
         decoded = self.codecs.events.decode(tag, data)
         nxt = self.execution.apply_event(decoded)
-        if nxt is None:  # pragma: no cover - the frontier offered this step a moment ago
-            raise EffectContractError(f"event {tag!r} of step {step!r} was not accepted")
+        if nxt is None:
+            raise EffectContractError(
+                f"event {tag!r} of step {step!r} was not accepted by the workflow "
+                "(check the wrap/unwrap functions of embedded or for-each steps)"
+            )
         sequence = len(self.journal) + 1
         self.journal.append(JournalEntry(sequence, tag, data, self.clock.now()))
         self.execution = nxt
         return decoded
 
-    async def run_effects(self) -> None:
-        """Run side effects until the workflow waits for a signal (or finishes)."""
-        while (effect := self.execution.next_effect()) is not None:
-            token = _CURRENT.set(self._context(effect.name))
-            self.running = True
-            try:
-                event = effect.node.effect(effect.input)
-                if inspect.isawaitable(event):
-                    event = await event
-            finally:
-                _CURRENT.reset(token)
-                self.running = False
-            self._record(event, effect.node.event_types, effect.name)
+    async def _run(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
+        token = _CURRENT.set(self._context(step))
+        self.running = True
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        finally:
+            _CURRENT.reset(token)
+            self.running = False
 
-    async def deliver(self, signal: SignalDef[Any, Any], request: Any) -> Any:
-        match = self.execution.find_signal(signal.id)
+    async def proceed(self) -> None:
+        """Run whatever is due now (effects, timers, checkpoints) until the workflow waits."""
+        try:
+            while True:
+                now = self.clock.now()
+                if self.retry_at is not None and now < self.retry_at:
+                    return
+                action = self.execution.next_action(now)
+                if action is None:
+                    return
+                if isinstance(action, Record):
+                    self._record(action.event, (object,), action.name)
+                    continue
+                try:
+                    event = await self._run(action.name, action.node.effect, action.input)
+                except Exception as error:
+                    if not await self._retry(action, error, now):
+                        raise
+                    continue
+                self.retry_at = None
+                self.last_failure = None
+                self._record(event, action.node.event_types, action.name, action.wrap_event)
+        finally:
+            self._schedule()
+
+    async def _retry(self, action: RunEffect, error: Exception, now: datetime) -> bool:
+        """Apply the retry policy around a failed effect; False means re-raise."""
+        retry = action.retry
+        if retry is None:
+            return False
+        policy = retry.policy
+        if isinstance(policy, StatelessRetry):
+            delay = policy.delay(error)
+            if delay is None:
+                return False
+            self.retry_at = now + delay
+            self.last_failure = error
+            _log.warning(
+                "step %r of %s:%s failed (%r); next attempt at %s",
+                action.name,
+                self.workflow.name,
+                self.id,
+                error,
+                self.retry_at,
+            )
+            return True
+        failure = RetryFailure(action.retry_input, error, retry.state, now)
+        event = policy.on_error(failure)
+        if event is None:
+            return False
+        self.last_failure = error
+        self._record(event, policy.event_types, f"{action.name} (retry)", action.wrap_retry_event)
+        return True
+
+    def _schedule(self) -> None:
+        candidates = [t for t in (self.execution.wakeup_at(), self.retry_at) if t is not None]
+        if candidates:
+            self.scheduler.set(self.id, min(candidates))
+        else:
+            self.scheduler.cancel(self.id)
+
+    async def deliver(
+        self, signal: SignalDef[Any, Any], request: Any, route: str | tuple[str, ...] | None
+    ) -> Any:
+        match = self.execution.find_signal(signal.id, route)
         if match is None:
             return UnexpectedSignal(
                 signal.id, self.id, tuple(s.id for s in self.execution.expected_signals())
@@ -158,16 +285,10 @@ class _Instance(Generic[S, Ev]):
         if not isinstance(match, FreshSignal):
             return match.respond(request)
         step = match.node.display_name or f"Handle {match.node.signal.name}"
-        token = _CURRENT.set(self._context(step))
-        try:
-            event = match.node.handler(match.input, request)
-            if inspect.isawaitable(event):
-                event = await event
-        finally:
-            _CURRENT.reset(token)
-        decoded = self._record(event, match.node.event_types, step)
-        response = match.respond(decoded, request)
-        await self.run_effects()
+        event = await self._run(step, match.node.handler, match.input, request)
+        self._record(event, match.node.event_types, step, match.wrap_event)
+        response = match.respond(event, request)
+        await self.proceed()
         return response
 
     @property
@@ -195,7 +316,7 @@ class WorkflowInstance(Generic[S, Ev]):
         return f"<WorkflowInstance {self._inner.workflow.name}:{self.id}>"
 
     async def deliver_signal(
-        self, signal: SignalDef[Req, Resp], request: Req
+        self, signal: SignalDef[Req, Resp], request: Req, *, route: str | None = None
     ) -> Resp | UnexpectedSignal:
         """Deliver a signal; returns its response, or UnexpectedSignal if no step awaits it.
 
@@ -203,20 +324,21 @@ class WorkflowInstance(Generic[S, Ev]):
         delivered again after it was handled gets the response recomputed from the
         recorded event, with no side effect and no new event. Steps that follow the
         signal run before this returns; an exception they raise propagates (the signal
-        stays recorded; :meth:`wakeup` retries them).
+        stays recorded; :meth:`wakeup` retries them). ``route`` is the key of the for-each
+        element the signal is meant for.
         """
         if not isinstance(signal, SignalDef):
             raise TypeError(f"deliver_signal expects a SignalDef, got {signal!r}")
         signal.check_request(request)
         inner = self._inner
         async with inner.lock:
-            result: Resp | UnexpectedSignal = await inner.deliver(signal, request)
+            result: Resp | UnexpectedSignal = await inner.deliver(signal, request, route)
             return result
 
     async def wakeup(self) -> None:
         """Run whatever can run now (pending side effects) until the workflow waits."""
         async with self._inner.lock:
-            await self._inner.run_effects()
+            await self._inner.proceed()
 
     async def query_state(self) -> S:
         """The current state: the output of the latest completed step."""
@@ -227,7 +349,16 @@ class WorkflowInstance(Generic[S, Ev]):
         """running (an effect is executing), awaiting, finished or failed."""
         return self._inner.status
 
-    async def get_events(self) -> list[Ev]:
+    async def result(self) -> Result[Any, Any] | None:
+        """``Ok(final state)`` or ``Err(domain error)`` once finished or failed, else None."""
+        return self._inner.execution.result
+
+    async def next_wakeup(self) -> datetime | None:
+        """When the instance next needs waking up (a timer or a retry), if ever."""
+        candidates = [t for t in (self._inner.execution.wakeup_at(), self._inner.retry_at) if t]
+        return min(candidates) if candidates else None
+
+    async def get_events(self) -> list[Ev | SystemEvent]:
         """The journal decoded into the workflow's events, oldest first."""
         decode = self._inner.codecs.events.decode
         return [decode(e.type, e.data) for e in self._inner.journal]
@@ -258,6 +389,7 @@ class InMemoryRuntime(Generic[S, Ev]):
         *,
         initial_state: S,
         clock: Clock | None = None,
+        scheduler: WakeupScheduler | None = None,
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"InMemoryRuntime expects a Workflow subclass, got {workflow!r}")
@@ -267,12 +399,16 @@ class InMemoryRuntime(Generic[S, Ev]):
         self.workflow = workflow
         self.initial_state = initial_state
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.wakeups = WakeupTable()
+        self._scheduler: WakeupScheduler = (
+            self.wakeups if scheduler is None else _Both(self.wakeups, scheduler)
+        )
         self._instances: dict[str, _Instance[S, Ev]] = {}
         self._creation = asyncio.Lock()
 
     def _new(self, instance_id: str) -> _Instance[S, Ev]:
         execution = Execution.start(self.workflow.definition, self.initial_state)
-        return _Instance(self.workflow, instance_id, execution, self.clock)
+        return _Instance(self.workflow, instance_id, execution, self.clock, self._scheduler)
 
     async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """The instance with this id, created (and run until it waits) if it does not exist."""
@@ -284,7 +420,7 @@ class InMemoryRuntime(Generic[S, Ev]):
                 inner = self._instances[instance_id] = self._new(instance_id)
         if created:
             async with inner.lock:
-                await inner.run_effects()
+                await inner.proceed()
         return WorkflowInstance(inner)
 
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
@@ -309,11 +445,12 @@ class InMemoryRuntime(Generic[S, Ev]):
                 raise WorkflowError(f"instance {instance_id!r} already exists")
             inner = self._new(instance_id)
             inner.replay(journal)
+            inner._schedule()
             self._instances[instance_id] = inner
         return WorkflowInstance(inner)
 
     async def restore_from_events(
-        self, instance_id: str, events: Iterable[Ev]
+        self, instance_id: str, events: Iterable[Ev | SystemEvent]
     ) -> WorkflowInstance[S, Ev]:
         """Like :meth:`restore_instance`, from event objects (encoded through the codec)."""
         codec = self.workflow.codecs().events
@@ -332,3 +469,35 @@ class InMemoryRuntime(Generic[S, Ev]):
     async def instance_ids(self) -> list[str]:
         """Ids of every instance, in creation order."""
         return list(self._instances)
+
+    async def run_due_wakeups(self) -> list[str]:
+        """Wake up every instance whose wakeup (timer, retry) is due by the clock.
+
+        Returns the ids woken up. Tests drive time with a TestClock and call this; a
+        durable runtime's worker does the same in a loop.
+        """
+        woken: list[str] = []
+        for instance_id in self.wakeups.due(self.clock.now()):
+            inner = self._instances.get(instance_id)
+            if inner is None:
+                self.wakeups.cancel(instance_id)
+                continue
+            async with inner.lock:
+                await inner.proceed()
+            woken.append(instance_id)
+        return woken
+
+
+class _Both:
+    """Reports wakeups to the runtime's own table and to a user scheduler."""
+
+    def __init__(self, first: WakeupScheduler, second: WakeupScheduler) -> None:
+        self._schedulers = (first, second)
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        for s in self._schedulers:
+            s.set(instance_id, at)
+
+    def cancel(self, instance_id: str) -> None:
+        for s in self._schedulers:
+            s.cancel(instance_id)

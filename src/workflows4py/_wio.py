@@ -8,15 +8,26 @@ and renderers draw it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Generic, Never, Self, TypeVar, overload
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Never, Self, TypeVar, overload
 
 from ._errors import DefinitionError
 from ._introspect import error_names, event_types, is_async_callable, resolve_event_types
 from ._naming import pretty_name
 from ._result import Err, Ok, Result
 from ._signals import SignalDef
+
+if TYPE_CHECKING:
+    from ._wio_ops import (
+        ForEachBuilder,
+        ForkBuilder,
+        LoopBuilder,
+        ParallelBuilder,
+        RetryAgain,
+        RetryFailure,
+    )
 
 __all__ = [
     "WIO",
@@ -50,6 +61,8 @@ Er2 = TypeVar("Er2")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 S = TypeVar("S")
+R = TypeVar("R")
+El = TypeVar("El")
 
 
 class _Label:
@@ -89,6 +102,8 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     # -- naming -------------------------------------------------------------------------
 
     def __set_name__(self, owner: type, name: str) -> None:
+        if name == "definition":  # the whole workflow, not a step of it
+            return
         if self._nameable and self._label.auto is None:
             self._label.auto = pretty_name(name)
 
@@ -148,7 +163,227 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
             raise DefinitionError(f"handle_error_with expects a WIO handler, got {handler!r}")
         return HandleErrorWith(base=self, handler=handler)
 
+    def interrupt_with(
+        self: WIO[In, Er, Out], flow: WIO[Any, Er2, Out2]
+    ) -> WIO[In, Er | Er2, Out | Out2]:
+        """Let ``flow`` interrupt this step while it runs.
+
+        ``flow`` starts with a signal handler or a timer; when that fires, this step is
+        discarded and ``flow`` continues from the last state this step reached. Once this
+        step has completed, it can no longer be interrupted.
+        """
+        from ._wio_ops import make_interruptible
+
+        return make_interruptible(self, flow)
+
+    def checkpointed(
+        self: WIO[In, Er, Out],
+        to_event: Callable[[In, Out], Ev],
+        from_event: Callable[[In, Ev], Out],
+        *,
+        event: type[Ev] | None = None,
+    ) -> WIO[In, Er, Out]:
+        """After this step succeeds, record ``to_event(input, output)``.
+
+        On replay that event alone restores the output (``from_event``), which lets a
+        later definition replace this step by :meth:`WIO.recover`.
+        """
+        from ._wio_ops import make_checkpoint
+
+        return make_checkpoint(self, to_event, from_event, event)
+
+    def retry(
+        self: WIO[In, Er, Out], delay: timedelta | Callable[[Exception], timedelta | None]
+    ) -> WIO[In, Er, Out]:
+        """Retry technical failures (exceptions) of this step's effects after ``delay``.
+
+        ``delay`` may depend on the exception; returning None re-raises it. Nothing is
+        persisted between attempts; domain errors are never retried.
+        """
+        from ._wio_ops import Retry, StatelessRetry
+
+        if isinstance(delay, timedelta):
+            fixed = delay
+
+            def pick(_e: Exception) -> timedelta | None:
+                return fixed
+
+            return Retry(base=self, policy=StatelessRetry(pick))
+        if not callable(delay):
+            raise DefinitionError(f"retry takes a timedelta or a function, got {delay!r}")
+        return Retry(base=self, policy=StatelessRetry(delay))
+
+    def retry_stateful(
+        self: WIO[In, Er, Out],
+        *,
+        initial: R,
+        on_error: Callable[[RetryFailure[In, R]], Ev | None],
+        handle_event: Callable[[In, Ev, R], RetryAgain[R] | Result[Out2, Er2]],
+        event: type[Ev] | None = None,
+    ) -> WIO[In, Er | Er2, Out | Out2]:
+        """Retry with a retry state persisted in events.
+
+        When an effect raises, ``on_error`` returns an event to record (or None to
+        re-raise). ``handle_event(input, event, state)`` then says: retry later
+        (:class:`RetryAgain` with the new state and the instant), give up with ``Err``,
+        or recover with ``Ok``.
+        """
+        from ._wio_ops import Retry, StatefulRetry
+
+        types = event_types(on_error, event, step="retry_stateful")
+        if not types:
+            raise DefinitionError("retry_stateful: annotate on_error's return type or pass event=")
+        policy = StatefulRetry(initial, on_error, handle_event, types)
+        return Retry(base=self, policy=policy, state=initial)
+
     # -- constructors ---------------------------------------------------------------------
+
+    @overload
+    @staticmethod
+    def timer(
+        duration: timedelta | Callable[[Any], timedelta | datetime], /, *, name: str | None = None
+    ) -> WIO[Any, Never, Any]: ...
+    @overload
+    @staticmethod
+    def timer(
+        duration: timedelta | Callable[[In], timedelta | datetime],
+        /,
+        *,
+        input: type[In],
+        name: str | None = None,
+    ) -> WIO[In, Never, In]: ...
+    @staticmethod
+    def timer(
+        duration: timedelta | Callable[[Any], timedelta | datetime],
+        /,
+        *,
+        input: type[Any] | None = None,
+        name: str | None = None,
+    ) -> WIO[Any, Never, Any]:
+        """Wait for ``duration``, or until the instant (or delay) computed from the input.
+
+        The start and the release are recorded as events carrying their instants; the
+        output is the input.
+        """
+        from ._wio_ops import make_timer
+
+        return make_timer(duration, name)
+
+    @overload
+    @staticmethod
+    def fork(*, name: str | None = None) -> ForkBuilder[Any, Never, Never]: ...
+    @overload
+    @staticmethod
+    def fork(input: type[In], /, *, name: str | None = None) -> ForkBuilder[In, Never, Never]: ...
+    @staticmethod
+    def fork(
+        input: type[Any] | None = None, /, *, name: str | None = None
+    ) -> ForkBuilder[Any, Never, Never]:
+        """Choose one of several branches by a condition on the input."""
+        from ._wio_ops import ForkBuilder
+
+        return ForkBuilder(name)
+
+    @staticmethod
+    def choose(
+        input: type[In],
+        condition: Callable[[In], bool],
+        if_true: WIO[In, Er, Out],
+        if_false: WIO[In, Er2, Out2],
+        /,
+        *,
+        name: str | None = None,
+    ) -> WIO[In, Er | Er2, Out | Out2]:
+        """A yes/no fork: branch "Yes" when ``condition(input)`` holds, else "No"."""
+        from ._wio_ops import ForkBuilder
+
+        start: ForkBuilder[In, Never, Never] = ForkBuilder(name)
+        return start.when(condition, if_true, name="Yes").otherwise(if_false, name="No")
+
+    @staticmethod
+    def repeat(body: WIO[In, Er, Out], /) -> LoopBuilder[In, Er, Out]:
+        """Repeat ``body``: finish with ``.until(...)`` or ``.until_some(...)``."""
+        from ._wio_ops import LoopBuilder
+
+        return LoopBuilder(body)
+
+    @staticmethod
+    def parallel(
+        interim: Callable[[In], S], /, *, name: str | None = None
+    ) -> ParallelBuilder[In, S, Never]:
+        """Branches advancing independently; ``interim(input)`` seeds the state shown meanwhile."""
+        from ._wio_ops import ParallelBuilder
+
+        return ParallelBuilder(interim, name)
+
+    @staticmethod
+    def for_each(
+        elements: Callable[[In], Iterable[El]],
+        body: WIO[El, Er, Out],
+        /,
+        *,
+        key: Callable[[El], str] = str,
+        name: str | None = None,
+    ) -> ForEachBuilder[In, El, Er, Out]:
+        """Run ``body`` once per element of ``elements(input)``, each element its own
+        sub-workflow (keyed by ``key(element)``, which routes signals to it)."""
+        from ._wio_ops import ForEachBuilder
+
+        return ForEachBuilder(elements, body, key, name)
+
+    @staticmethod
+    def embed(
+        inner: WIO[In2, Er, Out],
+        /,
+        *,
+        input: Callable[[In], In2],
+        output: Callable[[In, Out], Out2],
+        wrap: Callable[[Any], Any],
+        unwrap: Callable[[Any], Any],
+        state: Callable[[In, Any], Any] | None = None,
+        name: str | None = None,
+    ) -> WIO[In, Er, Out2]:
+        """Embed a workflow with its own state and events.
+
+        ``wrap`` turns an inner event into an outer one and ``unwrap`` back (None if the
+        outer event is not one of the inner workflow's); ``input``/``output`` convert the
+        state in and out; ``state(outer_input, inner_state)`` is the outer state meanwhile.
+        """
+        from ._wio_ops import Embedded
+
+        if not isinstance(inner, WIO):
+            raise DefinitionError(f"embed expects a WIO, got {inner!r}")
+        return Embedded(
+            inner=inner,
+            wrap=wrap,
+            unwrap=unwrap,
+            input_fn=input,
+            output_fn=output,
+            state_fn=state,
+            name=name,
+        )
+
+    @staticmethod
+    def recover(
+        from_event: Callable[[In, Ev], Out],
+        /,
+        *,
+        event: type[Ev] | None = None,
+        discards: tuple[type[Any], ...] = (),
+    ) -> WIO[In, Never, Out]:
+        """A step that never runs: it completes by consuming a checkpoint event on replay.
+
+        Put it where a checkpointed step was removed from the definition. ``discards``
+        lists the removed step's event types, consumed without effect before the
+        checkpoint event (an explicit, not a silent, skip).
+        """
+        from ._introspect import resolve_event_types
+        from ._wio_ops import Recovery
+
+        types = resolve_event_types(
+            (event,) if event is not None else None, from_event, from_event, step="recover"
+        )
+        return Recovery(from_event=from_event, event_types=types, discards=tuple(discards))
 
     @overload
     @staticmethod

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from ._codec import JsonCodec
 from ._errors import DefinitionError
+from ._events import SystemEvent, TimerReleased, TimerStarted
 from ._signals import SignalDef
 from ._wio import WIO, AndThen, FlatMap, HandleErrorWith, HandleSignal, RunIO, Transform
 
@@ -23,7 +24,7 @@ class WorkflowCodecs(Generic[S, Ev]):
     """JSON codecs for a workflow's state and events."""
 
     state: JsonCodec[S]
-    events: JsonCodec[Ev]
+    events: JsonCodec[Ev | SystemEvent]
 
 
 class Workflow(Generic[S, Ev]):
@@ -67,8 +68,9 @@ class Workflow(Generic[S, Ev]):
     def codecs(cls) -> WorkflowCodecs[S, Ev]:
         """The JSON codecs of this workflow's state and event types (built once)."""
         if cls._codecs is None:
+            events: Any = typing.Union[cls.event_type, SystemEvent]  # noqa: UP007 - runtime union of a type variable's value
             codecs: WorkflowCodecs[S, Ev] = WorkflowCodecs(
-                state=JsonCodec(cls.state_type), events=JsonCodec(cls.event_type)
+                state=JsonCodec(cls.state_type), events=JsonCodec(events)
             )
             _check_events(cls, codecs.events)
             cls._codecs = codecs
@@ -113,7 +115,7 @@ def _check_signals(cls: type[Workflow[Any, Any]]) -> None:
 
 
 def _check_events(cls: type[Workflow[Any, Any]], codec: JsonCodec[Any]) -> None:
-    members = tuple(codec.members.values())
+    members = tuple(m for m in codec.members.values() if m not in (TimerStarted, TimerReleased))
     for node in definition_nodes(cls.definition):
         if isinstance(node, RunIO | HandleSignal):
             for event_type in node.event_types:

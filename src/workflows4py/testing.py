@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from ._clock import TestClock
+from ._events import SystemEvent
+from ._journal import JournalEntry
 from ._progress import StepProgress
+from ._result import Result
 from ._runtime import InMemoryRuntime, InstanceStatus, UnexpectedSignal, WorkflowInstance
 from ._signals import SignalDef
 
@@ -78,9 +81,9 @@ class ReplayCheckedInstance(Generic[S, Ev]):
         await assert_replay_matches(self.runtime, self.instance)
 
     async def deliver_signal(
-        self, signal: SignalDef[Req, Resp], request: Req
+        self, signal: SignalDef[Req, Resp], request: Req, *, route: str | None = None
     ) -> Resp | UnexpectedSignal:
-        response = await self.instance.deliver_signal(signal, request)
+        response = await self.instance.deliver_signal(signal, request, route=route)
         await self.check()
         return response
 
@@ -88,13 +91,29 @@ class ReplayCheckedInstance(Generic[S, Ev]):
         await self.instance.wakeup()
         await self.check()
 
+    @property
+    def id(self) -> str:
+        return self.instance.id
+
     async def query_state(self) -> S:
         return await self.instance.query_state()
+
+    async def get_journal(self) -> list[JournalEntry]:
+        return await self.instance.get_journal()
+
+    async def result(self) -> Result[Any, Any] | None:
+        return await self.instance.result()
+
+    async def run_due_wakeups(self) -> list[str]:
+        """Run the runtime's due wakeups, then check replay."""
+        woken = await self.runtime.run_due_wakeups()
+        await self.check()
+        return woken
 
     async def status(self) -> InstanceStatus:
         return await self.instance.status()
 
-    async def get_events(self) -> list[Ev]:
+    async def get_events(self) -> list[Ev | SystemEvent]:
         return await self.instance.get_events()
 
     async def get_progress(self) -> StepProgress:

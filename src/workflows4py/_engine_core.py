@@ -1,0 +1,181 @@
+"""The engine's vocabulary and dispatch: frames, leaves, completed nodes, per-node semantics.
+
+Each node type registers a :class:`Semantics` that knows five things about it: how to make
+progress without events (``advance``), how to take an event (``apply``), which leaf steps
+await now (``frontier``), what the workflow state is inside it (``state``), and which
+children it has (``children``, for walks over executed steps). Everything is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+from ._errors import DefinitionError
+from ._progress import StepProgress
+from ._result import Result
+from ._wio import WIO
+
+__all__ = [
+    "Ctx",
+    "Executed",
+    "Frame",
+    "Leaf",
+    "RetryScope",
+    "Semantics",
+    "advance",
+    "apply",
+    "children",
+    "executed_nodes",
+    "frontier",
+    "progress",
+    "register",
+    "state_of",
+]
+
+N = TypeVar("N", bound=WIO[Any, Any, Any])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Executed(WIO[Any, Any, Any]):
+    """A completed subtree: the node as it completed, its result, input, order and event."""
+
+    node: WIO[Any, Any, Any]
+    result: Result[Any, Any]
+    input: Any
+    index: int
+    event: Any = None
+    kind: ClassVar[str] = "executed"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScope:
+    """The innermost retry around a leaf, with the frame the retry node runs in."""
+
+    node: WIO[Any, Any, Any]
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What a node sees from above: its input, the state before it, how its events are
+    wrapped into the root's events, the for-each keys it runs under, its retry scope."""
+
+    input: Any
+    state: Any
+    wrap: tuple[Callable[[Any], Any], ...] = ()
+    route: tuple[str, ...] = ()
+    retry: RetryScope | None = None
+
+    def down(self, input: Any, state: Any) -> Frame:
+        return Frame(input, state, self.wrap, self.route, self.retry)
+
+    def same_state(self, input: Any) -> Frame:
+        return Frame(input, input, self.wrap, self.route, self.retry)
+
+    def wrap_event(self, event: Any) -> Any:
+        for wrap in reversed(self.wrap):
+            event = wrap(event)
+        return event
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """A step on the frontier (awaiting now) and the frame it runs in."""
+
+    node: WIO[Any, Any, Any]
+    frame: Frame
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Mutable per-call context: the execution counter that orders completed nodes."""
+
+    next_index: int
+    loop_guard: int = field(default=0)
+
+    def done(
+        self, node: WIO[Any, Any, Any], result: Result[Any, Any], inp: Any, event: Any = None
+    ) -> Executed:
+        index = self.next_index
+        self.next_index += 1
+        return Executed(node=node, result=result, input=inp, index=index, event=event)
+
+
+class Semantics(Generic[N]):
+    """How the engine treats one node type. Leaves override only what applies."""
+
+    def advance(self, w: N, f: Frame, c: Ctx) -> WIO[Any, Any, Any]:
+        return w
+
+    def apply(self, w: N, f: Frame, event: Any, c: Ctx) -> WIO[Any, Any, Any] | None:
+        return None
+
+    def frontier(self, w: N, f: Frame) -> Iterator[Leaf]:
+        return iter(())
+
+    def state(self, w: N, f: Frame) -> Any:
+        return f.state
+
+    def children(self, w: N, f: Frame) -> Iterator[tuple[WIO[Any, Any, Any], Frame]]:
+        return iter(())
+
+    def progress(self, w: N) -> StepProgress:
+        raise NotImplementedError
+
+
+_SEMANTICS: dict[type[Any], Semantics[Any]] = {}
+
+
+def register(node_type: type[N]) -> Callable[[type[Semantics[N]]], type[Semantics[N]]]:
+    def add(cls: type[Semantics[N]]) -> type[Semantics[N]]:
+        _SEMANTICS[node_type] = cls()
+        return cls
+
+    return add
+
+
+def _sem(w: WIO[Any, Any, Any]) -> Semantics[Any]:
+    try:
+        return _SEMANTICS[type(w)]
+    except KeyError:
+        raise DefinitionError(
+            f"{type(w).__name__} nodes cannot run (is this a draft definition?)"
+        ) from None
+
+
+def advance(w: WIO[Any, Any, Any], f: Frame, c: Ctx) -> WIO[Any, Any, Any]:
+    """Make all progress possible without an event."""
+    return _sem(w).advance(w, f, c)
+
+
+def apply(w: WIO[Any, Any, Any], f: Frame, event: Any, c: Ctx) -> WIO[Any, Any, Any] | None:
+    """Offer ``event`` to the frontier; the rewritten tree, or None if nothing took it."""
+    return _sem(w).apply(w, f, event, c)
+
+
+def frontier(w: WIO[Any, Any, Any], f: Frame) -> Iterator[Leaf]:
+    """The leaf steps awaiting now, in definition order."""
+    return _sem(w).frontier(w, f)
+
+
+def state_of(w: WIO[Any, Any, Any], f: Frame) -> Any:
+    """The workflow state after what has run inside ``w``."""
+    return _sem(w).state(w, f)
+
+
+def children(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[WIO[Any, Any, Any], Frame]]:
+    return _sem(w).children(w, f)
+
+
+def progress(w: WIO[Any, Any, Any]) -> StepProgress:
+    return _sem(w).progress(w)
+
+
+def executed_nodes(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[Executed, Frame]]:
+    """Every completed node inside ``w`` with its frame, parents before children."""
+    if isinstance(w, Executed):
+        yield w, f
+    for child, cf in children(w, f):
+        yield from executed_nodes(child, cf)
