@@ -4,13 +4,14 @@ from ._blocking import BlockingInstance, BlockingRuntime
 from ._clock import Clock, SystemClock
 from ._codec import JsonCodec, type_tag
 from ._context import StepContext, current_step
-from ._engine import Execution
+from ._engine import Execution, FreshSignal, Record, Redelivery, RunEffect
 from ._errors import (
     CodecError,
     DecodeError,
     DefinitionError,
     EffectContractError,
     EncodeError,
+    ExecutionError,
     InstanceNotFound,
     InvalidInstanceId,
     InvalidSignalRequest,
@@ -18,6 +19,7 @@ from ._errors import (
     UnexpectedEvent,
     WorkflowError,
 )
+from ._events import SystemEvent, TimerReleased, TimerStarted
 from ._progress import StepProgress
 from ._result import Err, Ok, Result
 from ._runtime import (
@@ -25,10 +27,13 @@ from ._runtime import (
     InstanceStatus,
     JournalEntry,
     UnexpectedSignal,
+    WakeupScheduler,
+    WakeupTable,
     WorkflowInstance,
 )
 from ._signals import SignalDef
 from ._wio import WIO, Caught
+from ._wio_ops import RetryAgain, RetryFailure
 from ._workflow import Workflow
 
 __all__ = [
@@ -44,6 +49,8 @@ __all__ = [
     "EncodeError",
     "Err",
     "Execution",
+    "ExecutionError",
+    "FreshSignal",
     "InMemoryRuntime",
     "InstanceNotFound",
     "InstanceStatus",
@@ -53,13 +60,23 @@ __all__ = [
     "JournalError",
     "JsonCodec",
     "Ok",
+    "Record",
+    "Redelivery",
     "Result",
+    "RetryAgain",
+    "RetryFailure",
+    "RunEffect",
     "SignalDef",
     "StepContext",
     "StepProgress",
     "SystemClock",
+    "SystemEvent",
+    "TimerReleased",
+    "TimerStarted",
     "UnexpectedEvent",
     "UnexpectedSignal",
+    "WakeupScheduler",
+    "WakeupTable",
     "Workflow",
     "WorkflowError",
     "WorkflowInstance",

@@ -245,6 +245,19 @@ class Execution:
             return Redelivery(latest.node, latest.input, latest.event)
         return None
 
+    def first_taker(self, event: Any, route: Route) -> Any:
+        """The step on the frontier that replay would hand ``event`` (an unwrapped event of a
+        step running under ``route``) to: the first effect or signal step accepting its class."""
+        for leaf in self.frontier():
+            node = leaf.node
+            if (
+                isinstance(node, RunIO | HandleSignal)
+                and leaf.frame.route == route
+                and isinstance(event, node.event_types)
+            ):
+                return node
+        return None
+
     def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         """Signals a step is waiting for now (deduplicated, in definition order)."""
         found: dict[str, SignalDef[Any, Any]] = {}

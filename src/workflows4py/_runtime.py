@@ -173,6 +173,18 @@ class _Instance(Generic[S, Ev]):
             step=step,
         )
 
+    def _check_taker(self, event: Any, producer: Any, route: tuple[str, ...], step: str) -> None:
+        """Replay hands an event to the first awaiting step that accepts its class; make sure
+        that is the step that produced it, or the journal would replay differently."""
+        taker = self.execution.first_taker(event, route)
+        if taker is not producer:
+            other = getattr(taker, "display_name", None) or getattr(taker, "kind", "another step")
+            raise EffectContractError(
+                f"step {step!r} of instance {self.id!r} recorded {type(event).__qualname__}, "
+                f"but on replay step {other!r}, awaiting at the same time, would take it; give "
+                "the steps different event classes (the linter reports this as clashing-events)"
+            )
+
     def _record(
         self,
         event: Any,
@@ -233,6 +245,8 @@ class _Instance(Generic[S, Ev]):
                     continue
                 self.retry_at = None
                 self.last_failure = None
+                if isinstance(event, action.node.event_types):
+                    self._check_taker(event, action.node, action.frame.route, action.name)
                 self._record(event, action.node.event_types, action.name, action.wrap_event)
         finally:
             self._schedule()
@@ -286,6 +300,8 @@ class _Instance(Generic[S, Ev]):
             return match.respond(request)
         step = match.node.display_name or f"Handle {match.node.signal.name}"
         event = await self._run(step, match.node.handler, match.input, request)
+        if isinstance(event, match.node.event_types):
+            self._check_taker(event, match.node, match.frame.route, step)
         self._record(event, match.node.event_types, step, match.wrap_event)
         response = match.respond(event, request)
         await self.proceed()

@@ -179,10 +179,10 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     def checkpointed(
         self: WIO[In, Er, Out],
         to_event: Callable[[In, Out], Ev],
-        from_event: Callable[[In, Ev], Out],
+        from_event: Callable[[In, Ev], Out2],
         *,
         event: type[Ev] | None = None,
-    ) -> WIO[In, Er, Out]:
+    ) -> WIO[In, Er, Out | Out2]:
         """After this step succeeds, record ``to_event(input, output)``.
 
         On replay that event alone restores the output (``from_event``), which lets a
@@ -309,7 +309,11 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
 
     @staticmethod
     def parallel(
-        interim: Callable[[In], S], /, *, name: str | None = None
+        interim: Callable[[In], S],
+        /,
+        *,
+        input: type[In] | None = None,
+        name: str | None = None,
     ) -> ParallelBuilder[In, S, Never]:
         """Branches advancing independently; ``interim(input)`` seeds the state shown meanwhile."""
         from ._wio_ops import ParallelBuilder
@@ -323,6 +327,7 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         /,
         *,
         key: Callable[[El], str] = str,
+        input: type[In] | None = None,
         name: str | None = None,
     ) -> ForEachBuilder[In, El, Er, Out]:
         """Run ``body`` once per element of ``elements(input)``, each element its own
@@ -341,6 +346,7 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         wrap: Callable[[Any], Any],
         unwrap: Callable[[Any], Any],
         state: Callable[[In, Any], Any] | None = None,
+        outer: type[In] | None = None,
         name: str | None = None,
     ) -> WIO[In, Er, Out2]:
         """Embed a workflow with its own state and events.
@@ -348,6 +354,7 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         ``wrap`` turns an inner event into an outer one and ``unwrap`` back (None if the
         outer event is not one of the inner workflow's); ``input``/``output`` convert the
         state in and out; ``state(outer_input, inner_state)`` is the outer state meanwhile.
+        ``outer`` names the outer input type when ``input`` is a lambda.
         """
         from ._wio_ops import Embedded
 
