@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -11,9 +10,10 @@ from ._codec import JsonCodec
 from ._errors import DefinitionError
 from ._events import SystemEvent, TimerReleased, TimerStarted
 from ._signals import SignalDef
-from ._wio import WIO, AndThen, FlatMap, HandleErrorWith, HandleSignal, RunIO, Transform
+from ._walk import definition_nodes
+from ._wio import WIO, HandleSignal, RunIO
 
-__all__ = ["Workflow", "WorkflowCodecs", "definition_nodes"]
+__all__ = ["Workflow", "WorkflowCodecs"]
 
 S = TypeVar("S")
 Ev = TypeVar("Ev")
@@ -84,20 +84,6 @@ class Workflow(Generic[S, Ev]):
             if isinstance(node, HandleSignal):
                 found.setdefault(node.signal.id, node.signal)
         return tuple(found.values())
-
-
-def definition_nodes(w: WIO[Any, Any, Any]) -> Iterator[WIO[Any, Any, Any]]:
-    """Every node of a definition reachable without running it."""
-    yield w
-    match w:
-        case AndThen(first=first, second=second):
-            yield from definition_nodes(first)
-            yield from definition_nodes(second)
-        case FlatMap(base=base) | Transform(base=base):
-            yield from definition_nodes(base)
-        case HandleErrorWith(base=base, handler=handler):
-            yield from definition_nodes(base)
-            yield from definition_nodes(handler)
 
 
 def _check_signals(cls: type[Workflow[Any, Any]]) -> None:

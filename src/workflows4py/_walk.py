@@ -1,0 +1,85 @@
+"""Walking a definition: every node reachable without running anything, with its path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ._wio import WIO, AndThen, FlatMap, HandleErrorWith, Transform
+from ._wio_ops import (
+    Checkpoint,
+    Embedded,
+    ForEach,
+    Fork,
+    Interruptible,
+    Loop,
+    Parallel,
+    Retry,
+)
+
+__all__ = ["definition_children", "definition_nodes", "walk_with_paths"]
+
+Node = WIO[Any, Any, Any]
+
+
+def definition_children(w: Node) -> Iterator[tuple[str, Node]]:
+    """The direct children of a definition node, each with a label for paths.
+
+    Labels: ``first``/``second`` (sequence), ``base``, ``handler``, ``branch[<name>]``,
+    ``body``, ``on_restart``, ``branch[<n>]`` (parallel), ``element``, ``inner``,
+    ``interruption``. A ``flat_map``'s next step is only known at run time.
+    """
+    match w:
+        case AndThen(first=first, second=second):
+            yield "first", first
+            yield "second", second
+        case FlatMap(base=base) | Transform(base=base) | Checkpoint(base=base) | Retry(base=base):
+            yield "base", base
+        case HandleErrorWith(base=base, handler=handler):
+            yield "base", base
+            yield "handler", handler
+        case Fork(branches=branches):
+            for branch in branches:
+                yield f"branch[{branch.name}]", branch.wio
+        case Loop(body=body, on_restart=on_restart):
+            yield "body", body
+            if on_restart is not None:
+                yield "on_restart", on_restart
+        case Parallel(branches=parallel):
+            for i, part in enumerate(parallel):
+                yield f"branch[{i}]", part
+        case ForEach(body=body):
+            yield "element", body
+        case Embedded(inner=inner):
+            yield "inner", inner
+        case Interruptible(base=base, flow=flow):
+            yield "base", base
+            yield "interruption", flow
+        case _:
+            extra = getattr(w, "draft_children", None)
+            if callable(extra):
+                yield from extra()
+
+
+def definition_nodes(w: Node) -> Iterator[Node]:
+    """Every node of a definition reachable without running it, parents first."""
+    yield w
+    for _, child in definition_children(w):
+        yield from definition_nodes(child)
+
+
+def walk_with_paths(
+    w: Node, path: tuple[str, ...] = ("root",)
+) -> Iterator[tuple[tuple[str, ...], Node]]:
+    """Every node with its path from the root; named nodes contribute their name.
+
+    A path reads ``root > Create PR > branch[Yes]``: sequences are transparent, named
+    steps add their name, structural children add their label.
+    """
+    yield path, w
+    for label, child in definition_children(w):
+        child_path = path if label in ("first", "second") else (*path, label)
+        name = child.display_name
+        if name is not None:
+            child_path = (*child_path, name)
+        yield from walk_with_paths(child, child_path)
