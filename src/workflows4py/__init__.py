@@ -4,6 +4,7 @@ from ._blocking import BlockingInstance, BlockingRuntime
 from ._clock import Clock, SystemClock
 from ._codec import JsonCodec, type_tag
 from ._context import StepContext, current_step
+from ._draft import draft, ensure_runnable, is_draft
 from ._engine import Execution, FreshSignal, Record, Redelivery, RunEffect
 from ._errors import (
     CodecError,
@@ -20,6 +21,7 @@ from ._errors import (
     WorkflowError,
 )
 from ._events import SystemEvent, TimerReleased, TimerStarted
+from ._lint import LINT_RULES, LintError, LintIssue, assert_clean, lint, lint_workflow
 from ._progress import StepProgress
 from ._result import Err, Ok, Result
 from ._runtime import (
@@ -37,6 +39,7 @@ from ._wio_ops import RetryAgain, RetryFailure
 from ._workflow import Workflow
 
 __all__ = [
+    "LINT_RULES",
     "WIO",
     "BlockingInstance",
     "BlockingRuntime",
@@ -59,6 +62,8 @@ __all__ = [
     "JournalEntry",
     "JournalError",
     "JsonCodec",
+    "LintError",
+    "LintIssue",
     "Ok",
     "Record",
     "Redelivery",
@@ -80,6 +85,12 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "WorkflowInstance",
+    "assert_clean",
     "current_step",
+    "draft",
+    "ensure_runnable",
+    "is_draft",
+    "lint",
+    "lint_workflow",
     "type_tag",
 ]

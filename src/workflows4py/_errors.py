@@ -12,6 +12,7 @@ Every error the library raises derives from :class:`WorkflowError`::
     ├── InvalidSignalRequest     a signal request is not of the type its SignalDef declares
     ├── EffectContractError      an effect or signal handler returned an event of the wrong type
     ├── ExecutionError           a definition cannot go on (no fork branch matched, a busy loop)
+    ├── LintError                assert_clean() found issues in a definition
     └── JournalError             a journal does not fit the workflow definition
         └── UnexpectedEvent      nothing on the current frontier accepts an event
 

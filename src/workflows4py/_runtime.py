@@ -411,6 +411,9 @@ class InMemoryRuntime(Generic[S, Ev]):
             raise TypeError(f"InMemoryRuntime expects a Workflow subclass, got {workflow!r}")
         if "definition" not in dir(workflow):
             raise WorkflowError(f"{workflow.__name__} has no definition")
+        from ._draft import ensure_runnable
+
+        ensure_runnable(workflow)
         workflow.codecs()  # fail now, not on the first event, if a type cannot be encoded
         self.workflow = workflow
         self.initial_state = initial_state

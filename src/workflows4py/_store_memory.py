@@ -1,0 +1,386 @@
+"""The in-memory store: the reference semantics of :class:`~workflows4py._store.Store`.
+
+Tests and the in-memory runtime use it, so it must fail the way the databases fail: a stale
+``expected`` raises :class:`SequenceConflict`, a lease is held until it lapses (by the
+caller's clock), a claimed wakeup stays invisible to other workers until its claim lapses,
+and search orders, filters, pages and counts exactly like SQL does. The conformance suite
+(``tests/store_conformance.py``) runs unchanged against this store and the SQL ones.
+
+Every method runs without awaiting in between its reads and writes, so each is atomic with
+respect to other tasks of the event loop; that is the memory analogue of a transaction.
+The store is not thread-safe: use it from one event loop.
+
+:meth:`MemoryStore.share` returns a second handle on the same data, as a second process
+opening the same database would get: closing one handle leaves the other usable.
+
+A few helpers used by all three stores live here too (the store modules form one family):
+normalising instants to UTC, a wake-up :class:`_Pulse`, and the ``acquire`` wait loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ._journal import JournalEntry
+from ._store import (
+    Claim,
+    InstanceKey,
+    InstanceRecord,
+    LeaseLost,
+    LeaseTimeout,
+    NewEvent,
+    Page,
+    RegistryStatus,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    StoreError,
+)
+
+__all__ = ["MemoryStore"]
+
+
+def _utc(instant: datetime) -> datetime:
+    """``instant`` in UTC; naive instants are refused (their meaning depends on the host)."""
+    if instant.tzinfo is None:
+        raise ValueError(f"instants must be timezone-aware, got naive {instant}")
+    return instant.astimezone(UTC)
+
+
+def _check_limit(name: str, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+class _Pulse:
+    """Wakes tasks waiting for "something changed"; a generation counter avoids lost wake-ups.
+
+    A waiter reads :attr:`generation` *before* looking at the database, then waits for it
+    to move: a change that happened in between returns at once instead of being missed.
+    Waiters may sit on other event loops (a blocking facade runs its own), so they are
+    woken thread-safely.
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def fire(self) -> None:
+        self.generation += 1
+        for fut in list(self._waiters):
+            try:
+                fut.get_loop().call_soon_threadsafe(_resolve, fut)
+            except RuntimeError:  # that loop is closed; nobody is waiting there any more
+                self._waiters.discard(fut)
+
+    async def wait(self, since: int, timeout: float) -> None:
+        """Return once :attr:`generation` differs from ``since``, or after ``timeout`` s."""
+        if self.generation != since or timeout <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(timeout, _resolve, fut)
+        self._waiters.add(fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._waiters.discard(fut)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def _acquire_loop(
+    key: InstanceKey,
+    owner: str,
+    *,
+    wait: float,
+    now: datetime,
+    attempt: Callable[[datetime], Awaitable[tuple[str, datetime] | None]],
+    released: _Pulse,
+    poll: float,
+) -> None:
+    """Shared waiting logic of ``acquire``.
+
+    ``attempt(t)`` tries to take the lease at instant ``t`` and returns None on success, or
+    the current holder and the end of its lease. While waiting, time is ``now`` plus the real
+    seconds elapsed, so a lease that lapses while we wait is taken as soon as it lapses.
+    Between attempts we sleep until a release is signalled, the holder's lease lapses, the
+    wait is over, or ``poll`` seconds pass (other processes' releases are not signalled to
+    every store); ``poll`` doubles from a small start so short waits stay short.
+    """
+    start = time.monotonic()
+    interval = min(0.005, poll)
+    elapsed = 0.0  # the first attempt is at exactly ``now``
+    while True:
+        since = released.generation
+        held = await attempt(now + timedelta(seconds=elapsed))
+        if held is None:
+            return
+        holder, until = held
+        elapsed = time.monotonic() - start
+        remaining = wait - elapsed
+        if remaining <= 0:
+            raise LeaseTimeout(
+                f"{key} is leased by {holder!r} until {until.isoformat()}; "
+                f"{owner!r} gave up after waiting {wait:g}s"
+            )
+        lapses_in = (until - now).total_seconds() - elapsed
+        await released.wait(since, max(0.0, min(remaining, lapses_in, interval)))
+        interval = min(interval * 2, poll)
+        elapsed = time.monotonic() - start
+
+
+@dataclass(slots=True)
+class _Row:
+    status: RegistryStatus
+    created_at: datetime
+    updated_at: datetime
+    next_wakeup: datetime | None = None
+    claimed_until: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def record(self, key: InstanceKey) -> InstanceRecord:
+        return InstanceRecord(
+            key, self.status, self.created_at, self.updated_at, self.next_wakeup, dict(self.tags)
+        )
+
+
+class _Data:
+    """What a database would hold; shared by every handle from :meth:`MemoryStore.share`."""
+
+    def __init__(self) -> None:
+        self.journals: dict[InstanceKey, list[JournalEntry]] = {}
+        self.rows: dict[InstanceKey, _Row] = {}
+        self.leases: dict[InstanceKey, tuple[str, datetime]] = {}
+        self.snapshots: dict[InstanceKey, Snapshot] = {}
+        self.released = _Pulse()  # a lease was released
+        self.work = _Pulse()  # a wakeup was set, or a lease released
+
+
+class MemoryStore:
+    """A :class:`~workflows4py._store.Store` in process memory; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._data = _Data()
+        self._closed = False
+        self._work_seen = 0
+
+    def share(self) -> MemoryStore:
+        """Another handle on the same data, like a second process opening the same database."""
+        other = MemoryStore()
+        other._data = self._data
+        other._work_seen = self._data.work.generation
+        return other
+
+    def _db(self) -> _Data:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return self._data
+
+    async def initialize(self) -> None:
+        """Create or migrate the schema; safe to call from many processes at once."""
+        self._db()
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        self._closed = True
+        self._data.released.fire()  # waiters on this handle notice the close
+        self._data.work.fire()
+
+    async def create(self, key: InstanceKey, now: datetime) -> bool:
+        """Register the instance (status awaiting) if absent; True if this call created it."""
+        db = self._db()
+        if key in db.rows:
+            return False
+        now = _utc(now)
+        db.rows[key] = _Row("awaiting", now, now)
+        return True
+
+    async def exists(self, key: InstanceKey) -> bool:
+        """Whether the instance is registered."""
+        return key in self._db().rows
+
+    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
+        """Journal entries with sequence > ``after``, in order."""
+        journal = self._db().journals.get(key, [])
+        return journal[max(after, 0) :]
+
+    async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
+        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
+        db = self._db()
+        if not events:
+            return
+        entries = [
+            JournalEntry(expected + i, e.type, e.data, _utc(e.recorded_at))
+            for i, e in enumerate(events, start=1)
+        ]
+        journal = db.journals.setdefault(key, [])
+        if len(journal) != expected:
+            raise SequenceConflict(key, expected, len(journal))
+        journal.extend(entries)
+        row = db.rows.get(key)
+        if row is not None:
+            row.updated_at = entries[-1].recorded_at
+
+    async def acquire(
+        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
+    ) -> None:
+        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
+
+        async def attempt(at: datetime) -> tuple[str, datetime] | None:
+            leases = self._db().leases
+            held = leases.get(key)
+            if held is not None and held[0] != owner and held[1] > at:
+                return held
+            leases[key] = (owner, at + timedelta(seconds=ttl))
+            return None
+
+        await _acquire_loop(
+            key,
+            owner,
+            wait=wait,
+            now=_utc(now),
+            attempt=attempt,
+            released=self._data.released,
+            poll=3600.0,
+        )
+
+    async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
+        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
+        leases = self._db().leases
+        held = leases.get(key)
+        if held is None or held[0] != owner:
+            raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
+        leases[key] = (owner, _utc(now) + timedelta(seconds=ttl))
+
+    async def release(self, key: InstanceKey, owner: str) -> None:
+        """Give up ``owner``'s lease (no error if it was already lost)."""
+        db = self._db()
+        held = db.leases.get(key)
+        if held is not None and held[0] == owner:
+            del db.leases[key]
+            db.released.fire()
+            db.work.fire()
+
+    async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
+        snapshots = self._db().snapshots
+        old = snapshots.get(key)
+        if old is None or old.sequence <= snapshot.sequence:
+            snapshots[key] = snapshot
+
+    async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
+        """The latest snapshot, if any."""
+        return self._db().snapshots.get(key)
+
+    async def update(
+        self,
+        key: InstanceKey,
+        status: RegistryStatus,
+        next_wakeup: datetime | None,
+        tags: dict[str, str],
+        now: datetime,
+    ) -> None:
+        """Set the registry row's status, next wakeup (None clears it) and tags."""
+        db = self._db()
+        row = db.rows.get(key)
+        if row is None:
+            raise StoreError(f"{key} is not registered; create it before updating it")
+        row.status = status
+        row.next_wakeup = None if next_wakeup is None else _utc(next_wakeup)
+        row.claimed_until = None
+        row.tags = dict(tags)
+        row.updated_at = _utc(now)
+        if next_wakeup is not None:
+            db.work.fire()
+
+    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[Claim]:
+        """Claim up to ``limit`` instances whose wakeup is due and unclaimed (or claim lapsed)."""
+        _check_limit("limit", limit)
+        db = self._db()
+        now = _utc(now)
+        until = now + timedelta(seconds=lease)
+        due = sorted(
+            (row.next_wakeup, key)
+            for key, row in db.rows.items()
+            if row.next_wakeup is not None
+            and row.next_wakeup <= now
+            and (row.claimed_until is None or row.claimed_until <= now)
+        )[:limit]
+        for _, key in due:
+            db.rows[key].claimed_until = until
+        return [Claim(key, wakeup, until) for wakeup, key in due]
+
+    async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
+        """The registry row of one instance."""
+        row = self._db().rows.get(key)
+        return None if row is None else row.record(key)
+
+    async def search(self, query: SearchQuery) -> Page:
+        """Registry rows matching ``query``."""
+        _check_limit("limit", query.limit)
+        _check_limit("offset", query.offset)
+        q = query
+        statuses = None if q.status is None else set(q.status)
+        cf, ct = _opt_utc(q.created_from), _opt_utc(q.created_to)
+        uf, ut = _opt_utc(q.updated_from), _opt_utc(q.updated_to)
+        wb = _opt_utc(q.wakeup_before)
+
+        def matches(key: InstanceKey, row: _Row) -> bool:
+            return (
+                (q.workflow is None or key.workflow == q.workflow)
+                and (statuses is None or row.status in statuses)
+                and (cf is None or row.created_at >= cf)
+                and (ct is None or row.created_at < ct)
+                and (uf is None or row.updated_at >= uf)
+                and (ut is None or row.updated_at < ut)
+                and (wb is None or (row.next_wakeup is not None and row.next_wakeup < wb))
+                and all(row.tags.get(k) == v for k, v in q.tags.items())
+            )
+
+        found = sorted(
+            (
+                (row.updated_at, key, row)
+                for key, row in self._db().rows.items()
+                if matches(key, row)
+            ),
+            key=lambda t: (t[0], t[1]),
+            reverse=q.descending,
+        )
+        page = found[q.offset : q.offset + q.limit]
+        return Page([row.record(key) for _, key, row in page], len(found))
+
+    async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
+        """Instances marked running whose lease has lapsed (their process died mid-step)."""
+        _check_limit("limit", limit)
+        db = self._db()
+        now = _utc(now)
+
+        def lapsed(key: InstanceKey) -> bool:
+            held = db.leases.get(key)
+            return held is None or held[1] <= now
+
+        found = sorted(
+            (row.updated_at, key)
+            for key, row in db.rows.items()
+            if row.status == "running" and lapsed(key)
+        )
+        return [key for _, key in found[:limit]]
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        work = self._db().work
+        await work.wait(self._work_seen, timeout)
+        self._work_seen = work.generation
+
+
+def _opt_utc(instant: datetime | None) -> datetime | None:
+    return None if instant is None else _utc(instant)

@@ -1,0 +1,671 @@
+"""The PostgreSQL store: stateless workers on any number of machines share one database.
+
+Design choices:
+
+- **The primary key (workflow, instance_id, sequence) is the final fence.** Leases make
+  one worker at a time run an instance, but a lease can lapse mid-step (a GC pause, a
+  partition, a slow effect) and a second worker take over while the first still runs. Both
+  may then append; each append inserts its events only if the event before the first one
+  exists, and the key refuses a second row with the same number, so exactly one wins and
+  the other gets SequenceConflict. No interleaving of leases can fork a history or leave a
+  gap, and the check costs nothing beyond the index the table needs anyway.
+- **A lease is a row** (owner, until) in ``leases``, written by one short statement, never
+  a transaction or a session advisory lock held for the length of a step: it survives
+  connection loss, is visible to every worker (``stale`` finds instances whose worker died),
+  does not pin a pooled connection, and lapses by itself. It is independent of the registry,
+  so an instance can be leased before it is registered.
+- **Each operation is one statement** in autocommit (the append and its registry update are
+  one statement with data-modifying CTEs), so each is atomic and costs one round trip.
+- **Due wakeups** are claimed with ``FOR UPDATE SKIP LOCKED``: concurrent workers claim
+  disjoint sets without waiting for each other. A claim is a timestamp, so the wakeup of a
+  worker that dies comes back once the claim lapses.
+- **LISTEN/NOTIFY cuts latency**: setting a wakeup and releasing a lease notify the
+  schema's channel; one listening connection per store wakes ``wait_for_work`` and waiting
+  ``acquire`` calls. Notifications are only a hint: waiters also poll, so a lost connection
+  costs latency, never correctness. That connection is opened by the first wait, outside
+  the pool (so a store uses up to ``max_size + 1`` connections); until it listens, changes
+  go unheard, so the first ``wait_for_work`` returns at once.
+- **Payloads are ``text``, not ``jsonb``**: ``jsonb`` reorders keys and drops duplicates,
+  and the journal must give back exactly the bytes it was given. Tags are ``jsonb``, so tag
+  search uses a GIN index (``tags @> ...``).
+- Text keys use ``COLLATE "C"``: ordering is by code point, as in Python and SQLite, and
+  index comparisons are cheaper.
+- **Schema versions** are rows of ``<schema>.migrations``; ``initialize`` applies the missing
+  ones in one transaction under an advisory lock, so any number of processes may call it
+  at once.
+
+Driver errors are translated: connection failures and pool timeouts become
+:class:`StoreUnavailable` (``connect_timeout`` bounds how long a call waits for a
+connection), a duplicate event number becomes :class:`SequenceConflict`, anything else
+:class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from ._journal import JournalEntry
+from ._store import (
+    Claim,
+    InstanceKey,
+    InstanceRecord,
+    LeaseLost,
+    NewEvent,
+    Page,
+    RegistryStatus,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    StoreError,
+    StoreUnavailable,
+)
+from ._store_memory import _acquire_loop, _check_limit, _Pulse, _utc
+
+__all__ = ["PostgresStore"]
+
+# Schema versions, oldest first. Never edit a released migration: append a new one.
+# {s} is the schema; literal braces are doubled.
+_MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
+    (
+        1,
+        "journal, registry, leases, snapshots",
+        (
+            # The journal; the primary key is the fence against forked histories.
+            """CREATE TABLE {s}.journal (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                sequence bigint NOT NULL CHECK (sequence > 0),
+                type text NOT NULL,
+                data text NOT NULL,
+                recorded_at timestamptz NOT NULL,
+                PRIMARY KEY (workflow, instance_id, sequence)
+            )""",
+            # The registry: one row per instance, for search, wakeups and recovery.
+            """CREATE TABLE {s}.instances (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                status text NOT NULL
+                    CHECK (status IN ('running', 'awaiting', 'finished', 'failed')),
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                next_wakeup timestamptz,
+                claimed_until timestamptz,
+                tags jsonb NOT NULL DEFAULT '{{}}',
+                PRIMARY KEY (workflow, instance_id)
+            )""",
+            "CREATE INDEX ON {s}.instances (updated_at, workflow, instance_id)",
+            "CREATE INDEX ON {s}.instances (created_at)",
+            "CREATE INDEX ON {s}.instances (next_wakeup) WHERE next_wakeup IS NOT NULL",
+            "CREATE INDEX ON {s}.instances (updated_at) WHERE status = 'running'",
+            "CREATE INDEX ON {s}.instances USING gin (tags jsonb_path_ops)",
+            # Leases: who may run an instance, until when.
+            """CREATE TABLE {s}.leases (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                owner text NOT NULL,
+                until timestamptz NOT NULL,
+                PRIMARY KEY (workflow, instance_id)
+            )""",
+            # The latest snapshot of each instance.
+            """CREATE TABLE {s}.snapshots (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                sequence bigint NOT NULL,
+                data text NOT NULL,
+                PRIMARY KEY (workflow, instance_id)
+            )""",
+        ),
+    ),
+)
+
+# Every query of the store, by name. {s} is the schema.
+_SQL: dict[str, LiteralString] = {
+    # Serialise concurrent initialisers (released at commit).
+    "migrations_lock": "SELECT pg_advisory_xact_lock(%s)",
+    "migrations_schema": "CREATE SCHEMA IF NOT EXISTS {s}",
+    # Schema bookkeeping: which migrations were applied.
+    "migrations_table": """CREATE TABLE IF NOT EXISTS {s}.migrations (
+        version integer PRIMARY KEY,
+        description text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    "migrations_current": "SELECT coalesce(max(version), 0) FROM {s}.migrations",
+    "migrations_record": "INSERT INTO {s}.migrations (version, description) VALUES (%s, %s)",
+    # Journal entries of one instance after a sequence number, in order.
+    "read": """SELECT sequence, type, data, recorded_at FROM {s}.journal
+        WHERE workflow = %s AND instance_id = %s AND sequence > %s ORDER BY sequence""",
+    # Append events as #expected+1.. if #expected exists (or expected = 0), and stamp the
+    # registry row; the primary key refuses numbers already taken (UniqueViolation).
+    # Returns how many events were written: 0 means the journal ends before #expected.
+    "append": """WITH written AS (
+            INSERT INTO {s}.journal (workflow, instance_id, sequence, type, data, recorded_at)
+            SELECT %(w)s, %(i)s, %(expected)s::bigint + e.n, e.type, e.data, e.at
+            FROM unnest(%(types)s::text[], %(datas)s::text[], %(ats)s::timestamptz[])
+                WITH ORDINALITY AS e (type, data, at, n)
+            WHERE %(expected)s::bigint = 0 OR EXISTS (
+                SELECT 1 FROM {s}.journal
+                WHERE workflow = %(w)s AND instance_id = %(i)s
+                    AND sequence = %(expected)s::bigint
+            )
+            RETURNING 1
+        ), touched AS (
+            UPDATE {s}.instances SET updated_at = %(last)s
+            WHERE workflow = %(w)s AND instance_id = %(i)s AND EXISTS (SELECT 1 FROM written)
+        )
+        SELECT count(*) FROM written""",
+    # The same for the common case of one event, without the cost of arrays.
+    "append_one": """WITH written AS (
+            INSERT INTO {s}.journal (workflow, instance_id, sequence, type, data, recorded_at)
+            SELECT %(w)s, %(i)s, %(expected)s::bigint + 1, %(type)s, %(data)s, %(last)s
+            WHERE %(expected)s::bigint = 0 OR EXISTS (
+                SELECT 1 FROM {s}.journal
+                WHERE workflow = %(w)s AND instance_id = %(i)s
+                    AND sequence = %(expected)s::bigint
+            )
+            RETURNING 1
+        ), touched AS (
+            UPDATE {s}.instances SET updated_at = %(last)s
+            WHERE workflow = %(w)s AND instance_id = %(i)s AND EXISTS (SELECT 1 FROM written)
+        )
+        SELECT count(*) FROM written""",
+    # Where a journal ends (0 when empty); used to explain a SequenceConflict.
+    "last_sequence": """SELECT coalesce(max(sequence), 0) FROM {s}.journal
+        WHERE workflow = %s AND instance_id = %s""",
+    # Register an instance unless it is already registered; a row back means created.
+    "create": """INSERT INTO {s}.instances (workflow, instance_id, status, created_at, updated_at)
+        VALUES (%s, %s, 'awaiting', %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
+    # Whether an instance is registered.
+    "exists": "SELECT 1 FROM {s}.instances WHERE workflow = %s AND instance_id = %s",
+    # One registry row.
+    "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags
+        FROM {s}.instances WHERE workflow = %s AND instance_id = %s""",
+    # Set status, wakeup and tags (a new wakeup is unclaimed); notify workers of a wakeup.
+    # Returns how many rows were updated.
+    "update": """WITH updated AS (
+            UPDATE {s}.instances
+            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
+                tags = %(tags)s, updated_at = %(now)s
+            WHERE workflow = %(w)s AND instance_id = %(i)s
+            RETURNING next_wakeup
+        )
+        SELECT (SELECT count(*) FROM updated),
+            (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
+                WHERE next_wakeup IS NOT NULL)""",
+    # Take the lease if it is free, lapsed or already ours. Returns (taken, holder, until);
+    # holder and until describe the lease that stopped us.
+    "lease_take": """WITH taken AS (
+            INSERT INTO {s}.leases AS l (workflow, instance_id, owner, until)
+            VALUES (%(w)s, %(i)s, %(owner)s, %(until)s)
+            ON CONFLICT (workflow, instance_id) DO UPDATE
+            SET owner = excluded.owner, until = excluded.until
+            WHERE l.owner = excluded.owner OR l.until <= %(at)s
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM taken), l.owner, l.until
+        FROM (SELECT 1) AS one
+        LEFT JOIN {s}.leases AS l ON l.workflow = %(w)s AND l.instance_id = %(i)s""",
+    # Extend a lease, only if the owner still holds it.
+    "lease_renew": """UPDATE {s}.leases SET until = %s
+        WHERE workflow = %s AND instance_id = %s AND owner = %s RETURNING 1""",
+    # Give a lease up, only if the owner still holds it; notify waiters if it was given up.
+    "lease_release": """WITH released AS (
+            DELETE FROM {s}.leases WHERE workflow = %(w)s AND instance_id = %(i)s
+                AND owner = %(owner)s
+            RETURNING 1
+        )
+        SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'lease') FROM released) AS n""",
+    # Keep a snapshot unless a later one (higher sequence) is already kept.
+    "snapshot_save": """INSERT INTO {s}.snapshots AS old (workflow, instance_id, sequence, data)
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT (workflow, instance_id) DO UPDATE
+        SET sequence = excluded.sequence, data = excluded.data
+        WHERE excluded.sequence >= old.sequence""",
+    # The kept snapshot.
+    "snapshot_load": """SELECT sequence, data FROM {s}.snapshots
+        WHERE workflow = %s AND instance_id = %s""",
+    # Claim due wakeups nobody holds a live claim on, earliest first; rows locked by a
+    # concurrent claimer are skipped, not waited for.
+    "claim_due": """WITH due AS (
+            SELECT workflow, instance_id FROM {s}.instances
+            WHERE next_wakeup <= %(now)s AND (claimed_until IS NULL OR claimed_until <= %(now)s)
+            ORDER BY next_wakeup, workflow, instance_id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {s}.instances AS i SET claimed_until = %(until)s
+        FROM due WHERE i.workflow = due.workflow AND i.instance_id = due.instance_id
+        RETURNING i.workflow, i.instance_id, i.next_wakeup""",
+    # Running instances without a live lease: their process died mid-step.
+    "stale": """SELECT i.workflow, i.instance_id FROM {s}.instances AS i
+        LEFT JOIN {s}.leases AS l ON l.workflow = i.workflow AND l.instance_id = i.instance_id
+        WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= %s)
+        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT %s""",
+    # Search: the number of matches of {where} (built from _FILTERS, ANDed) and one page of
+    # them, in one statement so both see the same snapshot. With no match on the page, one
+    # row of NULLs still carries the total.
+    "search": """SELECT c.total, p.workflow, p.instance_id, p.status, p.created_at,
+            p.updated_at, p.next_wakeup, p.tags
+        FROM (SELECT count(*) AS total FROM {s}.instances WHERE {where}) AS c
+        LEFT JOIN (
+            SELECT * FROM {s}.instances WHERE {where}
+            ORDER BY updated_at {order}, workflow {order}, instance_id {order}
+            LIMIT %(limit)s OFFSET %(offset)s
+        ) AS p ON true
+        ORDER BY p.updated_at {order}, p.workflow {order}, p.instance_id {order}""",
+}
+
+# Search criteria as SQL conditions, by SearchQuery field.
+_FILTERS: dict[str, LiteralString] = {
+    "workflow": "workflow = %(workflow)s",
+    "status": "status = ANY(%(status)s::text[])",
+    "created_from": "created_at >= %(created_from)s",
+    "created_to": "created_at < %(created_to)s",
+    "updated_from": "updated_at >= %(updated_from)s",
+    "updated_to": "updated_at < %(updated_to)s",
+    "wakeup_before": "next_wakeup < %(wakeup_before)s",
+    "tags": "tags @> %(tags)s",
+}
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn driver errors into StoreError subclasses."""
+    try:
+        yield
+    except psycopg.OperationalError as e:  # includes pool timeouts and lost connections
+        raise StoreUnavailable(f"PostgreSQL unavailable: {e}") from e
+    except psycopg.Error as e:
+        raise StoreError(f"PostgreSQL error: {e}") from e
+
+
+def _aware(instant: datetime) -> datetime:
+    return instant.astimezone(UTC)
+
+
+def _opt_aware(instant: datetime | None) -> datetime | None:
+    return None if instant is None else instant.astimezone(UTC)
+
+
+def _record(row: Sequence[Any]) -> InstanceRecord:
+    wf, iid, status, created, updated, wakeup, tags = row
+    return InstanceRecord(
+        InstanceKey(wf, iid), status, _aware(created), _aware(updated), _opt_aware(wakeup), tags
+    )
+
+
+class PostgresStore:
+    """A :class:`~workflows4py._store.Store` in one PostgreSQL schema.
+
+    ``connect_timeout`` bounds, in seconds, how long any call waits for a connection before
+    raising StoreUnavailable.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "workflows4py",
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.Error as e:
+            raise StoreError(f"invalid PostgreSQL connection string: {e}") from e
+        if "connect_timeout" not in params:
+            # libpq counts whole seconds and treats values below 2 as 2.
+            conninfo = make_conninfo(conninfo, connect_timeout=max(2, math.ceil(connect_timeout)))
+        self._conninfo = conninfo
+        self._schema = schema
+        self._min_size = min_size
+        self._max_size = max_size
+        self._timeout = connect_timeout
+        ident = sql.Identifier(schema)
+        self._q = {
+            name: sql.SQL(q).format(s=ident).as_bytes(None)
+            for name, q in _SQL.items()
+            if name != "search"  # composed per query
+        }
+        self._migrations = [
+            (v, d, [sql.SQL(q).format(s=ident).as_bytes(None) for q in qs])
+            for v, d, qs in _MIGRATIONS
+        ]
+        self._ident = ident
+        self._channel = f"workflows4py:{schema}".encode()[:63].decode(errors="ignore")
+        digest = hashlib.blake2b(f"workflows4py:{schema}".encode(), digest_size=8).digest()
+        self._lock_key = int.from_bytes(digest, "big", signed=True)
+        self._pool: AsyncConnectionPool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._closed = False
+        self._released = _Pulse()
+        self._work = _Pulse()
+        self._work_seen = 0
+        self._listener: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        conninfo: str,
+        *,
+        schema: str = "workflows4py",
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> PostgresStore:
+        """Construct the store and :meth:`initialize` it."""
+        store = cls(
+            conninfo,
+            schema=schema,
+            min_size=min_size,
+            max_size=max_size,
+            connect_timeout=connect_timeout,
+        )
+        try:
+            await store.initialize()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._schema!r})"
+
+    async def _get_pool(self) -> AsyncConnectionPool:
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    pool = AsyncConnectionPool(
+                        self._conninfo,
+                        min_size=self._min_size,
+                        max_size=self._max_size,
+                        kwargs={"autocommit": True},
+                        timeout=self._timeout,
+                        name=f"workflows4py:{self._schema}",
+                        open=False,
+                    )
+                    with _translated():
+                        await pool.open(wait=False)
+                    self._pool = pool
+        return self._pool
+
+    async def _fetch(self, name: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        pool = await self._get_pool()
+        with _translated():
+            async with pool.connection() as conn:
+                cur = await conn.execute(self._q[name], params)
+                return await cur.fetchall()
+
+    async def _execute(self, name: str, params: Sequence[Any] | dict[str, Any]) -> None:
+        pool = await self._get_pool()
+        with _translated():
+            async with pool.connection() as conn:
+                await conn.execute(self._q[name], params)
+
+    async def initialize(self) -> None:
+        """Create or migrate the schema; safe to call from many processes at once."""
+        pool = await self._get_pool()
+        q = self._q
+        with _translated():
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute(q["migrations_lock"], (self._lock_key,))
+                await conn.execute(q["migrations_schema"])
+                await conn.execute(q["migrations_table"])
+                cur = await conn.execute(q["migrations_current"])
+                row = await cur.fetchone()
+                current = int(row[0]) if row else 0
+                latest = self._migrations[-1][0]
+                if current > latest:
+                    raise StoreError(
+                        f"schema {self._schema!r} is at version {current}, newer than this "
+                        f"version of workflows4py knows (up to {latest}); upgrade workflows4py"
+                    )
+                for version, description, statements in self._migrations:
+                    if version > current:
+                        for statement in statements:
+                            await conn.execute(statement)
+                        await conn.execute(q["migrations_record"], (version, description))
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await listener
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+        self._released.fire()
+        self._work.fire()
+
+    async def create(self, key: InstanceKey, now: datetime) -> bool:
+        """Register the instance (status awaiting) if absent; True if this call created it."""
+        now = _utc(now)
+        rows = await self._fetch("create", (key.workflow, key.instance_id, now, now))
+        return bool(rows)
+
+    async def exists(self, key: InstanceKey) -> bool:
+        """Whether the instance is registered."""
+        return bool(await self._fetch("exists", (key.workflow, key.instance_id)))
+
+    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
+        """Journal entries with sequence > ``after``, in order."""
+        rows = await self._fetch("read", (key.workflow, key.instance_id, after))
+        return [JournalEntry(seq, type_, data, _aware(at)) for seq, type_, data, at in rows]
+
+    async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
+        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
+        if not events:
+            return
+        params: dict[str, Any] = {"w": key.workflow, "i": key.instance_id, "expected": expected}
+        if len(events) == 1:
+            query = self._q["append_one"]
+            (only,) = events
+            params.update(type=only.type, data=only.data, last=_utc(only.recorded_at))
+        else:
+            query = self._q["append"]
+            ats = [_utc(e.recorded_at) for e in events]
+            params.update(
+                types=[e.type for e in events],
+                datas=[e.data for e in events],
+                ats=ats,
+                last=ats[-1],
+            )
+        pool = await self._get_pool()
+        with _translated():
+            async with pool.connection() as conn:
+                try:
+                    cur = await conn.execute(query, params)
+                    row = await cur.fetchone()
+                    if row is not None and row[0] == len(events):
+                        return
+                    conflict = None
+                except psycopg.errors.UniqueViolation as e:
+                    conflict = e
+                cur = await conn.execute(self._q["last_sequence"], (key.workflow, key.instance_id))
+                last = await cur.fetchone()
+                actual = int(last[0]) if last else None
+        raise SequenceConflict(key, expected, actual) from conflict
+
+    async def acquire(
+        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
+    ) -> None:
+        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
+
+        async def attempt(at: datetime) -> tuple[str, datetime] | None:
+            params = {
+                "w": key.workflow,
+                "i": key.instance_id,
+                "owner": owner,
+                "until": at + timedelta(seconds=ttl),
+                "at": at,
+            }
+            taken, holder, until = (await self._fetch("lease_take", params))[0]
+            if taken:
+                return None
+            self._listen()  # a release will be notified from now on
+            if holder is None:  # released between the insert and the read: try again now
+                return "", at
+            return holder, _aware(until)
+
+        await _acquire_loop(
+            key,
+            owner,
+            wait=wait,
+            now=_utc(now),
+            attempt=attempt,
+            released=self._released,
+            poll=0.25,
+        )
+
+    async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
+        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
+        until = _utc(now) + timedelta(seconds=ttl)
+        if not await self._fetch("lease_renew", (until, key.workflow, key.instance_id, owner)):
+            raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
+
+    async def release(self, key: InstanceKey, owner: str) -> None:
+        """Give up ``owner``'s lease (no error if it was already lost)."""
+        params = {"w": key.workflow, "i": key.instance_id, "owner": owner, "channel": self._channel}
+        (released,) = (await self._fetch("lease_release", params))[0]
+        if released:  # waiters of this store need not wait for the notification's round trip
+            self._released.fire()
+            self._work.fire()
+
+    async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
+        params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data)
+        await self._execute("snapshot_save", params)
+
+    async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
+        """The latest snapshot, if any."""
+        rows = await self._fetch("snapshot_load", (key.workflow, key.instance_id))
+        return Snapshot(rows[0][0], rows[0][1]) if rows else None
+
+    async def update(
+        self,
+        key: InstanceKey,
+        status: RegistryStatus,
+        next_wakeup: datetime | None,
+        tags: dict[str, str],
+        now: datetime,
+    ) -> None:
+        """Set the registry row's status, next wakeup (None clears it) and tags."""
+        params = {
+            "w": key.workflow,
+            "i": key.instance_id,
+            "status": status,
+            "wakeup": None if next_wakeup is None else _utc(next_wakeup),
+            "tags": Jsonb(tags),
+            "now": _utc(now),
+            "channel": self._channel,
+        }
+        updated, _ = (await self._fetch("update", params))[0]
+        if not updated:
+            raise StoreError(f"{key} is not registered; create it before updating it")
+        if next_wakeup is not None:
+            self._work.fire()
+
+    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[Claim]:
+        """Claim up to ``limit`` instances whose wakeup is due and unclaimed (or claim lapsed)."""
+        _check_limit("limit", limit)
+        now = _utc(now)
+        until = now + timedelta(seconds=lease)
+        rows = await self._fetch("claim_due", {"now": now, "until": until, "limit": limit})
+        claims = [Claim(InstanceKey(wf, iid), _aware(at), until) for wf, iid, at in rows]
+        claims.sort(key=lambda c: (c.wakeup_at, c.key))
+        return claims
+
+    async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
+        """The registry row of one instance."""
+        rows = await self._fetch("record", (key.workflow, key.instance_id))
+        return _record(rows[0]) if rows else None
+
+    async def search(self, query: SearchQuery) -> Page:
+        """Registry rows matching ``query``."""
+        _check_limit("limit", query.limit)
+        _check_limit("offset", query.offset)
+        conditions: list[sql.Composable] = []
+        params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+        if query.workflow is not None:
+            params["workflow"] = query.workflow
+        if query.status is not None:
+            params["status"] = list(query.status)
+        for name in ("created_from", "created_to", "updated_from", "updated_to", "wakeup_before"):
+            instant = getattr(query, name)
+            if instant is not None:
+                params[name] = _utc(instant)
+        if query.tags:
+            params["tags"] = Jsonb(query.tags)
+        conditions = [sql.SQL(_FILTERS[name]) for name in _FILTERS if name in params]
+        statement = sql.SQL(_SQL["search"]).format(
+            s=self._ident,
+            where=sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true"),
+            order=sql.SQL("DESC" if query.descending else "ASC"),
+        )
+        pool = await self._get_pool()
+        with _translated():
+            async with pool.connection() as conn:
+                cur = await conn.execute(statement, params)
+                rows = await cur.fetchall()
+        total = rows[0][0] if rows else 0
+        return Page([_record(row[1:]) for row in rows if row[1] is not None], total)
+
+    async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
+        """Instances marked running whose lease has lapsed (their process died mid-step)."""
+        _check_limit("limit", limit)
+        rows = await self._fetch("stale", (_utc(now), limit))
+        return [InstanceKey(wf, iid) for wf, iid in rows]
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        self._listen()
+        await self._work.wait(self._work_seen, timeout)
+        self._work_seen = self._work.generation
+
+    def _listen(self) -> None:
+        """Start the listening connection unless it runs."""
+        if self._listener is None and not self._closed:
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen_forever(), name=f"workflows4py listener {self._channel}"
+            )
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.1
+        listen = sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute(listen)
+                    backoff = 0.1
+                    # Anything may have happened while we were not listening.
+                    self._released.fire()
+                    self._work.fire()
+                    async for notify in conn.notifies():
+                        if notify.payload == "lease":
+                            self._released.fire()
+                        self._work.fire()
+            except Exception:  # the server went away, or was never there: retry
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

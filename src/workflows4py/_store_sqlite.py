@@ -1,0 +1,679 @@
+"""The SQLite store: every instance in one database file, safe across processes on one host.
+
+Design choices:
+
+- **WAL mode, short write transactions.** Readers never block the writer and vice versa;
+  writers queue on SQLite's single write lock, waiting up to ``busy_timeout`` seconds.
+  Multi-statement writes run in ``BEGIN IMMEDIATE`` transactions, which take the write lock
+  up front: a deferred transaction that reads first and writes later can fail at once with
+  SQLITE_BUSY when another process commits in between. A single-statement write takes the
+  lock at its start as well. No transaction ever spans an ``await``.
+- **A lease is a row, never a held transaction.** Holding a transaction open for the length
+  of a step would block every other writer of the file (all instances, all processes) and
+  would die with the process without a trace. A row with an owner and an expiry instant
+  costs one short write, lets other instances proceed, and says who holds what.
+- **The primary key (workflow, instance_id, sequence) is the final fence.** A lease can
+  lapse mid-step (a long pause, a clock jump); the next owner and the old one may then both
+  append. Each event is inserted only if its predecessor exists, and the key refuses a second
+  event with the same number, so one append wins and the other gets SequenceConflict: a
+  history can never fork or have a gap, whatever happened to the leases.
+- **synchronous=FULL by default.** With WAL, FULL makes every commit fsync the WAL, so a
+  committed event survives power loss; that fsync is most of the cost of a commit (about
+  0.1 ms on a server SSD, several ms on consumer disks). NORMAL skips it (commits survive a
+  crash of the process but the last ones may be lost on power loss); OFF also skips the
+  checkpoint syncs and can corrupt the file on power loss.
+- **One thread, one connection.** ``sqlite3`` blocks, so each store owns one worker thread
+  holding its one connection; coroutines hand it jobs and await the result. One thread keeps
+  per-call overhead to a thread hop (no pool, no locking) and serialises the store's own
+  writes, which SQLite would serialise anyway.
+- **Instants are integers**: microseconds since the Unix epoch, UTC. Exact round-trip,
+  cheap comparisons and indexes.
+- **Schema versions** are rows of the ``migrations`` table; ``initialize`` applies the
+  missing ones in one ``BEGIN IMMEDIATE`` transaction, so concurrent initialisers serialise.
+  The file belongs to the store: keep other tables elsewhere.
+
+Changes are signalled to waiters (``acquire``, ``wait_for_work``) of every store on the same
+file *in this process*; changes made by other processes are noticed by polling (every
+0.1 s): ``acquire`` retries, ``wait_for_work`` watches ``PRAGMA data_version`` (so any commit
+by another process wakes it: it is a hint, as the contract allows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import queue
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from ._journal import JournalEntry
+from ._store import (
+    Claim,
+    InstanceKey,
+    InstanceRecord,
+    LeaseLost,
+    NewEvent,
+    Page,
+    RegistryStatus,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    StoreError,
+    StoreUnavailable,
+)
+from ._store_memory import _acquire_loop, _check_limit, _Pulse, _utc
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+# Seconds between looks for other processes' changes while waiting (acquire, wait_for_work).
+_POLL = 0.1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# Schema versions, oldest first. Never edit a released migration: append a new one.
+_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "journal, registry, leases, snapshots",
+        (
+            # The journal; the primary key is the fence against forked histories.
+            """CREATE TABLE journal (
+                workflow TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                sequence INTEGER NOT NULL CHECK (sequence > 0),
+                type TEXT NOT NULL,
+                data TEXT NOT NULL,
+                recorded_at INTEGER NOT NULL,
+                PRIMARY KEY (workflow, instance_id, sequence)
+            )""",
+            # The registry: one row per instance, for search, wakeups and recovery.
+            """CREATE TABLE instances (
+                workflow TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                status TEXT NOT NULL
+                    CHECK (status IN ('running', 'awaiting', 'finished', 'failed')),
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                next_wakeup INTEGER,
+                claimed_until INTEGER,
+                tags TEXT NOT NULL DEFAULT '{}',
+                PRIMARY KEY (workflow, instance_id)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX instances_updated ON instances (updated_at, workflow, instance_id)",
+            "CREATE INDEX instances_created ON instances (created_at)",
+            "CREATE INDEX instances_due ON instances (next_wakeup) WHERE next_wakeup IS NOT NULL",
+            "CREATE INDEX instances_running ON instances (updated_at) WHERE status = 'running'",
+            # Leases: who may run an instance, until when. Independent of the registry, so an
+            # instance can be leased before it is registered.
+            """CREATE TABLE leases (
+                workflow TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                until INTEGER NOT NULL,
+                PRIMARY KEY (workflow, instance_id)
+            ) WITHOUT ROWID""",
+            # The latest snapshot of each instance.
+            """CREATE TABLE snapshots (
+                workflow TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                sequence INTEGER NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (workflow, instance_id)
+            )""",
+        ),
+    ),
+)
+
+# Every query of the store, by name. Instants are microseconds since the epoch (UTC).
+_SQL: dict[str, str] = {
+    # Schema bookkeeping: which migrations were applied.
+    "migrations_table": """CREATE TABLE IF NOT EXISTS migrations (
+        version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL
+    )""",
+    "migrations_current": "SELECT coalesce(max(version), 0) FROM migrations",
+    "migrations_record": "INSERT INTO migrations VALUES (?, ?, ?)",
+    # Journal entries of one instance after a sequence number, in order.
+    "read": """SELECT sequence, type, data, recorded_at FROM journal
+        WHERE workflow = ? AND instance_id = ? AND sequence > ? ORDER BY sequence""",
+    # One event (executemany'd), written only if its predecessor exists (or it is #1): with
+    # the primary key this keeps every journal gapless and unforked.
+    "append": """INSERT INTO journal (workflow, instance_id, sequence, type, data, recorded_at)
+        SELECT ?1, ?2, ?3, ?4, ?5, ?6
+        WHERE ?3 = 1 OR EXISTS (
+            SELECT 1 FROM journal WHERE workflow = ?1 AND instance_id = ?2 AND sequence = ?3 - 1
+        )""",
+    # Where a journal ends (0 when empty); used to explain a SequenceConflict.
+    "last_sequence": """SELECT coalesce(max(sequence), 0) FROM journal
+        WHERE workflow = ? AND instance_id = ?""",
+    # After an append, the registry row was updated when the last event was recorded.
+    "touch": "UPDATE instances SET updated_at = ? WHERE workflow = ? AND instance_id = ?",
+    # Register an instance unless it is already registered.
+    "create": """INSERT INTO instances (workflow, instance_id, status, created_at, updated_at)
+        VALUES (?, ?, 'awaiting', ?, ?) ON CONFLICT DO NOTHING""",
+    # Whether an instance is registered.
+    "exists": "SELECT 1 FROM instances WHERE workflow = ? AND instance_id = ?",
+    # One registry row.
+    "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags
+        FROM instances WHERE workflow = ? AND instance_id = ?""",
+    # Set status, wakeup and tags; a new wakeup is unclaimed.
+    "update": """UPDATE instances
+        SET status = ?, next_wakeup = ?, claimed_until = NULL, tags = ?, updated_at = ?
+        WHERE workflow = ? AND instance_id = ?""",
+    # Take the lease if it is free, lapsed (until <= ?5) or already ours; changes() says if.
+    "lease_take": """INSERT INTO leases (workflow, instance_id, owner, until)
+        VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (workflow, instance_id) DO UPDATE
+        SET owner = excluded.owner, until = excluded.until
+        WHERE leases.owner = excluded.owner OR leases.until <= ?5""",
+    # Who holds a lease, until when.
+    "lease_holder": "SELECT owner, until FROM leases WHERE workflow = ? AND instance_id = ?",
+    # Extend a lease, only if the owner still holds it.
+    "lease_renew": """UPDATE leases SET until = ?
+        WHERE workflow = ? AND instance_id = ? AND owner = ?""",
+    # Give a lease up, only if the owner still holds it.
+    "lease_release": "DELETE FROM leases WHERE workflow = ? AND instance_id = ? AND owner = ?",
+    # Keep a snapshot unless a later one (higher sequence) is already kept.
+    "snapshot_save": """INSERT INTO snapshots (workflow, instance_id, sequence, data)
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT (workflow, instance_id) DO UPDATE
+        SET sequence = excluded.sequence, data = excluded.data
+        WHERE excluded.sequence >= snapshots.sequence""",
+    # The kept snapshot.
+    "snapshot_load": "SELECT sequence, data FROM snapshots WHERE workflow = ? AND instance_id = ?",
+    # Due wakeups nobody holds a live claim on, earliest first.
+    "due": """SELECT workflow, instance_id, next_wakeup FROM instances
+        WHERE next_wakeup <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
+        ORDER BY next_wakeup, workflow, instance_id LIMIT ?2""",
+    # Claim one due wakeup until an instant.
+    "claim": "UPDATE instances SET claimed_until = ? WHERE workflow = ? AND instance_id = ?",
+    # Running instances without a live lease: their process died mid-step.
+    "stale": """SELECT i.workflow, i.instance_id FROM instances AS i
+        LEFT JOIN leases AS l ON l.workflow = i.workflow AND l.instance_id = i.instance_id
+        WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= ?)
+        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT ?""",
+    # Search: how many rows match {where} (built from _FILTERS, ANDed).
+    "search_count": "SELECT count(*) FROM instances WHERE {where}",
+    # Search: one page of the matches, in (updated_at, workflow, instance_id) order.
+    "search_page": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup,
+            tags
+        FROM instances WHERE {where}
+        ORDER BY updated_at {order}, workflow {order}, instance_id {order}
+        LIMIT :limit OFFSET :offset""",
+}
+
+# Search criteria as SQL conditions, by SearchQuery field.
+_FILTERS: dict[str, str] = {
+    "workflow": "workflow = :workflow",
+    "created_from": "created_at >= :created_from",
+    "created_to": "created_at < :created_to",
+    "updated_from": "updated_at >= :updated_from",
+    "updated_to": "updated_at < :updated_to",
+    "wakeup_before": "next_wakeup < :wakeup_before",
+    # {n} numbers the status placeholders / the tag.
+    "status": "status = :status{n}",
+    "tag": """EXISTS (SELECT 1 FROM json_each(instances.tags) AS t
+        WHERE t.key = :tag_key{n} AND t.type = 'text' AND t.value = :tag_value{n})""",
+}
+
+# SQLite primary result codes meaning "the database cannot be used right now".
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+
+# A job for the worker thread: what to run, and where to send the result.
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
+
+
+def _us(instant: datetime) -> int:
+    return (_utc(instant) - _EPOCH) // _MICROSECOND
+
+
+def _opt_us(instant: datetime | None) -> int | None:
+    return None if instant is None else _us(instant)
+
+
+def _dt(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _opt_dt(us: int | None) -> datetime | None:
+    return None if us is None else _EPOCH + timedelta(microseconds=us)
+
+
+def _record(row: Sequence[Any]) -> InstanceRecord:
+    wf, iid, status, created, updated, wakeup, tags = row
+    return InstanceRecord(
+        InstanceKey(wf, iid), status, _dt(created), _dt(updated), _opt_dt(wakeup), json.loads(tags)
+    )
+
+
+def _translate(e: sqlite3.Error) -> StoreError:
+    code = getattr(e, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _UNAVAILABLE_CODES:
+        return StoreUnavailable(f"SQLite database unavailable: {e}")
+    return StoreError(f"SQLite error: {e}")
+
+
+def _set_result(fut: asyncio.Future[Any], result: Any) -> None:
+    if not fut.done():
+        fut.set_result(result)
+
+
+def _set_exception(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+class _Signals:
+    """Wake-up pulses shared by every store on one file in this process."""
+
+    def __init__(self) -> None:
+        self.released = _Pulse()
+        self.work = _Pulse()
+
+
+_SIGNALS: weakref.WeakValueDictionary[str, _Signals] = weakref.WeakValueDictionary()
+_SIGNALS_LOCK = threading.Lock()
+
+
+def _signals_for(path: str) -> _Signals:
+    with _SIGNALS_LOCK:
+        signals = _SIGNALS.get(path)
+        if signals is None:
+            signals = _SIGNALS[path] = _Signals()
+        return signals
+
+
+def _connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves. The timeout is the busy
+    # timeout: how long a writer waits for another connection's write lock.
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _Stop:
+    """Tells the worker thread to close its connection and end; ``done`` learns when."""
+
+    __slots__ = ("done",)
+
+    def __init__(self, done: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None):
+        self.done = done
+
+
+class _Worker:
+    """A thread owning one connection (opened by its first job), running jobs in order."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+        self._connect = connect
+        self._jobs: queue.SimpleQueue[_Job | _Stop] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((job, loop, fut))
+        return fut
+
+    def stop(self) -> asyncio.Future[None]:
+        """Close the connection after the jobs already submitted, and end the thread."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._jobs.put(_Stop((loop, fut)))
+        return fut
+
+    def abandon(self) -> None:
+        """Like :meth:`stop`, for when nobody awaits the end."""
+        self._jobs.put(_Stop(None))
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while not isinstance(item := self._jobs.get(), _Stop):
+            job, loop, fut = item
+            try:
+                if conn is None:
+                    conn = self._connect()
+                result = job(conn)
+            except BaseException as e:
+                loop.call_soon_threadsafe(_set_exception, fut, e)
+            else:
+                loop.call_soon_threadsafe(_set_result, fut, result)
+        try:
+            if conn is not None:
+                conn.close()
+        finally:
+            if item.done is not None and not item.done[0].is_closed():
+                item.done[0].call_soon_threadsafe(_set_result, item.done[1], None)
+
+
+def _in_transaction(conn: sqlite3.Connection, job: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction; commit, or roll back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = job(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return result
+
+
+class SqliteStore:
+    """A :class:`~workflows4py._store.Store` in one SQLite file (WAL mode)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL", "OFF"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or OFF, got {synchronous!r}")
+        self._path = os.fspath(path)
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        self._worker: _Worker | None = None
+        self._finalizer: weakref.finalize[[], SqliteStore] | None = None
+        self._closed = False
+        self._signals = _signals_for(os.path.realpath(self._path))
+        self._work_seen = self._signals.work.generation
+        self._seen_version: int | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._path!r}, synchronous={self._synchronous!r})"
+
+    async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if self._worker is None:
+            connect = functools.partial(_connect, self._path, self._synchronous, self._busy_timeout)
+            worker = _Worker(connect, f"workflows4py-sqlite:{self._path}")
+            # A store dropped without close() still ends its thread and connection.
+            self._finalizer = weakref.finalize(self, worker.abandon)
+            self._worker = worker
+        try:
+            return await self._worker.submit(job)
+        except sqlite3.Error as e:
+            raise _translate(e) from e
+
+    async def initialize(self) -> None:
+        """Create or migrate the schema; safe to call from many processes at once."""
+        await self._run(lambda conn: _in_transaction(conn, _migrate))
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        if self._closed:
+            return
+        worker, self._worker = self._worker, None
+        self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if worker is not None:
+            await asyncio.shield(worker.stop())
+        self._signals.released.fire()
+        self._signals.work.fire()
+
+    async def create(self, key: InstanceKey, now: datetime) -> bool:
+        """Register the instance (status awaiting) if absent; True if this call created it."""
+        at = _us(now)
+        params = (key.workflow, key.instance_id, at, at)
+        return await self._run(lambda conn: conn.execute(_SQL["create"], params).rowcount == 1)
+
+    async def exists(self, key: InstanceKey) -> bool:
+        """Whether the instance is registered."""
+        params = (key.workflow, key.instance_id)
+        row = await self._run(lambda conn: conn.execute(_SQL["exists"], params).fetchone())
+        return row is not None
+
+    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
+        """Journal entries with sequence > ``after``, in order."""
+        params = (key.workflow, key.instance_id, after)
+        rows = await self._run(lambda conn: conn.execute(_SQL["read"], params).fetchall())
+        return [JournalEntry(seq, type_, data, _dt(at)) for seq, type_, data, at in rows]
+
+    async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
+        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
+        if not events:
+            return
+        wf, iid = key.workflow, key.instance_id
+        rows = [
+            (wf, iid, seq, e.type, e.data, _us(e.recorded_at))
+            for seq, e in enumerate(events, start=expected + 1)
+        ]
+        touch = (rows[-1][5], wf, iid)
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                written = conn.executemany(_SQL["append"], rows).rowcount
+                if written == len(rows):
+                    conn.execute(_SQL["touch"], touch)
+                    conn.execute("COMMIT")
+                    return
+                conn.rollback()
+            except sqlite3.IntegrityError as e:
+                conn.rollback()
+                raise SequenceConflict(key, expected, _last_sequence(conn, key)) from e
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            raise SequenceConflict(key, expected, _last_sequence(conn, key))
+
+        await self._run(job)
+
+    async def acquire(
+        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
+    ) -> None:
+        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
+        wf, iid = key.workflow, key.instance_id
+
+        def take(conn: sqlite3.Connection, at: int, until: int) -> tuple[str, datetime] | None:
+            if conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount == 1:
+                return None
+            holder, held_until = conn.execute(_SQL["lease_holder"], (wf, iid)).fetchone()
+            return holder, _dt(held_until)
+
+        async def attempt(at: datetime) -> tuple[str, datetime] | None:
+            a, u = _us(at), _us(at + timedelta(seconds=ttl))
+            return await self._run(lambda conn: _in_transaction(conn, lambda c: take(c, a, u)))
+
+        await _acquire_loop(
+            key,
+            owner,
+            wait=wait,
+            now=_utc(now),
+            attempt=attempt,
+            released=self._signals.released,
+            poll=_POLL,
+        )
+
+    async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
+        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
+        params = (_us(now + timedelta(seconds=ttl)), key.workflow, key.instance_id, owner)
+        renewed = await self._run(lambda conn: conn.execute(_SQL["lease_renew"], params).rowcount)
+        if not renewed:
+            raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
+
+    async def release(self, key: InstanceKey, owner: str) -> None:
+        """Give up ``owner``'s lease (no error if it was already lost)."""
+        params = (key.workflow, key.instance_id, owner)
+        if await self._run(lambda conn: conn.execute(_SQL["lease_release"], params).rowcount):
+            self._signals.released.fire()
+            self._signals.work.fire()
+
+    async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
+        params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data)
+        await self._run(lambda conn: conn.execute(_SQL["snapshot_save"], params))
+
+    async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
+        """The latest snapshot, if any."""
+        params = (key.workflow, key.instance_id)
+        row = await self._run(lambda conn: conn.execute(_SQL["snapshot_load"], params).fetchone())
+        return None if row is None else Snapshot(row[0], row[1])
+
+    async def update(
+        self,
+        key: InstanceKey,
+        status: RegistryStatus,
+        next_wakeup: datetime | None,
+        tags: dict[str, str],
+        now: datetime,
+    ) -> None:
+        """Set the registry row's status, next wakeup (None clears it) and tags."""
+        params = (
+            status,
+            _opt_us(next_wakeup),
+            json.dumps(tags, separators=(",", ":"), sort_keys=True),
+            _us(now),
+            key.workflow,
+            key.instance_id,
+        )
+        if not await self._run(lambda conn: conn.execute(_SQL["update"], params).rowcount):
+            raise StoreError(f"{key} is not registered; create it before updating it")
+        if next_wakeup is not None:
+            self._signals.work.fire()
+
+    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[Claim]:
+        """Claim up to ``limit`` instances whose wakeup is due and unclaimed (or claim lapsed)."""
+        _check_limit("limit", limit)
+        at, until = _us(now), _us(now + timedelta(seconds=lease))
+
+        def claim(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+            due: list[tuple[str, str, int]] = conn.execute(_SQL["due"], (at, limit)).fetchall()
+            conn.executemany(_SQL["claim"], [(until, wf, iid) for wf, iid, _ in due])
+            return due
+
+        due = await self._run(lambda conn: _in_transaction(conn, claim))
+        end = _dt(until)
+        return [Claim(InstanceKey(wf, iid), _dt(wakeup), end) for wf, iid, wakeup in due]
+
+    async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
+        """The registry row of one instance."""
+        params = (key.workflow, key.instance_id)
+        row = await self._run(lambda conn: conn.execute(_SQL["record"], params).fetchone())
+        return None if row is None else _record(row)
+
+    async def search(self, query: SearchQuery) -> Page:
+        """Registry rows matching ``query``."""
+        _check_limit("limit", query.limit)
+        _check_limit("offset", query.offset)
+        where, params = _where(query)
+        count_sql = _SQL["search_count"].format(where=where)
+        order = "DESC" if query.descending else "ASC"
+        page_sql = _SQL["search_page"].format(where=where, order=order)
+        page_params = {**params, "limit": query.limit, "offset": query.offset}
+
+        def search(conn: sqlite3.Connection) -> tuple[int, list[Any]]:
+            # One read transaction: the count and the page see the same snapshot.
+            conn.execute("BEGIN")
+            try:
+                total: int = conn.execute(count_sql, params).fetchone()[0]
+                rows = conn.execute(page_sql, page_params).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return total, rows
+
+        total, rows = await self._run(search)
+        return Page([_record(row) for row in rows], total)
+
+    async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
+        """Instances marked running whose lease has lapsed (their process died mid-step)."""
+        _check_limit("limit", limit)
+        params = (_us(now), limit)
+        rows = await self._run(lambda conn: conn.execute(_SQL["stale"], params).fetchall())
+        return [InstanceKey(wf, iid) for wf, iid in rows]
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        # Changes by this process are signalled; other processes' commits are seen by
+        # polling PRAGMA data_version, which moves when another connection commits. Both are
+        # latched: a change since the previous call returns at once.
+        work = self._signals.work
+        deadline = time.monotonic() + timeout
+        while True:
+            version = await self._run(_data_version)
+            if self._seen_version is None:
+                self._seen_version = version
+            remaining = deadline - time.monotonic()
+            if version != self._seen_version or work.generation != self._work_seen:
+                break
+            if remaining <= 0:
+                break
+            await work.wait(self._work_seen, min(remaining, _POLL))
+        self._seen_version = version
+        self._work_seen = work.generation
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute(_SQL["migrations_table"])
+    current: int = conn.execute(_SQL["migrations_current"]).fetchone()[0]
+    latest = _MIGRATIONS[-1][0]
+    if current > latest:
+        raise StoreError(
+            f"the database schema is at version {current}, newer than this version of "
+            f"workflows4py knows (up to {latest}); upgrade workflows4py"
+        )
+    for version, description, statements in _MIGRATIONS:
+        if version > current:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(_SQL["migrations_record"], (version, description, _us(datetime.now(UTC))))
+
+
+def _last_sequence(conn: sqlite3.Connection, key: InstanceKey) -> int:
+    row = conn.execute(_SQL["last_sequence"], (key.workflow, key.instance_id)).fetchone()
+    return int(row[0])
+
+
+def _where(query: SearchQuery) -> tuple[str, dict[str, Any]]:
+    """The ANDed conditions of ``query`` and their parameters."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if query.workflow is not None:
+        conditions.append(_FILTERS["workflow"])
+        params["workflow"] = query.workflow
+    for name in ("created_from", "created_to", "updated_from", "updated_to", "wakeup_before"):
+        instant = getattr(query, name)
+        if instant is not None:
+            conditions.append(_FILTERS[name])
+            params[name] = _us(instant)
+    if query.status is not None:
+        alternatives = [_FILTERS["status"].format(n=n) for n in range(len(query.status))]
+        conditions.append(f"({' OR '.join(alternatives)})" if alternatives else "0")
+        params.update({f"status{n}": s for n, s in enumerate(query.status)})
+    for n, (k, v) in enumerate(sorted(query.tags.items())):
+        conditions.append(_FILTERS["tag"].format(n=n))
+        params[f"tag_key{n}"] = k
+        params[f"tag_value{n}"] = v
+    return " AND ".join(conditions) or "1", params

@@ -1,0 +1,25 @@
+"""The in-memory store against the conformance suite."""
+
+from __future__ import annotations
+
+import pytest
+
+# Assertions in the shared suite get pytest's detailed messages.
+from store_conformance import KEY, T0, StoreConformance, StoreFactory
+
+from workflows4py._store_memory import MemoryStore
+
+
+class TestMemoryStore(StoreConformance):
+    @pytest.fixture
+    def new_store(self) -> StoreFactory:
+        return MemoryStore().share
+
+
+async def test_shared_handles_see_the_same_data() -> None:
+    one = MemoryStore()
+    two = one.share()
+    await one.close()
+    assert await two.create(KEY, T0)
+    assert await two.share().exists(KEY)
+    assert not await MemoryStore().exists(KEY)

@@ -1,0 +1,193 @@
+"""The SQLite store against the conformance suite, plus what only a file can show."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import sqlite3
+import time
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+
+import pytest
+
+# Assertions in the shared suite get pytest's detailed messages.
+from store_conformance import KEY, T0, StoreConformance, StoreFactory, event, settle
+
+from workflows4py._store import (
+    InstanceKey,
+    NewEvent,
+    SequenceConflict,
+    StoreError,
+    StoreUnavailable,
+)
+from workflows4py._store_sqlite import SqliteStore
+
+
+class TestSqliteStore(StoreConformance):
+    @pytest.fixture
+    def new_store(self, tmp_path: Path) -> StoreFactory:
+        path = tmp_path / "store.db"
+        return lambda: SqliteStore(path)
+
+
+async def test_data_survives_reopening(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "w.db")
+    await store.initialize()
+    await store.create(KEY, T0)
+    await store.append(KEY, 0, [event(1), event(2)])
+    await store.close()
+    store = SqliteStore(str(tmp_path / "w.db"))
+    await store.initialize()
+    assert [e.sequence for e in await store.read(KEY)] == [1, 2]
+    assert await store.exists(KEY)
+    await store.close()
+
+
+async def test_settings_are_applied(tmp_path: Path) -> None:
+    for setting, value in (("FULL", 2), ("NORMAL", 1), ("OFF", 0)):
+        store = SqliteStore(tmp_path / "w.db", synchronous=setting)  # type: ignore[arg-type]
+        await store.initialize()
+        pragmas = await store._run(
+            lambda conn: (
+                conn.execute("PRAGMA journal_mode").fetchone()[0],
+                conn.execute("PRAGMA synchronous").fetchone()[0],
+            )
+        )
+        assert pragmas == ("wal", value)
+        await store.close()
+    with pytest.raises(ValueError, match="synchronous"):
+        SqliteStore(tmp_path / "w.db", synchronous="EXTRA")  # type: ignore[arg-type]
+
+
+async def test_schema_versions_are_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path)
+    await store.initialize()
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM migrations").fetchall() == [(1,)]
+        conn.execute("INSERT INTO migrations VALUES (999, 'from the future', 0)")
+    conn.close()
+    store = SqliteStore(path)
+    with pytest.raises(StoreError, match="upgrade workflows4py"):
+        await store.initialize()
+    await store.close()
+
+
+async def test_unopenable_file_raises_store_unavailable(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "missing-dir" / "w.db")
+    with pytest.raises(StoreUnavailable) as info:
+        await store.initialize()
+    assert isinstance(info.value.__cause__, sqlite3.Error)
+    await store.close()
+
+
+async def test_a_file_that_is_not_a_database_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    path.write_bytes(b"this is not a database" * 100)
+    store = SqliteStore(path)
+    with pytest.raises(StoreError):
+        await store.initialize()
+    await store.close()
+
+
+async def test_a_write_lock_held_too_long_raises_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path, busy_timeout=0.2)
+    await store.initialize()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            await store.append(KEY, 0, [event(1)])
+        assert await store.read(KEY) == []  # readers are not blocked by a writer (WAL)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await store.append(KEY, 0, [event(1)])
+    await store.close()
+
+
+async def test_wait_for_work_notices_other_processes(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path)
+    await store.initialize()
+    await store.create(KEY, T0)
+    await settle(store)
+    other = sqlite3.connect(path, isolation_level=None)  # as another process would write
+    try:
+
+        async def set_wakeup() -> None:
+            await asyncio.sleep(0.05)
+            other.execute("UPDATE instances SET next_wakeup = 0")
+
+        start = time.monotonic()
+        await asyncio.gather(store.wait_for_work(10), set_wakeup())
+        assert time.monotonic() - start < 2
+        other.execute("UPDATE instances SET next_wakeup = 1")  # between two waits: latched
+        start = time.monotonic()
+        await store.wait_for_work(10)
+        assert time.monotonic() - start < 2
+    finally:
+        other.close()
+        await store.close()
+
+
+# -- several processes, one file ---------------------------------------------------------
+
+SHARED = InstanceKey("mp", "shared")
+
+
+def _append_in_process(path: str, worker: int, count: int, ready: Barrier) -> None:
+    asyncio.run(_append_many(path, worker, count, ready))
+
+
+async def _append_many(path: str, worker: int, count: int, ready: Barrier) -> None:
+    store = SqliteStore(path)
+    ready.wait()
+    await store.initialize()  # every process initializes the new file at once
+    ready.wait()
+    last = 0
+    n = 0
+    while n < count:
+        last += len(await store.read(SHARED, after=last))
+        size = 1 + (n + worker) % 2  # appends of one and of two events
+        batch = [
+            NewEvent("Ev", json.dumps({"worker": worker, "n": m}), datetime.now(UTC))
+            for m in range(n, min(n + size, count))
+        ]
+        try:
+            await store.append(SHARED, last, batch)
+        except SequenceConflict:
+            continue
+        n += len(batch)
+        last += len(batch)
+    await store.close()
+
+
+async def test_processes_appending_to_one_instance_never_fork_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    workers, count = 4, 40
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Barrier(workers)
+    procs = [
+        ctx.Process(target=_append_in_process, args=(path, w, count, ready)) for w in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    loop = asyncio.get_running_loop()
+    for p in procs:
+        await loop.run_in_executor(None, p.join, 60)
+        assert p.exitcode == 0
+    store = SqliteStore(path)
+    await store.initialize()
+    entries = await store.read(SHARED)
+    await store.close()
+    assert [e.sequence for e in entries] == list(range(1, workers * count + 1))
+    written = [(d["worker"], d["n"]) for d in (json.loads(e.data) for e in entries)]
+    assert sorted(written) == [(w, n) for w in range(workers) for n in range(count)]
+    for w in range(workers):  # each process's events are in its own order
+        assert [n for ww, n in written if ww == w] == list(range(count))
