@@ -291,12 +291,6 @@ WithdrawalEvent = (
     | WithdrawalCancelledByOperator
 )
 
-# Workaround: Workflow's event check (workflows4py/_workflow.py, _check_events) also walks the
-# steps inside the embedded checks engine and requires *their* event classes to be members of
-# this workflow's event type, although they only ever reach the journal wrapped in ChecksRun.
-# Declaring them satisfies the check; the journal still holds WithdrawalEvent values only.
-JournalEvent = WithdrawalEvent | checks.ChecksRun | checks.ReviewDecisionTaken
-
 # -- signals ---------------------------------------------------------------------------------
 
 
@@ -502,7 +496,7 @@ def cancelled(
 
 def withdrawal_workflow(
     service: WithdrawalService,
-) -> type[Workflow[WithdrawalState, JournalEvent]]:
+) -> type[Workflow[WithdrawalState, WithdrawalEvent]]:
     """The withdrawal workflow, calling ``service`` (start it from ``Empty()``)."""
 
     async def calculate(state: Initiated) -> FeeSet:
@@ -543,7 +537,7 @@ def withdrawal_workflow(
                 await service.cancel_funds_lock()
                 return RejectionHandled(f"Cancelled by {operator_id}. Comment: {comment}")
 
-    class Withdrawal(Workflow[WithdrawalState, JournalEvent]):
+    class Withdrawal(Workflow[WithdrawalState, WithdrawalEvent]):
         validate = (
             WIO.handle_signal(create_withdrawal_signal, input=Empty)
             .purely(accept_or_reject)
@@ -676,7 +670,7 @@ class Demo:
 
     async def start(
         self, service: FakeWithdrawalService, amount: int = 100, recipient: str = IBAN
-    ) -> tuple[InMemoryRuntime[WithdrawalState, JournalEvent], WorkflowInstance[Any, Any]]:
+    ) -> tuple[InMemoryRuntime[WithdrawalState, WithdrawalEvent], WorkflowInstance[Any, Any]]:
         """A new instance, created with the signal that starts a withdrawal."""
         runtime = InMemoryRuntime(
             withdrawal_workflow(service), initial_state=Empty(), clock=self.clock

@@ -301,15 +301,12 @@ def test_an_event_taken_in_two_parallel_branches_or_by_a_subclass() -> None:
     ]
 
 
-def test_a_checkpoint_event_also_taken_by_its_base() -> None:
-    heavy = (effect("A") >> effect("B", Cancelled)).checkpointed(
-        lambda s, o: Happened("snap"), lambda s, e: s, event=Happened
-    )
-    assert issues(note("Start") >> heavy, "clashing-events") == [
-        "[clashing-events] root: events of class Happened can be taken both by the checkpoint "
-        "and by 'A' in its base; the checkpoint is offered them first, so such an event would "
-        "end the checkpoint"
-    ]
+def test_a_checkpoint_event_also_taken_by_its_base_is_refused_when_built() -> None:
+    # stronger than a lint issue: such a definition cannot be built at all
+    with pytest.raises(DefinitionError, match="Happened are also recorded by the steps it wraps"):
+        (effect("A") >> effect("B", Cancelled)).checkpointed(
+            lambda s, o: Happened("snap"), lambda s, e: s, event=Happened
+        )
 
 
 def on_error(failure: RetryFailure[St, int]) -> Happened:
@@ -324,13 +321,9 @@ def on_attempt_event(s: St, e: Attempt, attempts: int) -> RetryAgain[int] | Resu
     return Err(Refused("gave up"))
 
 
-def test_stateful_retry_events_also_taken_by_its_base() -> None:
-    retried = effect("Flaky").retry_stateful(initial=0, on_error=on_error, handle_event=on_attempt)
-    assert issues(retried, "clashing-events") == [
-        "[clashing-events] root: events of class Happened can be taken both by the stateful "
-        "retry and by 'Flaky' in its base; the stateful retry is offered them first, so such an "
-        "event would end the stateful retry"
-    ]
+def test_stateful_retry_events_also_taken_by_its_base_are_refused_when_built() -> None:
+    with pytest.raises(DefinitionError, match="retry_stateful: its event class"):
+        effect("Flaky").retry_stateful(initial=0, on_error=on_error, handle_event=on_attempt)
 
 
 def attempt(failure: RetryFailure[St, int]) -> Attempt:

@@ -147,9 +147,9 @@ def _append_in_process(path: str, worker: int, count: int, ready: Barrier) -> No
 
 async def _append_many(path: str, worker: int, count: int, ready: Barrier) -> None:
     store = SqliteStore(path)
-    ready.wait()
+    ready.wait(timeout=60)
     await store.initialize()  # every process initializes the new file at once
-    ready.wait()
+    ready.wait(timeout=60)
     last = 0
     n = 0
     while n < count:
@@ -179,9 +179,14 @@ async def test_processes_appending_to_one_instance_never_fork_it(tmp_path: Path)
     for p in procs:
         p.start()
     loop = asyncio.get_running_loop()
-    for p in procs:
-        await loop.run_in_executor(None, p.join, 60)
-        assert p.exitcode == 0
+    try:
+        for p in procs:
+            await loop.run_in_executor(None, p.join, 90)
+        assert [p.exitcode for p in procs] == [0] * workers
+    finally:
+        for p in procs:  # never leave a stuck child behind (the interpreter would wait on it)
+            if p.is_alive():
+                p.kill()
     store = SqliteStore(path)
     await store.initialize()
     entries = await store.read(SHARED)

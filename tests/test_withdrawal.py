@@ -22,7 +22,7 @@ AMOUNT, FEE = Decimal(100), Decimal(11)
 APPROVED_BY_SYSTEM = checks.Decided({}, Decision.APPROVED_BY_SYSTEM)
 CANCEL = wd.CancelWithdrawal("operator-1", "cancelled")
 
-Instance = ReplayCheckedInstance[wd.WithdrawalState, wd.JournalEvent]
+Instance = ReplayCheckedInstance[wd.WithdrawalState, wd.WithdrawalEvent]
 
 
 @pytest.fixture
@@ -333,12 +333,6 @@ async def test_cancel_after_execution_started_must_be_accepted_explicitly(
     assert service.calls["release_funds"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: a stateless retry's delay (_Instance.retry_at in _runtime.py) holds "
-    "back the whole instance, so after the cancel discards the step being retried, the error "
-    "handler still waits for the stale retry instant",
-)
 async def test_cancel_while_the_execution_waits_for_its_retry(clock: TestClock) -> None:
     service = wd.FakeWithdrawalService(execution_failures=1)
     instance = await start(service, clock)

@@ -13,6 +13,7 @@ future step; an event nothing on the frontier accepts is reported, not skipped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -175,12 +176,22 @@ class Execution:
         """The steps awaiting now, in definition order."""
         return list(frontier(self.tree, self._root))
 
-    def next_action(self, now: datetime) -> Action | None:
-        """What the runtime should do at ``now``: run an effect, record an event, or nothing."""
+    def next_action(
+        self, now: datetime, delayed: Mapping[tuple[Any, Route], datetime] | None = None
+    ) -> Action | None:
+        """What the runtime should do at ``now``: run an effect, record an event, or nothing.
+
+        ``delayed`` holds the runtime's own not-before instants of effects, keyed by
+        ``(step, route)`` (a stateless retry keeps its next attempt there, unpersisted).
+        """
         for leaf in self.frontier():
             node = leaf.node
             if isinstance(node, RunIO):
                 not_before = _not_before(leaf)
+                if delayed:
+                    extra = delayed.get((node, leaf.frame.route))
+                    if extra is not None and (not_before is None or extra > not_before):
+                        not_before = extra
                 if not_before is None or now >= not_before:
                     return RunEffect(node, leaf.frame)
             elif isinstance(node, Timer):

@@ -139,8 +139,9 @@ class _Instance(Generic[S, Ev]):
         self.journal: list[JournalEntry] = []
         self.lock = asyncio.Lock()
         self.running = False
-        # a stateless retry keeps its next attempt in memory only: nothing is persisted
-        self.retry_at: datetime | None = None
+        # a stateless retry keeps its next attempt in memory only, per (step, route): nothing
+        # is persisted, and the delay vanishes with the step (e.g. when it is interrupted)
+        self.retry_at: dict[tuple[Any, tuple[str, ...]], datetime] = {}
         self.last_failure: BaseException | None = None
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
@@ -229,9 +230,7 @@ class _Instance(Generic[S, Ev]):
         try:
             while True:
                 now = self.clock.now()
-                if self.retry_at is not None and now < self.retry_at:
-                    return
-                action = self.execution.next_action(now)
+                action = self.execution.next_action(now, self.retry_at)
                 if action is None:
                     return
                 if isinstance(action, Record):
@@ -243,7 +242,7 @@ class _Instance(Generic[S, Ev]):
                     if not await self._retry(action, error, now):
                         raise
                     continue
-                self.retry_at = None
+                self.retry_at.pop((action.node, action.frame.route), None)
                 self.last_failure = None
                 if isinstance(event, action.node.event_types):
                     self._check_taker(event, action.node, action.frame.route, action.name)
@@ -261,7 +260,7 @@ class _Instance(Generic[S, Ev]):
             delay = policy.delay(error)
             if delay is None:
                 return False
-            self.retry_at = now + delay
+            at = self.retry_at[(action.node, action.frame.route)] = now + delay
             self.last_failure = error
             _log.warning(
                 "step %r of %s:%s failed (%r); next attempt at %s",
@@ -269,7 +268,7 @@ class _Instance(Generic[S, Ev]):
                 self.workflow.name,
                 self.id,
                 error,
-                self.retry_at,
+                at,
             )
             return True
         failure = RetryFailure(action.retry_input, error, retry.state, now)
@@ -280,10 +279,20 @@ class _Instance(Generic[S, Ev]):
         self._record(event, policy.event_types, f"{action.name} (retry)", action.wrap_retry_event)
         return True
 
+    def next_wakeup(self) -> datetime | None:
+        """The earliest due instant: a timer, a stateful or a stateless retry."""
+        awaiting = {(leaf.node, leaf.frame.route) for leaf in self.execution.frontier()}
+        for key in [k for k in self.retry_at if k not in awaiting]:
+            del self.retry_at[key]  # the step is gone (completed elsewhere, interrupted)
+        candidates = list(self.retry_at.values())
+        if (at := self.execution.wakeup_at()) is not None:
+            candidates.append(at)
+        return min(candidates) if candidates else None
+
     def _schedule(self) -> None:
-        candidates = [t for t in (self.execution.wakeup_at(), self.retry_at) if t is not None]
-        if candidates:
-            self.scheduler.set(self.id, min(candidates))
+        at = self.next_wakeup()
+        if at is not None:
+            self.scheduler.set(self.id, at)
         else:
             self.scheduler.cancel(self.id)
 
@@ -371,8 +380,7 @@ class WorkflowInstance(Generic[S, Ev]):
 
     async def next_wakeup(self) -> datetime | None:
         """When the instance next needs waking up (a timer or a retry), if ever."""
-        candidates = [t for t in (self._inner.execution.wakeup_at(), self._inner.retry_at) if t]
-        return min(candidates) if candidates else None
+        return self._inner.next_wakeup()
 
     async def get_events(self) -> list[Ev | SystemEvent]:
         """The journal decoded into the workflow's events, oldest first."""

@@ -306,7 +306,17 @@ def _connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connec
     # timeout: how long a writer waits for another connection's write lock.
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
+        # Switching a new file to WAL needs an exclusive lock and, unlike other statements,
+        # does not wait on the busy handler: processes opening the file at once retry here.
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         conn.execute(f"PRAGMA synchronous = {synchronous}")
     except BaseException:
         conn.close()

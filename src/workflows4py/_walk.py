@@ -17,7 +17,7 @@ from ._wio_ops import (
     Retry,
 )
 
-__all__ = ["definition_children", "definition_nodes", "walk_with_paths"]
+__all__ = ["definition_children", "definition_nodes", "recorded_event_types", "walk_with_paths"]
 
 Node = WIO[Any, Any, Any]
 
@@ -61,11 +61,31 @@ def definition_children(w: Node) -> Iterator[tuple[str, Node]]:
                 yield from extra()
 
 
-def definition_nodes(w: Node) -> Iterator[Node]:
-    """Every node of a definition reachable without running it, parents first."""
+def definition_nodes(w: Node, *, into_subworkflows: bool = True) -> Iterator[Node]:
+    """Every node of a definition reachable without running it, parents first.
+
+    With ``into_subworkflows=False`` the walk stops at embedded workflows and for-each
+    elements, whose events are wrapped into the parent's.
+    """
     yield w
+    if not into_subworkflows and isinstance(w, Embedded | ForEach):
+        return
     for _, child in definition_children(w):
-        yield from definition_nodes(child)
+        yield from definition_nodes(child, into_subworkflows=into_subworkflows)
+
+
+def recorded_event_types(w: Node) -> set[type[Any]]:
+    """Event classes the steps of ``w`` (outside sub-workflows) can record."""
+    from ._wio import HandleSignal, RunIO
+    from ._wio_ops import Recovery
+
+    found: set[type[Any]] = set()
+    for node in definition_nodes(w, into_subworkflows=False):
+        if isinstance(node, RunIO | HandleSignal | Recovery | Checkpoint):
+            found.update(node.event_types)
+        elif isinstance(node, Retry) and hasattr(node.policy, "event_types"):
+            found.update(node.policy.event_types)
+    return found
 
 
 def walk_with_paths(

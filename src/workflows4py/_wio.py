@@ -104,8 +104,14 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     def __set_name__(self, owner: type, name: str) -> None:
         if name == "definition":  # the whole workflow, not a step of it
             return
-        if self._nameable and self._label.auto is None:
-            self._label.auto = pretty_name(name)
+        if self._nameable:
+            if self._label.auto is None:
+                self._label.auto = pretty_name(name)
+            return
+        # a wrapper (retry, checkpoint, map, interruption) passes the name to the step it wraps
+        base = getattr(self, "base", None)
+        if isinstance(base, WIO):
+            base.__set_name__(owner, name)
 
     @property
     def display_name(self) -> str | None:
@@ -228,11 +234,12 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         (:class:`RetryAgain` with the new state and the instant), give up with ``Err``,
         or recover with ``Ok``.
         """
-        from ._wio_ops import Retry, StatefulRetry
+        from ._wio_ops import Retry, StatefulRetry, check_distinct_events
 
         types = event_types(on_error, event, step="retry_stateful")
         if not types:
             raise DefinitionError("retry_stateful: annotate on_error's return type or pass event=")
+        check_distinct_events(types, self, "retry_stateful")
         policy = StatefulRetry(initial, on_error, handle_event, types)
         return Retry(base=self, policy=policy, state=initial)
 

@@ -549,4 +549,22 @@ def make_checkpoint(
     types = event_types(to_event, event, step="checkpoint")
     if not types:
         raise DefinitionError("checkpoint: annotate to_event's return type or pass event=")
+    check_distinct_events(types, base, "checkpoint")
     return Checkpoint(base=base, to_event=to_event, from_event=from_event, event_types=types)
+
+
+def check_distinct_events(
+    types: tuple[type[Any], ...], base: WIO[Any, Any, Any], what: str
+) -> None:
+    """A checkpoint's or stateful retry's events are offered before the base's, so the base
+    must not record the same classes (its own events would be taken away from it)."""
+    from ._walk import recorded_event_types
+
+    clash = sorted(
+        {t.__qualname__ for t in types for r in recorded_event_types(base) if issubclass(r, t)}
+    )
+    if clash:
+        raise DefinitionError(
+            f"{what}: its event class(es) {', '.join(clash)} are also recorded by the steps it "
+            "wraps; give it a class of its own"
+        )

@@ -12,6 +12,7 @@ from ._events import SystemEvent, TimerReleased, TimerStarted
 from ._signals import SignalDef
 from ._walk import definition_nodes
 from ._wio import WIO, HandleSignal, RunIO
+from ._wio_ops import Checkpoint, Recovery, Retry, StatefulRetry
 
 __all__ = ["Workflow", "WorkflowCodecs"]
 
@@ -102,9 +103,14 @@ def _check_signals(cls: type[Workflow[Any, Any]]) -> None:
 
 def _check_events(cls: type[Workflow[Any, Any]], codec: JsonCodec[Any]) -> None:
     members = tuple(m for m in codec.members.values() if m not in (TimerStarted, TimerReleased))
-    for node in definition_nodes(cls.definition):
-        if isinstance(node, RunIO | HandleSignal):
-            for event_type in node.event_types:
+    for node in definition_nodes(cls.definition, into_subworkflows=False):
+        recorded: tuple[type[Any], ...] = ()
+        if isinstance(node, RunIO | HandleSignal | Checkpoint | Recovery):
+            recorded = node.event_types
+        elif isinstance(node, Retry) and isinstance(node.policy, StatefulRetry):
+            recorded = node.policy.event_types
+        if recorded:
+            for event_type in recorded:
                 if not issubclass(event_type, members):
                     step = node.display_name or node.kind
                     raise DefinitionError(
