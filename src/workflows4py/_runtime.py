@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
@@ -129,6 +129,9 @@ class _Instance(Generic[S, Ev]):
         execution: Execution,
         clock: Clock,
         scheduler: WakeupScheduler,
+        *,
+        persist: Callable[[JournalEntry], Awaitable[None]] | None = None,
+        keep_journal: bool = True,
     ) -> None:
         self.workflow = workflow
         self.codecs: WorkflowCodecs[S, Ev] = workflow.codecs()
@@ -136,7 +139,10 @@ class _Instance(Generic[S, Ev]):
         self.execution = execution
         self.clock = clock
         self.scheduler = scheduler
-        self.journal: list[JournalEntry] = []
+        # the durable runtimes write each event to their store before it takes effect
+        self.persist = persist
+        self.sequence = 0
+        self.journal: list[JournalEntry] | None = [] if keep_journal else None
         self.lock = asyncio.Lock()
         self.running = False
         # a stateless retry keeps its next attempt in memory only, per (step, route): nothing
@@ -146,7 +152,7 @@ class _Instance(Generic[S, Ev]):
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
         for entry in entries:
-            expected_sequence = len(self.journal) + 1
+            expected_sequence = self.sequence + 1
             if entry.sequence != expected_sequence:
                 raise JournalError(
                     f"journal is not contiguous: expected event #{expected_sequence}",
@@ -164,13 +170,15 @@ class _Instance(Generic[S, Ev]):
                     steps=self.execution.awaiting_steps(),
                 )
             self.execution = nxt
-            self.journal.append(entry)
+            self.sequence = entry.sequence
+            if self.journal is not None:
+                self.journal.append(entry)
 
     def _context(self, step: str) -> StepContext:
         return StepContext(
             workflow=self.workflow.name,
             instance_id=self.id,
-            sequence=len(self.journal) + 1,
+            sequence=self.sequence + 1,
             step=step,
         )
 
@@ -186,7 +194,7 @@ class _Instance(Generic[S, Ev]):
                 "the steps different event classes (the linter reports this as clashing-events)"
             )
 
-    def _record(
+    async def _record(
         self,
         event: Any,
         accepted: tuple[type[Any], ...],
@@ -208,8 +216,12 @@ class _Instance(Generic[S, Ev]):
                 f"event {tag!r} of step {step!r} was not accepted by the workflow "
                 "(check the wrap/unwrap functions of embedded or for-each steps)"
             )
-        sequence = len(self.journal) + 1
-        self.journal.append(JournalEntry(sequence, tag, data, self.clock.now()))
+        entry = JournalEntry(self.sequence + 1, tag, data, self.clock.now())
+        if self.persist is not None:
+            await self.persist(entry)
+        self.sequence = entry.sequence
+        if self.journal is not None:
+            self.journal.append(entry)
         self.execution = nxt
         return decoded
 
@@ -234,7 +246,7 @@ class _Instance(Generic[S, Ev]):
                 if action is None:
                     return
                 if isinstance(action, Record):
-                    self._record(action.event, (object,), action.name)
+                    await self._record(action.event, (object,), action.name)
                     continue
                 try:
                     event = await self._run(action.name, action.node.effect, action.input)
@@ -246,7 +258,7 @@ class _Instance(Generic[S, Ev]):
                 self.last_failure = None
                 if isinstance(event, action.node.event_types):
                     self._check_taker(event, action.node, action.frame.route, action.name)
-                self._record(event, action.node.event_types, action.name, action.wrap_event)
+                await self._record(event, action.node.event_types, action.name, action.wrap_event)
         finally:
             self._schedule()
 
@@ -276,7 +288,9 @@ class _Instance(Generic[S, Ev]):
         if event is None:
             return False
         self.last_failure = error
-        self._record(event, policy.event_types, f"{action.name} (retry)", action.wrap_retry_event)
+        await self._record(
+            event, policy.event_types, f"{action.name} (retry)", action.wrap_retry_event
+        )
         return True
 
     def next_wakeup(self) -> datetime | None:
@@ -311,7 +325,7 @@ class _Instance(Generic[S, Ev]):
         event = await self._run(step, match.node.handler, match.input, request)
         if isinstance(event, match.node.event_types):
             self._check_taker(event, match.node, match.frame.route, step)
-        self._record(event, match.node.event_types, step, match.wrap_event)
+        await self._record(event, match.node.event_types, step, match.wrap_event)
         response = match.respond(event, request)
         await self.proceed()
         return response
@@ -325,20 +339,41 @@ def _names(types: Sequence[type[Any]]) -> str:
     return ", ".join(t.__qualname__ for t in types) or "nothing"
 
 
+R = TypeVar("R")
+
+
+class _Host(Protocol[S, Ev]):
+    """What a runtime offers its instance handles."""
+
+    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
+        """Run ``fn`` on the up-to-date instance, exclusively (lock or lease)."""
+        ...
+
+    async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
+        """The up-to-date instance, for reading only."""
+        ...
+
+    async def _journal(self, instance_id: str) -> list[JournalEntry]:
+        """The instance's journal as stored."""
+        ...
+
+
 class WorkflowInstance(Generic[S, Ev]):
     """Handle on one workflow instance. Operations on an instance are serialized."""
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_host", "_id", "_workflow")
 
-    def __init__(self, inner: _Instance[S, Ev]) -> None:
-        self._inner = inner
+    def __init__(self, host: _Host[S, Ev], instance_id: str, workflow: str) -> None:
+        self._host = host
+        self._id = instance_id
+        self._workflow = workflow
 
     @property
     def id(self) -> str:
-        return self._inner.id
+        return self._id
 
     def __repr__(self) -> str:
-        return f"<WorkflowInstance {self._inner.workflow.name}:{self.id}>"
+        return f"<WorkflowInstance {self._workflow}:{self._id}>"
 
     async def deliver_signal(
         self, signal: SignalDef[Req, Resp], request: Req, *, route: str | None = None
@@ -355,49 +390,55 @@ class WorkflowInstance(Generic[S, Ev]):
         if not isinstance(signal, SignalDef):
             raise TypeError(f"deliver_signal expects a SignalDef, got {signal!r}")
         signal.check_request(request)
-        inner = self._inner
-        async with inner.lock:
+
+        async def deliver(inner: _Instance[S, Ev]) -> Resp | UnexpectedSignal:
             result: Resp | UnexpectedSignal = await inner.deliver(signal, request, route)
             return result
 
+        return await self._host._operate(self._id, deliver)
+
     async def wakeup(self) -> None:
-        """Run whatever can run now (pending side effects) until the workflow waits."""
-        async with self._inner.lock:
-            await self._inner.proceed()
+        """Run whatever is due now (effects, timers, retries) until the workflow waits."""
+
+        async def proceed(inner: _Instance[S, Ev]) -> None:
+            await inner.proceed()
+
+        await self._host._operate(self._id, proceed)
 
     async def query_state(self) -> S:
         """The current state: the output of the latest completed step."""
-        state: S = self._inner.execution.state
+        state: S = (await self._host._observe(self._id)).execution.state
         return state
 
     async def status(self) -> InstanceStatus:
         """running (an effect is executing), awaiting, finished or failed."""
-        return self._inner.status
+        return (await self._host._observe(self._id)).status
 
     async def result(self) -> Result[Any, Any] | None:
         """``Ok(final state)`` or ``Err(domain error)`` once finished or failed, else None."""
-        return self._inner.execution.result
+        return (await self._host._observe(self._id)).execution.result
 
     async def next_wakeup(self) -> datetime | None:
         """When the instance next needs waking up (a timer or a retry), if ever."""
-        return self._inner.next_wakeup()
+        return (await self._host._observe(self._id)).next_wakeup()
 
     async def get_events(self) -> list[Ev | SystemEvent]:
         """The journal decoded into the workflow's events, oldest first."""
-        decode = self._inner.codecs.events.decode
-        return [decode(e.type, e.data) for e in self._inner.journal]
+        inner = await self._host._observe(self._id)
+        decode = inner.codecs.events.decode
+        return [decode(e.type, e.data) for e in await self._host._journal(self._id)]
 
     async def get_journal(self) -> list[JournalEntry]:
         """The journal as stored: sequence, type tag, JSON payload, timestamp."""
-        return list(self._inner.journal)
+        return await self._host._journal(self._id)
 
     async def get_progress(self) -> StepProgress:
         """Which steps ran, with what result and in which order."""
-        return self._inner.execution.progress()
+        return (await self._host._observe(self._id)).execution.progress()
 
     async def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         """Signals a step awaits now."""
-        return self._inner.execution.expected_signals()
+        return (await self._host._observe(self._id)).execution.expected_signals()
 
 
 class InMemoryRuntime(Generic[S, Ev]):
@@ -448,15 +489,14 @@ class InMemoryRuntime(Generic[S, Ev]):
         if created:
             async with inner.lock:
                 await inner.proceed()
-        return WorkflowInstance(inner)
+        return self._handle(instance_id)
 
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """An existing instance; raises InstanceNotFound."""
         check_instance_id(instance_id)
-        inner = self._instances.get(instance_id)
-        if inner is None:
+        if instance_id not in self._instances:
             raise InstanceNotFound(instance_id)
-        return WorkflowInstance(inner)
+        return self._handle(instance_id)
 
     async def restore_instance(
         self, instance_id: str, journal: Iterable[JournalEntry]
@@ -474,7 +514,7 @@ class InMemoryRuntime(Generic[S, Ev]):
             inner.replay(journal)
             inner._schedule()
             self._instances[instance_id] = inner
-        return WorkflowInstance(inner)
+        return self._handle(instance_id)
 
     async def restore_from_events(
         self, instance_id: str, events: Iterable[Ev | SystemEvent]
@@ -486,6 +526,26 @@ class InMemoryRuntime(Generic[S, Ev]):
             JournalEntry(i, *codec.encode(event), now) for i, event in enumerate(events, start=1)
         ]
         return await self.restore_instance(instance_id, entries)
+
+    def _handle(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        return WorkflowInstance(self, instance_id, self.workflow.name)
+
+    def _get(self, instance_id: str) -> _Instance[S, Ev]:
+        inner = self._instances.get(instance_id)
+        if inner is None:
+            raise InstanceNotFound(instance_id)
+        return inner
+
+    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
+        inner = self._get(instance_id)
+        async with inner.lock:
+            return await fn(inner)
+
+    async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
+        return self._get(instance_id)
+
+    async def _journal(self, instance_id: str) -> list[JournalEntry]:
+        return list(self._get(instance_id).journal or ())
 
     def blocking(self) -> BlockingRuntime[S, Ev]:
         """A blocking facade over this runtime, for code without an event loop."""
