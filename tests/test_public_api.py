@@ -15,7 +15,11 @@ PUBLIC_MODULES = ["workflows4py", "workflows4py.testing"]
 
 
 def _modules() -> list[ModuleType]:
-    names = [f"workflows4py.{info.name}" for info in pkgutil.iter_modules(workflows4py.__path__)]
+    names = [
+        f"workflows4py.{info.name}"
+        for info in pkgutil.iter_modules(workflows4py.__path__)
+        if info.name != "__main__"  # importing it runs the command line
+    ]
     return [importlib.import_module(n) for n in ["workflows4py", *names]]
 
 

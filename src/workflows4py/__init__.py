@@ -5,6 +5,7 @@ from ._clock import Clock, SystemClock
 from ._codec import JsonCodec, type_tag
 from ._context import StepContext, current_step
 from ._draft import draft, ensure_runnable, is_draft
+from ._durable import DurableRuntime, PostgresRuntime, SqliteRuntime
 from ._engine import Execution, FreshSignal, Record, Redelivery, RunEffect
 from ._errors import (
     CodecError,
@@ -34,8 +35,18 @@ from ._runtime import (
     WorkflowInstance,
 )
 from ._signals import SignalDef
+from ._store import (
+    InstanceKey,
+    InstanceRecord,
+    Page,
+    SearchQuery,
+    SequenceConflict,
+    StoreError,
+    StoreUnavailable,
+)
 from ._wio import WIO, Caught
 from ._wio_ops import RetryAgain, RetryFailure
+from ._worker import Worker
 from ._workflow import Workflow
 
 __all__ = [
@@ -48,6 +59,7 @@ __all__ = [
     "CodecError",
     "DecodeError",
     "DefinitionError",
+    "DurableRuntime",
     "EffectContractError",
     "EncodeError",
     "Err",
@@ -55,7 +67,9 @@ __all__ = [
     "ExecutionError",
     "FreshSignal",
     "InMemoryRuntime",
+    "InstanceKey",
     "InstanceNotFound",
+    "InstanceRecord",
     "InstanceStatus",
     "InvalidInstanceId",
     "InvalidSignalRequest",
@@ -65,15 +79,22 @@ __all__ = [
     "LintError",
     "LintIssue",
     "Ok",
+    "Page",
+    "PostgresRuntime",
     "Record",
     "Redelivery",
     "Result",
     "RetryAgain",
     "RetryFailure",
     "RunEffect",
+    "SearchQuery",
+    "SequenceConflict",
     "SignalDef",
+    "SqliteRuntime",
     "StepContext",
     "StepProgress",
+    "StoreError",
+    "StoreUnavailable",
     "SystemClock",
     "SystemEvent",
     "TimerReleased",
@@ -82,6 +103,7 @@ __all__ = [
     "UnexpectedSignal",
     "WakeupScheduler",
     "WakeupTable",
+    "Worker",
     "Workflow",
     "WorkflowError",
     "WorkflowInstance",

@@ -141,6 +141,9 @@ class _Instance(Generic[S, Ev]):
         self.scheduler = scheduler
         # the durable runtimes write each event to their store before it takes effect
         self.persist = persist
+        # called once per operation before the first effect runs (a durable runtime marks
+        # the instance "running" so another worker resumes it if this process dies)
+        self.before_effects: Callable[[], Awaitable[None]] | None = None
         self.sequence = 0
         self.journal: list[JournalEntry] | None = [] if keep_journal else None
         self.lock = asyncio.Lock()
@@ -248,6 +251,9 @@ class _Instance(Generic[S, Ev]):
                 if isinstance(action, Record):
                     await self._record(action.event, (object,), action.name)
                     continue
+                if self.before_effects is not None:
+                    hook, self.before_effects = self.before_effects, None
+                    await hook()
                 try:
                     event = await self._run(action.name, action.node.effect, action.input)
                 except Exception as error:

@@ -1,0 +1,351 @@
+"""Durable runtimes: the engine driven over a :class:`~workflows4py._store.Store`.
+
+An operation on an instance (a signal, a wakeup) is: take the instance's lease in the store
+(waiting up to ``lease_wait`` seconds for another process to finish) → load it (the cached
+execution plus the journal tail written since, or a full replay) → run the engine, writing
+each event to the store *before* it takes effect → update the registry row (status, next
+wakeup, tags) → release the lease. The lease is renewed while a long effect runs. If the
+lease lapsed anyway and another process wrote meanwhile, the store's (instance, sequence)
+key refuses the second writer (:class:`SequenceConflict`): a history never forks.
+
+Effects run at least once: a process that dies after an effect but before its event is
+written leaves the instance "running" with a lapsed lease, and a worker resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from ._clock import Clock, SystemClock
+from ._engine import Execution
+from ._errors import InstanceNotFound, WorkflowError
+from ._journal import JournalEntry
+from ._runtime import WorkflowInstance, _Instance, check_instance_id
+from ._store import InstanceKey, NewEvent, Page, SearchQuery, SequenceConflict, Store
+from ._workflow import Workflow
+
+__all__ = ["DurableRuntime", "PostgresRuntime", "SqliteRuntime"]
+
+S = TypeVar("S")
+Ev = TypeVar("Ev")
+R = TypeVar("R")
+
+_log = logging.getLogger("workflows4py")
+
+
+class _NoScheduler:
+    """Durable runtimes keep wakeups in the store's registry, written after each operation."""
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        pass
+
+    def cancel(self, instance_id: str) -> None:
+        pass
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class DurableRuntime(Generic[S, Ev]):
+    """Runs instances of one workflow on a store, safely from many processes at once.
+
+    Use :class:`SqliteRuntime` (one file, the embedded default) or
+    :class:`PostgresRuntime` (many workers on many machines), or pass any store.
+    Call :meth:`initialize` (or use ``async with``) before the first operation.
+    """
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        store: Store,
+        *,
+        initial_state: S,
+        clock: Clock | None = None,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        lease_wait: float = 30.0,
+        failure_backoff: timedelta = timedelta(seconds=60),
+        tags: Callable[[S], dict[str, str]] | None = None,
+    ) -> None:
+        if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
+            raise TypeError(f"{type(self).__name__} expects a Workflow subclass, got {workflow!r}")
+        from ._draft import ensure_runnable
+
+        ensure_runnable(workflow)
+        workflow.codecs()
+        self.workflow = workflow
+        self.store = store
+        self.initial_state = initial_state
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.owner = owner or default_owner()
+        self.lease_ttl = lease_ttl
+        self.lease_wait = lease_wait
+        self.failure_backoff = failure_backoff
+        self._tags = tags
+        self._cache: dict[str, _Instance[S, Ev]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Create or migrate the store's schema (safe from many processes at once)."""
+        await self.store.initialize()
+
+    async def close(self) -> None:
+        """Close the store."""
+        await self.store.close()
+
+    async def __aenter__(self) -> DurableRuntime[S, Ev]:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- instances --------------------------------------------------------------------------
+
+    def _key(self, instance_id: str) -> InstanceKey:
+        return InstanceKey(self.workflow.name, instance_id)
+
+    def _handle(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        return WorkflowInstance(self, instance_id, self.workflow.name)
+
+    async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        """The instance with this id, created (and run until it waits) if it does not exist."""
+        check_instance_id(instance_id)
+        created = await self.store.create(self._key(instance_id), self.clock.now())
+        if created:
+            await self._operate(instance_id, _proceed)
+        return self._handle(instance_id)
+
+    async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        """An existing instance; raises InstanceNotFound."""
+        check_instance_id(instance_id)
+        if not await self.store.exists(self._key(instance_id)):
+            raise InstanceNotFound(instance_id)
+        return self._handle(instance_id)
+
+    async def restore_instance(
+        self, instance_id: str, journal: Iterable[JournalEntry]
+    ) -> WorkflowInstance[S, Ev]:
+        """Import ``journal`` as a new instance (checked by replaying it first); no effect runs."""
+        check_instance_id(instance_id)
+        key = self._key(instance_id)
+        entries = list(journal)
+        probe = self._new(instance_id)
+        probe.replay(entries)  # refuses a journal that does not fit, before anything is written
+        if not await self.store.create(key, self.clock.now()):
+            raise WorkflowError(f"instance {instance_id!r} already exists")
+        events = [NewEvent(e.type, e.data, e.recorded_at) for e in entries]
+        await self.store.append(key, 0, events)
+        await self._write_registry(key, probe)
+        return self._handle(instance_id)
+
+    async def instance_ids(self) -> list[str]:
+        """Ids of every instance of this workflow, oldest update first."""
+        ids: list[str] = []
+        offset = 0
+        while True:
+            page = await self.search(SearchQuery(limit=500, offset=offset))
+            ids.extend(r.key.instance_id for r in page.records)
+            offset += len(page.records)
+            if offset >= page.total or not page.records:
+                return ids
+
+    async def search(self, query: SearchQuery | None = None) -> Page:
+        """Registry rows of this workflow matching ``query`` (status, times, tags, paging)."""
+        query = query or SearchQuery()
+        if query.workflow is None:
+            from dataclasses import replace
+
+            query = replace(query, workflow=self.workflow.name)
+        return await self.store.search(query)
+
+    # -- background work --------------------------------------------------------------------
+
+    async def run_due_wakeups(self, limit: int = 100) -> list[str]:
+        """Claim and run instances whose wakeup (timer, retry) is due; returns their ids."""
+        claims = await self.store.claim_due(self.clock.now(), limit, self.lease_ttl)
+        woken: list[str] = []
+        for claim in claims:
+            if claim.key.workflow != self.workflow.name:
+                continue
+            if await self._background(claim.key.instance_id):
+                woken.append(claim.key.instance_id)
+        return woken
+
+    async def resume_stale(self, limit: int = 100) -> list[str]:
+        """Resume instances left "running" by a process that died mid-step."""
+        keys = await self.store.stale(self.clock.now(), limit)
+        resumed: list[str] = []
+        for key in keys:
+            if key.workflow == self.workflow.name and await self._background(key.instance_id):
+                resumed.append(key.instance_id)
+        return resumed
+
+    async def _background(self, instance_id: str) -> bool:
+        try:
+            await self._operate(instance_id, _proceed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("background wakeup of %s:%s failed", self.workflow.name, instance_id)
+            return False
+        return True
+
+    # -- the host protocol used by WorkflowInstance ----------------------------------------
+
+    def _new(self, instance_id: str) -> _Instance[S, Ev]:
+        execution = Execution.start(self.workflow.definition, self.initial_state)
+        return _Instance(
+            self.workflow, instance_id, execution, self.clock, _NoScheduler(), keep_journal=False
+        )
+
+    async def _load(self, instance_id: str) -> _Instance[S, Ev]:
+        inner = self._cache.get(instance_id)
+        if inner is None:
+            inner = self._new(instance_id)
+        key = self._key(instance_id)
+        tail = await self.store.read(key, after=inner.sequence)
+        if tail:
+            try:
+                inner.replay(tail)
+            except BaseException:
+                self._cache.pop(instance_id, None)
+                raise
+        self._cache[instance_id] = inner
+        return inner
+
+    def _lock(self, instance_id: str) -> asyncio.Lock:
+        lock = self._locks.get(instance_id)
+        if lock is None:
+            lock = self._locks[instance_id] = asyncio.Lock()
+        return lock
+
+    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
+        key = self._key(instance_id)
+        async with self._lock(instance_id):
+            if not await self.store.exists(key):
+                raise InstanceNotFound(instance_id)
+            await self.store.acquire(
+                key, self.owner, self.lease_ttl, self.lease_wait, self.clock.now()
+            )
+            renewer = asyncio.create_task(self._renew(key))
+            try:
+                inner = await self._load(instance_id)
+                inner.persist = lambda entry: self._append(key, entry)
+                inner.before_effects = lambda: self._mark_running(key, inner)
+                try:
+                    result = await fn(inner)
+                except SequenceConflict:
+                    self._cache.pop(instance_id, None)  # someone else wrote: reload next time
+                    raise
+                except BaseException:
+                    await self._write_registry(key, inner, failed=True)
+                    raise
+                await self._write_registry(key, inner)
+                return result
+            finally:
+                renewer.cancel()
+                await self.store.release(key, self.owner)
+
+    async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
+        key = self._key(instance_id)
+        async with self._lock(instance_id):
+            if instance_id not in self._cache and not await self.store.exists(key):
+                raise InstanceNotFound(instance_id)
+            return await self._load(instance_id)
+
+    async def _journal(self, instance_id: str) -> list[JournalEntry]:
+        key = self._key(instance_id)
+        if not await self.store.exists(key):
+            raise InstanceNotFound(instance_id)
+        return await self.store.read(key)
+
+    # -- store writes -----------------------------------------------------------------------
+
+    async def _append(self, key: InstanceKey, entry: JournalEntry) -> None:
+        event = NewEvent(entry.type, entry.data, entry.recorded_at)
+        await self.store.append(key, entry.sequence - 1, [event])
+
+    async def _renew(self, key: InstanceKey) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            try:
+                await self.store.renew(key, self.owner, self.lease_ttl, self.clock.now())
+            except Exception:  # the append fence still protects the journal
+                _log.warning("could not renew the lease of %s", key, exc_info=True)
+
+    async def _mark_running(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
+        await self.store.update(
+            key, "running", inner.next_wakeup(), self._tags_of(inner), self.clock.now()
+        )
+
+    def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
+        return self._tags(inner.execution.state) if self._tags is not None else {}
+
+    async def _write_registry(
+        self, key: InstanceKey, inner: _Instance[S, Ev], *, failed: bool = False
+    ) -> None:
+        now = self.clock.now()
+        wakeup = inner.next_wakeup()
+        if failed and inner.execution.next_effect() is not None:
+            # an effect raised and nothing retries it: try again later rather than never
+            backoff = now + self.failure_backoff
+            wakeup = backoff if wakeup is None else min(wakeup, backoff)
+        try:
+            await self.store.update(key, inner.execution.status, wakeup, self._tags_of(inner), now)
+        except Exception:
+            if not failed:
+                raise
+            _log.warning("could not update the registry row of %s", key, exc_info=True)
+
+
+async def _proceed(inner: _Instance[Any, Any]) -> None:
+    await inner.proceed()
+
+
+class SqliteRuntime(DurableRuntime[S, Ev]):
+    """The embedded default: every instance in one SQLite file (WAL, synchronous=FULL)."""
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        path: str | os.PathLike[str] = "workflows.db",
+        *,
+        initial_state: S,
+        synchronous: str = "FULL",
+        **options: Any,
+    ) -> None:
+        from ._store_sqlite import SqliteStore
+
+        store = SqliteStore(path, synchronous=synchronous)  # type: ignore[arg-type]
+        super().__init__(workflow, store, initial_state=initial_state, **options)
+
+
+class PostgresRuntime(DurableRuntime[S, Ev]):
+    """PostgreSQL: stateless workers on any number of machines share one database."""
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        conninfo: str,
+        *,
+        initial_state: S,
+        schema: str = "workflows4py",
+        max_connections: int = 10,
+        **options: Any,
+    ) -> None:
+        from ._store_postgres import PostgresStore
+
+        store = PostgresStore(conninfo, schema=schema, max_size=max_connections)
+        super().__init__(workflow, store, initial_state=initial_state, **options)
