@@ -188,3 +188,13 @@ def test_workflow_lists_its_signals() -> None:
 
     assert Flow.signals() == (sig,)
     assert Flow.name == "Flow"
+
+
+def test_a_named_copy_does_not_rename_the_original() -> None:
+    class Flow(Workflow[S, Ev]):
+        a = WIO.run_io(effect).handle_event(handle)
+        b = a.named("Custom")
+        definition = a >> b
+
+    assert Flow.a.display_name == "A"
+    assert Flow.b.display_name == "Custom"

@@ -125,7 +125,8 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
             raise DefinitionError(f"a {self.kind} node has no name of its own; name its steps")
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(f"step name must be a non-empty string, got {name!r}")
-        return replace(self, name=name)  # type: ignore[call-arg]
+        # a fresh label: the copy is another step, it must not share the original's auto name
+        return replace(self, name=name, _label=_Label())  # type: ignore[call-arg]
 
     # -- composition ----------------------------------------------------------------------
 
