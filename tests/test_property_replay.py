@@ -12,6 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_snapshot import assert_snapshots_continue_like_replay
 
 from workflows4py import WIO, InMemoryRuntime, Ok, SignalDef, UnexpectedSignal, Workflow
 from workflows4py.testing import TestClock, assert_replay_matches
@@ -34,6 +35,9 @@ Node = WIO[V, Any, V]
 EVENTS: list[type[Any]] = [
     make_dataclass(f"Ev{i}", [("amount", int)], frozen=True) for i in range(40)
 ]
+for _event in EVENTS:  # importable by name, as snapshots need
+    _event.__module__ = __name__
+    globals()[_event.__name__] = _event
 EVENT_UNION: Any = typing.Union[tuple(EVENTS)]  # noqa: UP007 - built at run time
 SIGNALS = [SignalDef(f"sig-{i}", request=V) for i in range(40)]
 
@@ -189,3 +193,4 @@ async def test_replay_equals_live_run(spec: Any, script: list[Any]) -> None:
         await assert_replay_matches(runtime, instance)
     if await instance.status() == "finished":
         assert await instance.result() == Ok(await instance.query_state())
+    assert_snapshots_continue_like_replay(Random, V(0), await instance.get_journal())

@@ -28,7 +28,8 @@ from ._engine import Execution
 from ._errors import InstanceNotFound, WorkflowError
 from ._journal import JournalEntry
 from ._runtime import WorkflowInstance, _Instance, check_instance_id
-from ._store import InstanceKey, NewEvent, Page, SearchQuery, SequenceConflict, Store
+from ._snapshot import SnapshotError, decode_execution, encode_execution
+from ._store import InstanceKey, NewEvent, Page, SearchQuery, SequenceConflict, Snapshot, Store
 from ._workflow import Workflow
 
 __all__ = ["DurableRuntime", "PostgresRuntime", "SqliteRuntime"]
@@ -75,6 +76,7 @@ class DurableRuntime(Generic[S, Ev]):
         lease_wait: float = 30.0,
         failure_backoff: timedelta = timedelta(seconds=60),
         tags: Callable[[S], dict[str, str]] | None = None,
+        snapshot_every: int | None = 100,
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"{type(self).__name__} expects a Workflow subclass, got {workflow!r}")
@@ -91,6 +93,9 @@ class DurableRuntime(Generic[S, Ev]):
         self.lease_wait = lease_wait
         self.failure_backoff = failure_backoff
         self._tags = tags
+        if snapshot_every is not None and snapshot_every < 1:
+            raise ValueError("snapshot_every must be a positive number of events, or None")
+        self.snapshot_every = snapshot_every
         self._cache: dict[str, _Instance[S, Ev]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -211,10 +216,12 @@ class DurableRuntime(Generic[S, Ev]):
         )
 
     async def _load(self, instance_id: str) -> _Instance[S, Ev]:
+        key = self._key(instance_id)
         inner = self._cache.get(instance_id)
         if inner is None:
             inner = self._new(instance_id)
-        key = self._key(instance_id)
+            if self.snapshot_every is not None:
+                await self._from_snapshot(key, inner)
         tail = await self.store.read(key, after=inner.sequence)
         if tail:
             try:
@@ -253,6 +260,7 @@ class DurableRuntime(Generic[S, Ev]):
                     await self._write_registry(key, inner, failed=True)
                     raise
                 await self._write_registry(key, inner)
+                await self._maybe_snapshot(key, inner)
                 return result
             finally:
                 renewer.cancel()
@@ -270,6 +278,35 @@ class DurableRuntime(Generic[S, Ev]):
         if not await self.store.exists(key):
             raise InstanceNotFound(instance_id)
         return await self.store.read(key)
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    async def _from_snapshot(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
+        snapshot = await self.store.load_snapshot(key)
+        if snapshot is None:
+            return
+        try:
+            execution = decode_execution(
+                snapshot.data, self.workflow.definition, self.initial_state
+            )
+        except SnapshotError as e:  # an optimisation only: replay the whole journal instead
+            _log.info("snapshot of %s at #%d not used: %s", key, snapshot.sequence, e)
+            return
+        inner.execution = execution
+        inner.sequence = inner.snapshot_sequence = snapshot.sequence
+
+    async def _maybe_snapshot(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
+        every = self.snapshot_every
+        if every is None or inner.sequence - inner.snapshot_sequence < every:
+            return
+        try:
+            data = encode_execution(inner.execution, self.workflow.definition)
+        except SnapshotError as e:
+            _log.debug("no snapshot for %s: %s", key, e)
+            inner.snapshot_sequence = inner.sequence  # do not retry at every event
+            return
+        await self.store.save_snapshot(key, Snapshot(inner.sequence, data))
+        inner.snapshot_sequence = inner.sequence
 
     # -- store writes -----------------------------------------------------------------------
 

@@ -145,6 +145,7 @@ class _Instance(Generic[S, Ev]):
         # the instance "running" so another worker resumes it if this process dies)
         self.before_effects: Callable[[], Awaitable[None]] | None = None
         self.sequence = 0
+        self.snapshot_sequence = 0  # the journal position of the latest stored snapshot
         self.journal: list[JournalEntry] | None = [] if keep_journal else None
         self.lock = asyncio.Lock()
         self.running = False
