@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import typing
-from dataclasses import dataclass, make_dataclass, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +21,8 @@ from workflows4py.testing import TestClock, assert_replay_matches
 @dataclass(frozen=True)
 class V:
     n: int
-    loops: int = 0  # iterations of the enclosing loops; steps only ever change n
+    # iterations per loop (by loop number); only the loop's own counting step changes it
+    loops: dict[int, int] = field(default_factory=dict)
 
 
 def add(s: V, k: int) -> V:
@@ -89,10 +90,13 @@ def build(spec: Any, leaves: Leaves) -> Node:
     if kind == "fork":
         return WIO.choose(V, lambda s: s.n % 2 == 0, build(spec[1], leaves), build(spec[2], leaves))
     if kind == "loop":
-        # ends after three rounds whatever the body does to n
-        count = WIO.pure(V, lambda s: replace(s, loops=s.loops + 1))
+        # ends after three rounds of its own, whatever the body (nested loops included) does
+        number = leaves.next()
+        count = WIO.pure(
+            V, lambda s: replace(s, loops={**s.loops, number: s.loops.get(number, 0) + 1})
+        )
         body = effect(leaves, 1) >> build(spec[1], leaves) >> count
-        return WIO.repeat(body).until(lambda s: s.loops % 3 == 0)
+        return WIO.repeat(body).until(lambda s: s.loops[number] % 3 == 0)
     if kind == "parallel":
         return (
             WIO.parallel(lambda s: s, input=V)
