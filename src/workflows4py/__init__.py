@@ -38,6 +38,8 @@ from ._signals import SignalDef
 from ._store import (
     InstanceKey,
     InstanceRecord,
+    LeaseLost,
+    LeaseTimeout,
     Page,
     SearchQuery,
     SequenceConflict,
@@ -76,6 +78,8 @@ __all__ = [
     "JournalEntry",
     "JournalError",
     "JsonCodec",
+    "LeaseLost",
+    "LeaseTimeout",
     "LintError",
     "LintIssue",
     "Ok",

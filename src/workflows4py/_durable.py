@@ -19,9 +19,10 @@ import logging
 import os
 import socket
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from ._clock import Clock, SystemClock
 from ._engine import Execution
@@ -77,6 +78,7 @@ class DurableRuntime(Generic[S, Ev]):
         failure_backoff: timedelta = timedelta(seconds=60),
         tags: Callable[[S], dict[str, str]] | None = None,
         snapshot_every: int | None = 100,
+        cache_size: int = 10_000,
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"{type(self).__name__} expects a Workflow subclass, got {workflow!r}")
@@ -96,7 +98,9 @@ class DurableRuntime(Generic[S, Ev]):
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError("snapshot_every must be a positive number of events, or None")
         self.snapshot_every = snapshot_every
-        self._cache: dict[str, _Instance[S, Ev]] = {}
+        # recently used instances stay loaded (checked against the journal tail each time)
+        self._cache: OrderedDict[str, _Instance[S, Ev]] = OrderedDict()
+        self._cache_size = cache_size
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -127,9 +131,14 @@ class DurableRuntime(Generic[S, Ev]):
     async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """The instance with this id, created (and run until it waits) if it does not exist."""
         check_instance_id(instance_id)
-        created = await self.store.create(self._key(instance_id), self.clock.now())
-        if created:
-            await self._operate(instance_id, _proceed)
+        key = self._key(instance_id)
+        now = self.clock.now()
+        if await self.store.create(key, now):
+            # due at once until its first steps are done: if this process dies before, a
+            # worker starts the instance
+            await self.store.update(key, "awaiting", now, {}, now)
+        # also for an existing instance: it may have been created by a process that died
+        await self._operate(instance_id, _proceed)
         return self._handle(instance_id)
 
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
@@ -177,25 +186,41 @@ class DurableRuntime(Generic[S, Ev]):
 
     # -- background work --------------------------------------------------------------------
 
-    async def run_due_wakeups(self, limit: int = 100) -> list[str]:
-        """Claim and run instances whose wakeup (timer, retry) is due; returns their ids."""
+    async def run_due_wakeups(
+        self, limit: int = 100, *, stop: asyncio.Event | None = None
+    ) -> list[str]:
+        """Claim and run instances whose wakeup (timer, retry) is due; returns their ids.
+
+        If ``stop`` is set meanwhile, the remaining claims are left to lapse (another
+        worker takes them over after ``lease_ttl``).
+        """
         claims = await self.store.claim_due(self.clock.now(), limit, self.lease_ttl)
         woken: list[str] = []
         for claim in claims:
+            if stop is not None and stop.is_set():
+                break
             if claim.key.workflow != self.workflow.name:
                 continue
             if await self._background(claim.key.instance_id):
                 woken.append(claim.key.instance_id)
         return woken
 
-    async def resume_stale(self, limit: int = 100) -> list[str]:
+    async def resume_stale(
+        self, limit: int = 100, *, stop: asyncio.Event | None = None
+    ) -> list[str]:
         """Resume instances left "running" by a process that died mid-step."""
         keys = await self.store.stale(self.clock.now(), limit)
         resumed: list[str] = []
         for key in keys:
+            if stop is not None and stop.is_set():
+                break
             if key.workflow == self.workflow.name and await self._background(key.instance_id):
                 resumed.append(key.instance_id)
         return resumed
+
+    async def run_claimed(self, instance_id: str) -> bool:
+        """Run an instance a worker claimed for this runtime; False if that failed (logged)."""
+        return await self._background(instance_id)
 
     async def _background(self, instance_id: str) -> bool:
         try:
@@ -230,6 +255,12 @@ class DurableRuntime(Generic[S, Ev]):
                 self._cache.pop(instance_id, None)
                 raise
         self._cache[instance_id] = inner
+        self._cache.move_to_end(instance_id)
+        while len(self._cache) > self._cache_size:
+            evicted, _ = self._cache.popitem(last=False)
+            lock = self._locks.get(evicted)
+            if lock is not None and not lock.locked():
+                del self._locks[evicted]
         return inner
 
     def _lock(self, instance_id: str) -> asyncio.Lock:
@@ -352,7 +383,11 @@ async def _proceed(inner: _Instance[Any, Any]) -> None:
 
 
 class SqliteRuntime(DurableRuntime[S, Ev]):
-    """The embedded default: every instance in one SQLite file (WAL, synchronous=FULL)."""
+    """The embedded default: every instance in one SQLite file (WAL, synchronous=FULL).
+
+    ``synchronous="NORMAL"`` trades the durability of the last transactions on power loss
+    (not on a process crash) for speed; the other options are those of DurableRuntime.
+    """
 
     def __init__(
         self,
@@ -360,13 +395,30 @@ class SqliteRuntime(DurableRuntime[S, Ev]):
         path: str | os.PathLike[str] = "workflows.db",
         *,
         initial_state: S,
-        synchronous: str = "FULL",
-        **options: Any,
+        synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
+        busy_timeout: float = 30.0,
+        clock: Clock | None = None,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        lease_wait: float = 30.0,
+        failure_backoff: timedelta = timedelta(seconds=60),
+        tags: Callable[[S], dict[str, str]] | None = None,
+        snapshot_every: int | None = 100,
     ) -> None:
         from ._store_sqlite import SqliteStore
 
-        store = SqliteStore(path, synchronous=synchronous)  # type: ignore[arg-type]
-        super().__init__(workflow, store, initial_state=initial_state, **options)
+        super().__init__(
+            workflow,
+            SqliteStore(path, synchronous=synchronous, busy_timeout=busy_timeout),
+            initial_state=initial_state,
+            clock=clock,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            lease_wait=lease_wait,
+            failure_backoff=failure_backoff,
+            tags=tags,
+            snapshot_every=snapshot_every,
+        )
 
 
 class PostgresRuntime(DurableRuntime[S, Ev]):
@@ -379,10 +431,35 @@ class PostgresRuntime(DurableRuntime[S, Ev]):
         *,
         initial_state: S,
         schema: str = "workflows4py",
+        min_connections: int = 1,
         max_connections: int = 10,
-        **options: Any,
+        connect_timeout: float = 10.0,
+        clock: Clock | None = None,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        lease_wait: float = 30.0,
+        failure_backoff: timedelta = timedelta(seconds=60),
+        tags: Callable[[S], dict[str, str]] | None = None,
+        snapshot_every: int | None = 100,
     ) -> None:
         from ._store_postgres import PostgresStore
 
-        store = PostgresStore(conninfo, schema=schema, max_size=max_connections)
-        super().__init__(workflow, store, initial_state=initial_state, **options)
+        store = PostgresStore(
+            conninfo,
+            schema=schema,
+            min_size=min_connections,
+            max_size=max_connections,
+            connect_timeout=connect_timeout,
+        )
+        super().__init__(
+            workflow,
+            store,
+            initial_state=initial_state,
+            clock=clock,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            lease_wait=lease_wait,
+            failure_backoff=failure_backoff,
+            tags=tags,
+            snapshot_every=snapshot_every,
+        )

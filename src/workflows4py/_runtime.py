@@ -20,6 +20,7 @@ from ._clock import Clock, SystemClock
 from ._context import _CURRENT, StepContext
 from ._engine import Execution, FreshSignal, Record, RunEffect
 from ._errors import (
+    DecodeError,
     EffectContractError,
     InstanceNotFound,
     InvalidInstanceId,
@@ -163,7 +164,14 @@ class _Instance(Generic[S, Ev]):
                     instance_id=self.id,
                     sequence=entry.sequence,
                 )
-            event = self.codecs.events.decode(entry.type, entry.data)
+            try:
+                event = self.codecs.events.decode(entry.type, entry.data)
+            except DecodeError as e:
+                raise DecodeError(
+                    f"instance {self.id!r}, event #{entry.sequence} of type {entry.type!r} "
+                    f"does not decode: {e}",
+                    path="",
+                ) from e
             nxt = self.execution.apply_event(event)
             if nxt is None:
                 raise UnexpectedEvent(

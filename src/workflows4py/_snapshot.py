@@ -24,6 +24,7 @@ import importlib
 import json
 import math
 import uuid
+import weakref
 from typing import Any
 
 from ._engine import Execution
@@ -304,19 +305,66 @@ def _restart(loop: Loop) -> Node:
     return loop.on_restart
 
 
+def _code(fn: Any, digest: Any, depth: int = 0) -> None:
+    """Feed the logic of ``fn`` (its bytecode, constants and the functions it closes over)."""
+    if depth > 4:
+        return
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        inner = getattr(fn, "func", None) or getattr(type(fn), "__call__", None)  # noqa: B004
+        if inner is not None and inner is not fn:
+            _code(inner, digest, depth + 1)
+        return
+    _code_object(code, digest)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            content = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if callable(content) and not isinstance(content, type):
+            _code(content, digest, depth + 1)
+
+
+def _code_object(code: Any, digest: Any) -> None:
+    digest.update(code.co_code)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _code_object(const, digest)
+        else:
+            digest.update(repr(const).encode())
+
+
 def fingerprint(definition: Node) -> str:
-    """A hash of the definition's shape: node kinds, names and structure."""
-    parts: list[str] = []
+    """A hash of the definition: node kinds, names, structure and the code of its functions.
+
+    Changing the logic of a step (an event handler, a pure function, a condition) changes
+    the fingerprint, so snapshots taken before are not used: replay applies the new logic.
+    """
+    digest = hashlib.sha256()
 
     def walk(w: Node) -> None:
-        parts.append(f"{w.kind}:{w.display_name}(")
+        digest.update(f"{w.kind}:{w.display_name}(".encode())
+        for field in dataclasses.fields(w):
+            value = getattr(w, field.name)
+            if callable(value) and not isinstance(value, type | WIO):
+                _code(value, digest)
+            elif field.name == "branches" and isinstance(value, tuple):
+                for branch in value:
+                    if hasattr(branch, "select"):
+                        _code(branch.select, digest)
         for label, child in definition_children(w):
-            parts.append(label)
+            digest.update(label.encode())
             walk(child)
-        parts.append(")")
+        digest.update(b")")
 
-    walk(definition)
-    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+    cached = _FINGERPRINTS.get(definition)
+    if cached is None:
+        walk(definition)
+        cached = _FINGERPRINTS[definition] = digest.hexdigest()[:16]
+    return cached
+
+
+_FINGERPRINTS: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
 
 
 def encode_execution(execution: Execution, definition: Node) -> str:

@@ -45,16 +45,31 @@ class Worker:
         self._stop.set()
 
     async def run_once(self) -> int:
-        """One round over every runtime; returns how many instances it woke up."""
+        """One round over every store; returns how many instances it woke up.
+
+        Due wakeups and stale instances are claimed once per store and handed to the
+        runtime of their workflow, so workflows sharing a store do not starve each other.
+        """
         done = 0
-        for runtime in self.runtimes:
-            if self._stop.is_set():
-                break
-            done += len(await runtime.run_due_wakeups(self.batch))
-            if self._stop.is_set():
-                break
-            done += len(await runtime.resume_stale(self.batch))
+        for store, by_name in self._groups().items():
+            first = next(iter(by_name.values()))
+            now = first.clock.now()
+            claims = await first.store.claim_due(now, self.batch, first.lease_ttl)
+            stale = await first.store.stale(now, self.batch)
+            for key in [c.key for c in claims] + stale:
+                if self._stop.is_set():
+                    return done
+                runtime = by_name.get(key.workflow)
+                if runtime is not None and await runtime.run_claimed(key.instance_id):
+                    done += 1
+            del store
         return done
+
+    def _groups(self) -> dict[int, dict[str, DurableRuntime[Any, Any]]]:
+        groups: dict[int, dict[str, DurableRuntime[Any, Any]]] = {}
+        for runtime in self.runtimes:
+            groups.setdefault(id(runtime.store), {})[runtime.workflow.name] = runtime
+        return groups
 
     async def run(self) -> None:
         """Run rounds until :meth:`stop` is called."""
