@@ -133,12 +133,11 @@ class DurableRuntime(Generic[S, Ev]):
         check_instance_id(instance_id)
         key = self._key(instance_id)
         now = self.clock.now()
-        if await self.store.create(key, now):
-            # due at once until its first steps are done: if this process dies before, a
-            # worker starts the instance
-            await self.store.update(key, "awaiting", now, {}, now)
+        # registered due at once until its first steps are done: if this process dies
+        # before, a worker starts the instance
+        await self.store.create(key, now, next_wakeup=now)
         # also for an existing instance: it may have been created by a process that died
-        await self._operate(instance_id, _proceed)
+        await self._operate(instance_id, _proceed, write_registry=True)
         return self._handle(instance_id)
 
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
@@ -194,7 +193,9 @@ class DurableRuntime(Generic[S, Ev]):
         If ``stop`` is set meanwhile, the remaining claims are left to lapse (another
         worker takes them over after ``lease_ttl``).
         """
-        claims = await self.store.claim_due(self.clock.now(), limit, self.lease_ttl)
+        claims = await self.store.claim_due(
+            self.clock.now(), limit, self.lease_ttl, workflows=[self.workflow.name]
+        )
         woken: list[str] = []
         for claim in claims:
             if stop is not None and stop.is_set():
@@ -209,7 +210,7 @@ class DurableRuntime(Generic[S, Ev]):
         self, limit: int = 100, *, stop: asyncio.Event | None = None
     ) -> list[str]:
         """Resume instances left "running" by a process that died mid-step."""
-        keys = await self.store.stale(self.clock.now(), limit)
+        keys = await self.store.stale(self.clock.now(), limit, workflows=[self.workflow.name])
         resumed: list[str] = []
         for key in keys:
             if stop is not None and stop.is_set():
@@ -224,7 +225,8 @@ class DurableRuntime(Generic[S, Ev]):
 
     async def _background(self, instance_id: str) -> bool:
         try:
-            await self._operate(instance_id, _proceed)
+            # a claimed wakeup is cleared by the registry write, even if nothing was due
+            await self._operate(instance_id, _proceed, write_registry=True)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -269,7 +271,13 @@ class DurableRuntime(Generic[S, Ev]):
             lock = self._locks[instance_id] = asyncio.Lock()
         return lock
 
-    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
+    async def _operate(
+        self,
+        instance_id: str,
+        fn: Callable[[_Instance[S, Ev]], Awaitable[R]],
+        *,
+        write_registry: bool = False,
+    ) -> R:
         key = self._key(instance_id)
         async with self._lock(instance_id):
             if not await self.store.exists(key):
@@ -282,15 +290,20 @@ class DurableRuntime(Generic[S, Ev]):
                 inner = await self._load(instance_id)
                 inner.persist = lambda entry: self._append(key, entry)
                 inner.before_effects = lambda: self._mark_running(key, inner)
+                before = self._registry_view(inner)
                 try:
                     result = await fn(inner)
                 except SequenceConflict:
                     self._cache.pop(instance_id, None)  # someone else wrote: reload next time
                     raise
                 except BaseException:
-                    await self._write_registry(key, inner, failed=True)
+                    if self._registry_view(inner) != before or inner.before_effects is None:
+                        await self._write_registry(key, inner, failed=True)
                     raise
-                await self._write_registry(key, inner)
+                changed = self._registry_view(inner) != before
+                if write_registry or changed or inner.before_effects is None:
+                    # something happened: a rejected or redelivered signal writes nothing
+                    await self._write_registry(key, inner)
                 await self._maybe_snapshot(key, inner)
                 return result
             finally:
@@ -357,6 +370,9 @@ class DurableRuntime(Generic[S, Ev]):
         await self.store.update(
             key, "running", inner.next_wakeup(), self._tags_of(inner), self.clock.now()
         )
+
+    def _registry_view(self, inner: _Instance[S, Ev]) -> tuple[Any, ...]:
+        return (inner.sequence, inner.execution.status, inner.next_wakeup(), self._tags_of(inner))
 
     def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
         return self._tags(inner.execution.state) if self._tags is not None else {}

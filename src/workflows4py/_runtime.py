@@ -59,12 +59,12 @@ Resp = TypeVar("Resp")
 
 InstanceStatus = Literal["running", "awaiting", "finished", "failed"]
 
-_INSTANCE_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
 
 
 def check_instance_id(instance_id: object) -> str:
     """Return ``instance_id`` if it is a valid id, else raise InvalidInstanceId."""
-    if not isinstance(instance_id, str) or not _INSTANCE_ID.match(instance_id):
+    if not isinstance(instance_id, str) or not _INSTANCE_ID.fullmatch(instance_id):
         raise InvalidInstanceId(
             f"instance id {instance_id!r} is not valid: use 1-200 characters from [A-Za-z0-9._:@-]"
         )

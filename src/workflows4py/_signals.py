@@ -14,7 +14,7 @@ __all__ = ["SignalDef"]
 _Req = TypeVar("_Req")
 _Resp_co = TypeVar("_Resp_co", covariant=True)
 
-_SIGNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+_SIGNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
 
 
 @dataclass(frozen=True, init=False, eq=False)
@@ -59,7 +59,7 @@ class SignalDef(Generic[_Req, _Resp_co]):
         response: type[Any] | None = None,
         name: str | None = None,
     ) -> None:
-        if not isinstance(id, str) or not _SIGNAL_ID.match(id):
+        if not isinstance(id, str) or not _SIGNAL_ID.fullmatch(id):
             raise DefinitionError(
                 f"signal id {id!r} is not valid: use 1-200 characters from [A-Za-z0-9._:/-], "
                 "starting with a letter or digit"

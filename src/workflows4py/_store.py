@@ -159,8 +159,10 @@ class Store(Protocol):
         """Release connections; the store is unusable afterwards."""
         ...
 
-    async def create(self, key: InstanceKey, now: datetime) -> bool:
-        """Register the instance (status awaiting) if absent; True if this call created it."""
+    async def create(
+        self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
+    ) -> bool:
+        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         ...
 
     async def exists(self, key: InstanceKey) -> bool:
@@ -208,8 +210,10 @@ class Store(Protocol):
         """Set the registry row's status, next wakeup (None clears it) and tags."""
         ...
 
-    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[Claim]:
-        """Claim up to ``limit`` instances whose wakeup is due and unclaimed (or claim lapsed)."""
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         ...
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
@@ -220,8 +224,10 @@ class Store(Protocol):
         """Registry rows matching ``query``."""
         ...
 
-    async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
-        """Instances marked running whose lease has lapsed (their process died mid-step)."""
+    async def stale(
+        self, now: datetime, limit: int, workflows: Sequence[str] | None = None
+    ) -> list[InstanceKey]:
+        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         ...
 
     async def wait_for_work(self, timeout: float) -> None:

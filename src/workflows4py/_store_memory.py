@@ -195,13 +195,18 @@ class MemoryStore:
         self._data.released.fire()  # waiters on this handle notice the close
         self._data.work.fire()
 
-    async def create(self, key: InstanceKey, now: datetime) -> bool:
-        """Register the instance (status awaiting) if absent; True if this call created it."""
+    async def create(
+        self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
+    ) -> bool:
+        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         db = self._db()
         if key in db.rows:
             return False
         now = _utc(now)
-        db.rows[key] = _Row("awaiting", now, now)
+        wakeup = None if next_wakeup is None else _utc(next_wakeup)
+        db.rows[key] = _Row("awaiting", now, now, next_wakeup=wakeup)
+        if wakeup is not None:
+            db.work.fire()
         return True
 
     async def exists(self, key: InstanceKey) -> bool:
@@ -302,8 +307,10 @@ class MemoryStore:
         if next_wakeup is not None:
             db.work.fire()
 
-    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[Claim]:
-        """Claim up to ``limit`` instances whose wakeup is due and unclaimed (or claim lapsed)."""
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         _check_limit("limit", limit)
         db = self._db()
         now = _utc(now)
@@ -314,6 +321,7 @@ class MemoryStore:
             if row.next_wakeup is not None
             and row.next_wakeup <= now
             and (row.claimed_until is None or row.claimed_until <= now)
+            and (workflows is None or key.workflow in workflows)
         )[:limit]
         for _, key in due:
             db.rows[key].claimed_until = until
@@ -358,8 +366,10 @@ class MemoryStore:
         page = found[q.offset : q.offset + q.limit]
         return Page([row.record(key) for _, key, row in page], len(found))
 
-    async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
-        """Instances marked running whose lease has lapsed (their process died mid-step)."""
+    async def stale(
+        self, now: datetime, limit: int, workflows: Sequence[str] | None = None
+    ) -> list[InstanceKey]:
+        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         _check_limit("limit", limit)
         db = self._db()
         now = _utc(now)
@@ -371,7 +381,9 @@ class MemoryStore:
         found = sorted(
             (row.updated_at, key)
             for key, row in db.rows.items()
-            if row.status == "running" and lapsed(key)
+            if row.status == "running"
+            and lapsed(key)
+            and (workflows is None or key.workflow in workflows)
         )
         return [key for _, key in found[:limit]]
 

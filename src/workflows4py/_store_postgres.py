@@ -184,8 +184,9 @@ _SQL: dict[str, LiteralString] = {
     "last_sequence": """SELECT coalesce(max(sequence), 0) FROM {s}.journal
         WHERE workflow = %s AND instance_id = %s""",
     # Register an instance unless it is already registered; a row back means created.
-    "create": """INSERT INTO {s}.instances (workflow, instance_id, status, created_at, updated_at)
-        VALUES (%s, %s, 'awaiting', %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
+    "create": """INSERT INTO {s}.instances
+            (workflow, instance_id, status, created_at, updated_at, next_wakeup)
+        VALUES (%s, %s, 'awaiting', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
     # Whether an instance is registered.
     "exists": "SELECT 1 FROM {s}.instances WHERE workflow = %s AND instance_id = %s",
     # One registry row.
@@ -240,6 +241,7 @@ _SQL: dict[str, LiteralString] = {
     "claim_due": """WITH due AS (
             SELECT workflow, instance_id FROM {s}.instances
             WHERE next_wakeup <= %(now)s AND (claimed_until IS NULL OR claimed_until <= %(now)s)
+                AND (%(workflows)s::text[] IS NULL OR workflow = ANY(%(workflows)s::text[]))
             ORDER BY next_wakeup, workflow, instance_id
             LIMIT %(limit)s
             FOR UPDATE SKIP LOCKED
@@ -250,8 +252,9 @@ _SQL: dict[str, LiteralString] = {
     # Running instances without a live lease: their process died mid-step.
     "stale": """SELECT i.workflow, i.instance_id FROM {s}.instances AS i
         LEFT JOIN {s}.leases AS l ON l.workflow = i.workflow AND l.instance_id = i.instance_id
-        WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= %s)
-        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT %s""",
+        WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= %(now)s)
+            AND (%(workflows)s::text[] IS NULL OR i.workflow = ANY(%(workflows)s::text[]))
+        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT %(limit)s""",
     # Search: the number of matches of {where} (built from _FILTERS, ANDed) and one page of
     # them, in one statement so both see the same snapshot. With no match on the page, one
     # row of NULLs still carries the total.
@@ -456,10 +459,13 @@ class PostgresStore:
         self._released.fire()
         self._work.fire()
 
-    async def create(self, key: InstanceKey, now: datetime) -> bool:
-        """Register the instance (status awaiting) if absent; True if this call created it."""
+    async def create(
+        self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
+    ) -> bool:
+        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         now = _utc(now)
-        rows = await self._fetch("create", (key.workflow, key.instance_id, now, now))
+        wakeup = None if next_wakeup is None else _utc(next_wakeup)
+        rows = await self._fetch("create", (key.workflow, key.instance_id, now, now, wakeup))
         return bool(rows)
 
     async def exists(self, key: InstanceKey) -> bool:
@@ -584,12 +590,16 @@ class PostgresStore:
         if next_wakeup is not None:
             self._work.fire()
 
-    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[Claim]:
-        """Claim up to ``limit`` instances whose wakeup is due and unclaimed (or claim lapsed)."""
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         _check_limit("limit", limit)
         now = _utc(now)
         until = now + timedelta(seconds=lease)
-        rows = await self._fetch("claim_due", {"now": now, "until": until, "limit": limit})
+        names = None if workflows is None else list(workflows)
+        params = {"now": now, "until": until, "limit": limit, "workflows": names}
+        rows = await self._fetch("claim_due", params)
         claims = [Claim(InstanceKey(wf, iid), _aware(at), until) for wf, iid, at in rows]
         claims.sort(key=lambda c: (c.wakeup_at, c.key))
         return claims
@@ -629,10 +639,13 @@ class PostgresStore:
         total = rows[0][0] if rows else 0
         return Page([_record(row[1:]) for row in rows if row[1] is not None], total)
 
-    async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
-        """Instances marked running whose lease has lapsed (their process died mid-step)."""
+    async def stale(
+        self, now: datetime, limit: int, workflows: Sequence[str] | None = None
+    ) -> list[InstanceKey]:
+        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         _check_limit("limit", limit)
-        rows = await self._fetch("stale", (_utc(now), limit))
+        names = None if workflows is None else list(workflows)
+        rows = await self._fetch("stale", {"now": _utc(now), "limit": limit, "workflows": names})
         return [InstanceKey(wf, iid) for wf, iid in rows]
 
     async def wait_for_work(self, timeout: float) -> None:

@@ -157,8 +157,9 @@ _SQL: dict[str, str] = {
     # After an append, the registry row was updated when the last event was recorded.
     "touch": "UPDATE instances SET updated_at = ? WHERE workflow = ? AND instance_id = ?",
     # Register an instance unless it is already registered.
-    "create": """INSERT INTO instances (workflow, instance_id, status, created_at, updated_at)
-        VALUES (?, ?, 'awaiting', ?, ?) ON CONFLICT DO NOTHING""",
+    "create": """INSERT INTO instances
+            (workflow, instance_id, status, created_at, updated_at, next_wakeup)
+        VALUES (?, ?, 'awaiting', ?, ?, ?) ON CONFLICT DO NOTHING""",
     # Whether an instance is registered.
     "exists": "SELECT 1 FROM instances WHERE workflow = ? AND instance_id = ?",
     # One registry row.
@@ -190,16 +191,19 @@ _SQL: dict[str, str] = {
     # The kept snapshot.
     "snapshot_load": "SELECT sequence, data FROM snapshots WHERE workflow = ? AND instance_id = ?",
     # Due wakeups nobody holds a live claim on, earliest first.
+    # (?3: a JSON list of workflow names, or NULL for all)
     "due": """SELECT workflow, instance_id, next_wakeup FROM instances
         WHERE next_wakeup <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
+            AND (?3 IS NULL OR workflow IN (SELECT value FROM json_each(?3)))
         ORDER BY next_wakeup, workflow, instance_id LIMIT ?2""",
     # Claim one due wakeup until an instant.
     "claim": "UPDATE instances SET claimed_until = ? WHERE workflow = ? AND instance_id = ?",
     # Running instances without a live lease: their process died mid-step.
     "stale": """SELECT i.workflow, i.instance_id FROM instances AS i
         LEFT JOIN leases AS l ON l.workflow = i.workflow AND l.instance_id = i.instance_id
-        WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= ?)
-        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT ?""",
+        WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= ?1)
+            AND (?3 IS NULL OR i.workflow IN (SELECT value FROM json_each(?3)))
+        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT ?2""",
     # Search: how many rows match {where} (built from _FILTERS, ANDed).
     "search_count": "SELECT count(*) FROM instances WHERE {where}",
     # Search: one page of the matches, in (updated_at, workflow, instance_id) order.
@@ -448,11 +452,17 @@ class SqliteStore:
         self._signals.released.fire()
         self._signals.work.fire()
 
-    async def create(self, key: InstanceKey, now: datetime) -> bool:
-        """Register the instance (status awaiting) if absent; True if this call created it."""
+    async def create(
+        self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
+    ) -> bool:
+        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         at = _us(now)
-        params = (key.workflow, key.instance_id, at, at)
-        return await self._run(lambda conn: conn.execute(_SQL["create"], params).rowcount == 1)
+        wakeup = None if next_wakeup is None else _us(next_wakeup)
+        params = (key.workflow, key.instance_id, at, at, wakeup)
+        created = await self._run(lambda conn: conn.execute(_SQL["create"], params).rowcount == 1)
+        if created and wakeup is not None:
+            self._signals.work.fire()
+        return bool(created)
 
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""
@@ -570,13 +580,17 @@ class SqliteStore:
         if next_wakeup is not None:
             self._signals.work.fire()
 
-    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[Claim]:
-        """Claim up to ``limit`` instances whose wakeup is due and unclaimed (or claim lapsed)."""
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         _check_limit("limit", limit)
         at, until = _us(now), _us(now + timedelta(seconds=lease))
+        names = None if workflows is None else json.dumps(list(workflows))
 
         def claim(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
-            due: list[tuple[str, str, int]] = conn.execute(_SQL["due"], (at, limit)).fetchall()
+            params = (at, limit, names)
+            due: list[tuple[str, str, int]] = conn.execute(_SQL["due"], params).fetchall()
             conn.executemany(_SQL["claim"], [(until, wf, iid) for wf, iid, _ in due])
             return due
 
@@ -613,10 +627,12 @@ class SqliteStore:
         total, rows = await self._run(search)
         return Page([_record(row) for row in rows], total)
 
-    async def stale(self, now: datetime, limit: int) -> list[InstanceKey]:
-        """Instances marked running whose lease has lapsed (their process died mid-step)."""
+    async def stale(
+        self, now: datetime, limit: int, workflows: Sequence[str] | None = None
+    ) -> list[InstanceKey]:
+        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         _check_limit("limit", limit)
-        params = (_us(now), limit)
+        params = (_us(now), limit, None if workflows is None else json.dumps(list(workflows)))
         rows = await self._run(lambda conn: conn.execute(_SQL["stale"], params).fetchall())
         return [InstanceKey(wf, iid) for wf, iid in rows]
 

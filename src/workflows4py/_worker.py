@@ -54,8 +54,9 @@ class Worker:
         for store, by_name in self._groups().items():
             first = next(iter(by_name.values()))
             now = first.clock.now()
-            claims = await first.store.claim_due(now, self.batch, first.lease_ttl)
-            stale = await first.store.stale(now, self.batch)
+            names = list(by_name)
+            claims = await first.store.claim_due(now, self.batch, first.lease_ttl, names)
+            stale = await first.store.stale(now, self.batch, names)
             for key in [c.key for c in claims] + stale:
                 if self._stop.is_set():
                     return done

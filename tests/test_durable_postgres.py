@@ -1,0 +1,63 @@
+"""The durable runtime over PostgreSQL (a fresh schema per test), against the runtime
+conformance suite, including deliveries from several OS processes.
+
+Skipped when no server is reachable (see ``tests/pg.py``), failed instead under
+``WORKFLOWS4PY_CI=1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# The shared suite's assertions get pytest's detailed messages.
+pytest.register_assert_rewrite("runtime_conformance")
+
+from pg import fresh_schema, require_postgres  # noqa: E402
+from runtime_conformance import (  # noqa: E402
+    T0,
+    ProcessConformance,
+    RuntimeConformance,
+    St,
+    StoreFactory,
+    StoreSpec,
+    Timed,
+)
+
+from workflows4py import PostgresRuntime  # noqa: E402
+from workflows4py._store_postgres import PostgresStore  # noqa: E402
+from workflows4py.testing import TestClock  # noqa: E402
+
+
+@pytest.fixture
+def pg_dsn() -> str:
+    return require_postgres()
+
+
+@pytest.fixture
+def pg_schema(pg_dsn: str) -> Iterator[str]:
+    with fresh_schema(pg_dsn) as schema:
+        yield schema
+
+
+class TestDurablePostgres(RuntimeConformance, ProcessConformance):
+    @pytest.fixture
+    def new_store(self, pg_dsn: str, pg_schema: str) -> StoreFactory:
+        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=4)
+
+    @pytest.fixture
+    def store_spec(self, pg_dsn: str, pg_schema: str) -> StoreSpec:
+        return ("postgres", pg_dsn, pg_schema)
+
+
+async def test_postgres_runtime_keeps_instances_in_its_schema(pg_dsn: str, pg_schema: str) -> None:
+    clock = TestClock(T0)
+    options: dict[str, Any] = {"schema": pg_schema, "max_connections": 2, "clock": clock}
+    async with PostgresRuntime(Timed, pg_dsn, initial_state=St(0), **options) as runtime:
+        await runtime.create_instance("t-1")
+    async with PostgresRuntime(Timed, pg_dsn, initial_state=St(0), **options) as runtime:
+        instance = await runtime.get_instance("t-1")
+        assert await instance.query_state() == St(1, ("a",))
+        assert await runtime.instance_ids() == ["t-1"]
