@@ -382,10 +382,11 @@ class DurableRuntime(Generic[S, Ev]):
     ) -> None:
         now = self.clock.now()
         wakeup = inner.next_wakeup()
-        if failed and inner.execution.next_effect() is not None:
-            # an effect raised and nothing retries it: try again later rather than never
-            backoff = now + self.failure_backoff
-            wakeup = backoff if wakeup is None else min(wakeup, backoff)
+        if inner.execution.next_action(now, inner.retry_at) is not None:
+            # something is due but did not run (it raised, or this operation only answered
+            # a signal): a worker must come back, now, or after a backoff if it failed
+            due = now + self.failure_backoff if failed else now
+            wakeup = due if wakeup is None else min(wakeup, due)
         try:
             await self.store.update(key, inner.execution.status, wakeup, self._tags_of(inner), now)
         except Exception:

@@ -142,8 +142,9 @@ class _Instance(Generic[S, Ev]):
         self.scheduler = scheduler
         # the durable runtimes write each event to their store before it takes effect
         self.persist = persist
-        # called once per operation before the first effect runs (a durable runtime marks
-        # the instance "running" so another worker resumes it if this process dies)
+        # called once per operation before the first effect runs or the first event is
+        # written (a durable runtime marks the instance "running", so that another worker
+        # resumes it if this process dies before the operation ends)
         self.before_effects: Callable[[], Awaitable[None]] | None = None
         self.sequence = 0
         self.snapshot_sequence = 0  # the journal position of the latest stored snapshot
@@ -229,6 +230,9 @@ class _Instance(Generic[S, Ev]):
                 "(check the wrap/unwrap functions of embedded or for-each steps)"
             )
         entry = JournalEntry(self.sequence + 1, tag, data, self.clock.now())
+        if self.before_effects is not None:  # the first write of this operation
+            hook, self.before_effects = self.before_effects, None
+            await hook()
         if self.persist is not None:
             await self.persist(entry)
         self.sequence = entry.sequence
