@@ -11,7 +11,7 @@ import pytest
 
 from examples import pull_request as pr
 from examples import withdrawal as wd
-from workflows4py import Execution, InMemoryRuntime, JournalEntry, SqliteRuntime, Workflow
+from workflows4py import WIO, Execution, InMemoryRuntime, JournalEntry, SqliteRuntime, Workflow
 from workflows4py._snapshot import SnapshotError, decode_execution, encode_execution, fingerprint
 from workflows4py._store import InstanceKey, Snapshot
 from workflows4py.testing import TestClock
@@ -132,3 +132,14 @@ async def test_a_snapshot_that_no_longer_decodes_falls_back_to_full_replay(
     async with SqliteRuntime(pr.PullRequest, db, initial_state=pr.Empty()) as fresh:
         again = await fresh.get_instance("pr-1")
         assert await again.query_state() == pr.Checked("abc", "<Some tests results>")
+
+
+def test_changed_step_logic_invalidates_snapshots() -> None:
+    def build(factor: int) -> Any:
+        # the same shape and names, different logic in the event handler
+        if factor == 1:
+            return pr.PullRequest.create_pr >> WIO.pure(pr.Initiated, lambda s: s)
+        return pr.PullRequest.create_pr >> WIO.pure(pr.Initiated, lambda s: pr.Initiated("x"))
+
+    assert fingerprint(build(1)) != fingerprint(build(2))
+    assert fingerprint(build(1)) == fingerprint(build(1))
