@@ -1,0 +1,327 @@
+"""Throughput: N workflows x k steps on PostgreSQL, run by 1, 2 and 4 worker processes.
+
+Each workflow (``TimedSteps``) first waits on a timer to one instant shared by all, then runs
+k trivial steps. For each worker count and repetition, on a fresh schema:
+
+1. start the workers: ``python -m workflows4py worker _throughput_app:runtime`` (the real
+   CLI, with ``--poll-interval 0.02`` so that noticing the start instant costs at most
+   20 ms; other options at their defaults, e.g. ``--batch 50``), and wait until each one
+   listens for notifications;
+2. create the N instances from this process (each records its TimerStarted and waits);
+3. at the start instant every instance becomes due; the workers claim and run them.
+
+Workflows/s = N / (last instance's finish - start instant), the finish read from the
+registry's ``updated_at``. The baseline is the 1-worker figure of the same run; the
+scaling ratio is workflows/s over it. The machine's cores are shared by the workers and the
+PostgreSQL server (they are listed in RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from _common import (
+    HERE,
+    ROOT,
+    Counter,
+    Stat,
+    TimedSteps,
+    base_parser,
+    command_line,
+    drop_schema,
+    facts_table,
+    machine_facts,
+    markdown_table,
+    pg_reachable,
+    retry_note,
+    retrying,
+    text_table,
+    write_section,
+)
+from psycopg import sql
+
+from workflows4py import PostgresRuntime
+
+SCHEMA = "bench_throughput"
+
+
+def start_workers(count: int, dsn: str, steps: int, log_dir: Path) -> list[subprocess.Popen[Any]]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(HERE),
+        "BENCH_PG_DSN": dsn,
+        "BENCH_SCHEMA": SCHEMA,
+        "BENCH_STEPS": str(steps),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "workflows4py",
+        "worker",
+        "_throughput_app:runtime",
+        "--poll-interval",
+        "0.02",
+        "--log-level",
+        "WARNING",
+    ]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for n in range(count):
+        log = open(log_dir / f"worker-{n}.log", "w")  # noqa: SIM115 - closed with the process
+        procs.append(
+            subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        )
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen[Any]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_listening(dsn: str, count: int, procs: list[subprocess.Popen[Any]]) -> None:
+    """Until ``count`` connections listen on the schema's channel (each worker has one)."""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s",
+                (f'LISTEN "workflows4py:{SCHEMA}"%',),
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker exited at start; see its log in the data dir")
+            time.sleep(0.05)
+    raise RuntimeError("the workers did not start listening within 60 s")
+
+
+async def create_instances(dsn: str, workflows: int, steps: int) -> None:
+    runtime = PostgresRuntime(TimedSteps, dsn, initial_state=Counter(0, steps), schema=SCHEMA)
+    await runtime.initialize()
+    gate = asyncio.Semaphore(8)
+
+    async def create(n: int) -> None:
+        async with gate:
+            await runtime.create_instance(f"wf-{n}")
+
+    try:
+        await asyncio.gather(*(create(n) for n in range(workflows)))
+    finally:
+        await runtime.close()
+
+
+async def init_schema(dsn: str, steps: int) -> None:
+    runtime = PostgresRuntime(TimedSteps, dsn, initial_state=Counter(0, steps), schema=SCHEMA)
+    await runtime.initialize()
+    await runtime.close()
+
+
+def wait_finished(dsn: str, workflows: int, timeout: float) -> dt.datetime:
+    """The instant the last instance finished (registry ``updated_at``)."""
+    s = sql.Identifier(SCHEMA)
+    count = sql.SQL("SELECT count(*) FROM {}.instances WHERE status = 'finished'").format(s)
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            row = conn.execute(count).fetchone()
+            if row is not None and row[0] >= workflows:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {row[0] if row else 0} of {workflows} finished")
+            time.sleep(0.05)
+        last = conn.execute(sql.SQL("SELECT max(updated_at) FROM {}.instances").format(s))
+        end = last.fetchone()
+        events = conn.execute(sql.SQL("SELECT count(*) FROM {}.journal").format(s)).fetchone()
+    expected = workflows * (steps_of_run + 2)
+    if events is None or events[0] != expected:
+        raise RuntimeError(f"{events[0] if events else 0} events written, expected {expected}")
+    assert end is not None
+    value: dt.datetime = end[0]
+    return value
+
+
+steps_of_run = 10
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+CREATION: list[float] = []  # seconds each run took to create its instances
+
+
+@dataclass(frozen=True)
+class Run:
+    rate: float  # workflows/s
+    busy: float  # share of the machine's CPU time busy during the run (all processes)
+    worker_ms: float  # worker CPU milliseconds per workflow
+
+
+def one_run(
+    dsn: str, workers: int, *, workflows: int, steps: int, margin: float, logs: Path
+) -> Run:
+    """One run; raises TimeoutError if creating took longer than ``margin``."""
+    drop_schema(dsn, SCHEMA)
+    asyncio.run(init_schema(dsn, steps))
+    procs = start_workers(workers, dsn, steps, logs)
+    pids = [p.pid for p in procs]
+    try:
+        wait_listening(dsn, workers, procs)
+        began = dt.datetime.now(dt.UTC)
+        start_at = began + dt.timedelta(seconds=margin)
+        os.environ["BENCH_START_AT"] = start_at.isoformat()
+        asyncio.run(create_instances(dsn, workflows, steps))
+        now = dt.datetime.now(dt.UTC)
+        CREATION.append((now - began).total_seconds())
+        if now - start_at > -dt.timedelta(seconds=0.1):
+            raise TimeoutError(f"creating {workflows} instances took longer than {margin:.1f} s")
+        time.sleep(max(0.0, (start_at - dt.datetime.now(dt.UTC)).total_seconds()))
+        busy0, total0 = machine_cpu()
+        cpu0 = process_cpu(pids)
+        end = wait_finished(dsn, workflows, timeout=600)
+        busy1, total1 = machine_cpu()
+        cpu1 = process_cpu(pids)
+    finally:
+        stop_workers(procs)
+        drop_schema(dsn, SCHEMA)
+    return Run(
+        workflows / (end - start_at).total_seconds(),
+        (busy1 - busy0) / max(1, total1 - total0),
+        (cpu1 - cpu0) * 1000 / workflows,
+    )
+
+
+def main() -> None:
+    global steps_of_run  # noqa: PLW0603 - read by wait_finished's check
+    parser = base_parser(__doc__)
+    parser.add_argument("--workflows", type=int, default=None, help="workflows per run (1000)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per workflow (10)")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts (1,2,4)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (2; --quick: 1)")
+    args = parser.parse_args()
+    workflows = args.workflows or (200 if args.quick else 1000)
+    reps = args.reps or (1 if args.quick else 2)
+    counts = [int(c) for c in args.workers.split(",")]
+    steps_of_run = args.steps
+    dsn = args.pg_dsn
+    if (why := pg_reachable(dsn, wait=90)) is not None:
+        raise SystemExit(f"PostgreSQL unreachable at {dsn}: {why}")
+    logs = args.data_dir / "throughput-logs"
+    margin = 1.0 + workflows / 400
+    results: dict[int, list[Run]] = {c: [] for c in counts}
+    print(f"{workflows} workflows x {args.steps} steps, workers {counts}, {reps} reps")
+    for rep in range(reps):
+        for workers in counts:
+
+            def attempt(workers: int = workers) -> Run:
+                nonlocal margin
+                while True:
+                    try:
+                        return one_run(
+                            dsn,
+                            workers,
+                            workflows=workflows,
+                            steps=args.steps,
+                            margin=margin,
+                            logs=logs,
+                        )
+                    except TimeoutError as e:
+                        margin = 1.5 * CREATION[-1] + 1
+                        print(f"  {e}; again with {margin:.1f} s", flush=True)
+
+            run = retrying(attempt, f"rep {rep + 1}, {workers} worker(s)", dsn, attempts=3)
+            margin = 1.5 * max(CREATION[-3:]) + 1  # the creation rate varies with the load
+            results[workers].append(run)
+            print(
+                f"  rep {rep + 1}, {workers} worker(s): {run.rate:,.0f} workflows/s, "
+                f"CPU busy {run.busy:.0%}, worker CPU {run.worker_ms:.1f} ms/workflow",
+                flush=True,
+            )
+
+    base = Stat(tuple(r.rate for r in results[counts[0]]))
+    header = [
+        "workers",
+        "workflows/s",
+        "steps/s",
+        f"vs {counts[0]} worker(s)",
+        "machine CPU busy",
+        "worker CPU ms/workflow",
+    ]
+    rows = []
+    for workers in counts:
+        stat = Stat(tuple(r.rate for r in results[workers]))
+        busy = Stat(tuple(r.busy for r in results[workers])).median
+        cpu = Stat(tuple(r.worker_ms for r in results[workers])).median
+        rows.append(
+            [
+                str(workers),
+                stat.fmt(),
+                f"{stat.median * args.steps:,.0f}",
+                f"{stat.median / base.median:.2f}",
+                f"{busy:.0%}",
+                f"{cpu:.1f}",
+            ]
+        )
+    print()
+    print(text_table(header, rows))
+    if args.no_write:
+        return
+    body = "\n\n".join(
+        [
+            f"## throughput.py: {workflows:,} workflows x {args.steps} steps on PostgreSQL",
+            f"Run: {command_line()}; {reps} repetitions per worker count, interleaved.",
+            facts_table(machine_facts(None, dsn)),
+            markdown_table(header, rows),
+            "Workers are `python -m workflows4py worker` processes (`--poll-interval 0.02`, "
+            "default `--batch 50`); the time runs from the instant all workflows become due "
+            "to the registry's last finish. Each worker runs the instances it claims one "
+            "after another, so one worker is bound by the latency of its store calls: "
+            f"{args.steps + 8} per workflow here (exists, lease, snapshot, journal read, "
+            f"{args.steps + 1} appends, 2 registry updates, release; plus its share of the "
+            "claims); the machine's cores (see above) are shared by the workers and the "
+            "PostgreSQL server. `machine CPU "
+            "busy` is the share of all cores' time not idle during the run, whoever used it "
+            "(the workers, PostgreSQL, other processes); near 100% means the run was bound "
+            "by CPU, and more workers cannot help. `worker CPU` is the workers' own CPU time "
+            "per workflow.",
+            *retry_note(),
+        ]
+    )
+    write_section("throughput", body)
+
+
+if __name__ == "__main__":
+    main()
