@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 from ._engine_core import (
@@ -17,6 +16,7 @@ from ._engine_core import (
     frontier,
     progress,
     register,
+    replace,
     state_of,
 )
 from ._errors import DefinitionError

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 from ._engine_core import (
@@ -19,6 +18,7 @@ from ._engine_core import (
     frontier,
     progress,
     register,
+    replace,
     state_of,
 )
 from ._errors import ExecutionError
@@ -166,7 +166,7 @@ class _Loop(Semantics[Loop]):
                 done, value = w.stop(out)
                 if done:
                     return c.done(replace(w, current=current), Ok(value), f.input)
-                history = (*w.history, current)
+                history = w.history.append(current)
                 if w.on_restart is not None:
                     w = replace(
                         w, history=history, current=w.on_restart, phase="restart", phase_input=value
@@ -175,7 +175,11 @@ class _Loop(Semantics[Loop]):
                     w = replace(w, history=history, current=w.body, phase="body", phase_input=value)
             else:
                 w = replace(
-                    w, history=(*w.history, current), current=w.body, phase="body", phase_input=out
+                    w,
+                    history=w.history.append(current),
+                    current=w.body,
+                    phase="body",
+                    phase_input=out,
                 )
 
     def apply(self, w: Loop, f: Frame, event: Any, c: Ctx) -> Node | None:

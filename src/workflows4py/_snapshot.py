@@ -34,6 +34,7 @@ from ._walk import definition_children
 from ._wio import WIO, AndThen, FlatMap, HandleErrorWith, Transform
 from ._wio_ops import (
     _UNSET,
+    EMPTY_HISTORY,
     Checkpoint,
     Embedded,
     ForEach,
@@ -257,17 +258,17 @@ def _lay(d: Node, o: Any) -> Node:
                 d, chosen=chosen, chosen_input=_dec(o["in"]), current=current
             )
         case Loop():
-            history = []
+            history = EMPTY_HISTORY
             phase = "body"
             for h in o["history"]:
-                history.append(_lay(d.body if phase == "body" else _restart(d), h))
+                history = history.append(_lay(d.body if phase == "body" else _restart(d), h))
                 phase = "restart" if phase == "body" and d.on_restart is not None else "body"
             current = None
             if o["current"] is not None:
                 current = _lay(d.body if o["phase"] == "body" else _restart(d), o["current"])
             return dataclasses.replace(
                 d,
-                history=tuple(history),
+                history=history,
                 current=current,
                 phase=o["phase"],
                 phase_input=_dec(o["in"]),

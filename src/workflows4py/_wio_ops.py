@@ -7,7 +7,7 @@ are filled in by the engine as the node executes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Literal, Never, TypeVar, overload
@@ -18,6 +18,7 @@ from ._result import Result
 from ._wio import WIO, AndThen, HandleSignal
 
 __all__ = [
+    "EMPTY_HISTORY",
     "NO_MATCH",
     "Checkpoint",
     "Embedded",
@@ -26,6 +27,7 @@ __all__ = [
     "Fork",
     "ForkBranch",
     "ForkBuilder",
+    "History",
     "Interruptible",
     "Loop",
     "LoopBuilder",
@@ -89,6 +91,52 @@ class Timer(WIO[Any, Never, Any]):
 # -- choices and repetition -------------------------------------------------------------------
 
 
+class History(Sequence[Any]):
+    """An immutable list of a loop's finished iterations, appended to in O(1).
+
+    A loop that ran for thousands of iterations would otherwise copy its whole history at
+    every iteration (quadratic replay).
+    """
+
+    __slots__ = ("_last", "_len", "_prev")
+
+    def __init__(self, last: Any = None, prev: History | None = None, length: int = 0) -> None:
+        self._last = last
+        self._prev = prev
+        self._len = length
+
+    def append(self, item: Any) -> History:
+        """This history with ``item`` added at the end."""
+        return History(item, self, self._len + 1)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Any]:
+        items: list[Any] = []
+        node: History | None = self
+        while node is not None and node._len:
+            items.append(node._last)
+            node = node._prev
+        items.reverse()
+        return iter(items)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if index == -1 and self._len:
+            return self._last
+        return list(self)[index]
+
+    def __repr__(self) -> str:
+        return f"History({list(self)!r})"
+
+
+EMPTY_HISTORY = History()
+
+
 @dataclass(frozen=True, slots=True)
 class ForkBranch:
     """A branch of a fork: ``select(input)`` gives the branch's input, or NO_MATCH."""
@@ -123,7 +171,7 @@ class Loop(WIO[Any, Any, Any]):
     release_name: str = "Yes"
     restart_name: str = "No"
     # -- progress
-    history: tuple[WIO[Any, Any, Any], ...] = ()
+    history: History = EMPTY_HISTORY
     current: WIO[Any, Any, Any] | None = None
     phase: Literal["body", "restart"] = "body"
     phase_input: Any = _UNSET
