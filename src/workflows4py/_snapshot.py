@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import hashlib
 import importlib
 import json
@@ -63,6 +64,7 @@ def _path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+@functools.lru_cache(maxsize=1024)
 def _resolve(path: str) -> Any:
     module, _, qualname = path.partition(":")
     obj: Any = importlib.import_module(module)
@@ -111,6 +113,11 @@ def _enc(v: Any) -> Any:
     raise SnapshotError(f"cannot snapshot a value of type {type(v).__qualname__}")
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _dec(v: Any) -> Any:
     if isinstance(v, list):
         return [_dec(x) for x in v]
@@ -121,8 +128,7 @@ def _dec(v: Any) -> Any:
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
             raise SnapshotError(f"{v['$dc']} is no longer a dataclass")
         obj = object.__new__(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        if set(v["f"]) != names:
+        if set(v["f"]) != _field_names(cls):
             raise SnapshotError(f"fields of {v['$dc']} changed")
         for name, value in v["f"].items():
             object.__setattr__(obj, name, _dec(value))
