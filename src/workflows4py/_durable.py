@@ -22,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 from ._clock import Clock, SystemClock
 from ._engine import Execution
@@ -33,7 +33,7 @@ from ._snapshot import SnapshotError, decode_execution, encode_execution
 from ._store import InstanceKey, NewEvent, Page, SearchQuery, SequenceConflict, Snapshot, Store
 from ._workflow import Workflow
 
-__all__ = ["DurableRuntime", "PostgresRuntime", "SqliteRuntime"]
+__all__ = ["DurableRuntime", "PostgresRuntime", "RuntimeOptions", "SqliteRuntime"]
 
 S = TypeVar("S")
 Ev = TypeVar("Ev")
@@ -399,6 +399,19 @@ async def _proceed(inner: _Instance[Any, Any]) -> None:
     await inner.proceed()
 
 
+class RuntimeOptions(TypedDict, Generic[S], total=False):
+    """The options every durable runtime takes (see :class:`DurableRuntime`)."""
+
+    clock: Clock | None
+    owner: str | None
+    lease_ttl: float
+    lease_wait: float
+    failure_backoff: timedelta
+    tags: Callable[[S], dict[str, str]] | None
+    snapshot_every: int | None
+    cache_size: int
+
+
 class SqliteRuntime(DurableRuntime[S, Ev]):
     """The embedded default: every instance in one SQLite file (WAL, synchronous=FULL).
 
@@ -414,28 +427,12 @@ class SqliteRuntime(DurableRuntime[S, Ev]):
         initial_state: S,
         synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
         busy_timeout: float = 30.0,
-        clock: Clock | None = None,
-        owner: str | None = None,
-        lease_ttl: float = 30.0,
-        lease_wait: float = 30.0,
-        failure_backoff: timedelta = timedelta(seconds=60),
-        tags: Callable[[S], dict[str, str]] | None = None,
-        snapshot_every: int | None = 100,
+        **options: Unpack[RuntimeOptions[S]],
     ) -> None:
         from ._store_sqlite import SqliteStore
 
-        super().__init__(
-            workflow,
-            SqliteStore(path, synchronous=synchronous, busy_timeout=busy_timeout),
-            initial_state=initial_state,
-            clock=clock,
-            owner=owner,
-            lease_ttl=lease_ttl,
-            lease_wait=lease_wait,
-            failure_backoff=failure_backoff,
-            tags=tags,
-            snapshot_every=snapshot_every,
-        )
+        store = SqliteStore(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        super().__init__(workflow, store, initial_state=initial_state, **options)
 
 
 class PostgresRuntime(DurableRuntime[S, Ev]):
@@ -451,13 +448,7 @@ class PostgresRuntime(DurableRuntime[S, Ev]):
         min_connections: int = 1,
         max_connections: int = 10,
         connect_timeout: float = 10.0,
-        clock: Clock | None = None,
-        owner: str | None = None,
-        lease_ttl: float = 30.0,
-        lease_wait: float = 30.0,
-        failure_backoff: timedelta = timedelta(seconds=60),
-        tags: Callable[[S], dict[str, str]] | None = None,
-        snapshot_every: int | None = 100,
+        **options: Unpack[RuntimeOptions[S]],
     ) -> None:
         from ._store_postgres import PostgresStore
 
@@ -468,15 +459,4 @@ class PostgresRuntime(DurableRuntime[S, Ev]):
             max_size=max_connections,
             connect_timeout=connect_timeout,
         )
-        super().__init__(
-            workflow,
-            store,
-            initial_state=initial_state,
-            clock=clock,
-            owner=owner,
-            lease_ttl=lease_ttl,
-            lease_wait=lease_wait,
-            failure_backoff=failure_backoff,
-            tags=tags,
-            snapshot_every=snapshot_every,
-        )
+        super().__init__(workflow, store, initial_state=initial_state, **options)
