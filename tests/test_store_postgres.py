@@ -6,16 +6,19 @@ Skipped when no server is reachable (see ``tests/pg.py``), failed instead under
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 # Assertions in the shared suite get pytest's detailed messages.
 from pg import fresh_schema, require_postgres
 from store_conformance import KEY, T0, StoreConformance, StoreFactory
 
-from workflows4py._store import StoreUnavailable
+from workflows4py._store import InstanceKey, StoreUnavailable
 from workflows4py._store_postgres import PostgresStore
 
 
@@ -55,3 +58,39 @@ async def test_unreachable_server_raises_store_unavailable() -> None:
     finally:
         await store.close()
     assert time.monotonic() - start < 10
+
+
+async def test_more_callers_than_connections_all_get_one(pg_dsn: str, pg_schema: str) -> None:
+    # the store keeps the connections it used for itself; callers waiting for the pool must
+    # still get them back
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema, max_size=2, connect_timeout=5)
+    try:
+        keys = [InstanceKey("wf", f"i{n}") for n in range(40)]
+        created = await asyncio.gather(*(store.create(k, T0) for k in keys))
+        assert all(created)
+        assert all(await asyncio.gather(*(store.exists(k) for k in keys)))
+    finally:
+        await store.close()
+
+
+async def test_a_connection_killed_by_the_server_is_replaced(pg_dsn: str, pg_schema: str) -> None:
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema, max_size=2)
+    try:
+        await store.create(KEY, T0)
+        async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as admin:
+            cur = await admin.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND datname = current_database() "
+                "AND query LIKE %s",
+                (f"%{pg_schema.split(chr(34))[1]}%instances%",),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            assert row[0] >= 1
+        # the warm connection died with its server process: one call may fail, typed...
+        with contextlib.suppress(StoreUnavailable):
+            await store.exists(KEY)
+        # ...and the next ones get a working connection
+        assert await store.exists(KEY)
+    finally:
+        await store.close()

@@ -41,7 +41,12 @@ async def _worker(args: argparse.Namespace) -> None:
     stores = {id(r.store): r.store for r in runtimes}
     for store in stores.values():
         await store.initialize()
-    worker = Worker(runtimes, poll_interval=args.poll_interval, batch=args.batch)
+    worker = Worker(
+        runtimes,
+        poll_interval=args.poll_interval,
+        batch=args.batch,
+        concurrency=args.concurrency,
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
@@ -58,8 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run due wakeups and resume interrupted instances")
     worker.add_argument("app", help="MODULE:ATTRIBUTE giving the durable runtime(s) to drive")
-    worker.add_argument("--poll-interval", type=float, default=1.0)
-    worker.add_argument("--batch", type=int, default=50)
+    worker.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="seconds between looks for work when no notification comes (default 1.0)",
+    )
+    worker.add_argument(
+        "--batch", type=int, default=50, help="most instances claimed at once (default 50)"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="most instances run at once (default 8; on PostgreSQL, at most max_connections)",
+    )
     worker.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")

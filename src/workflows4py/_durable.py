@@ -135,9 +135,9 @@ class DurableRuntime(Generic[S, Ev]):
         now = self.clock.now()
         # registered due at once until its first steps are done: if this process dies
         # before, a worker starts the instance
-        await self.store.create(key, now, next_wakeup=now)
+        created = await self.store.create(key, now, next_wakeup=now)
         # also for an existing instance: it may have been created by a process that died
-        await self._operate(instance_id, _proceed, write_registry=True)
+        await self._operate(instance_id, _proceed, write_registry=True, created=created)
         return self._handle(instance_id)
 
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
@@ -242,12 +242,14 @@ class DurableRuntime(Generic[S, Ev]):
             self.workflow, instance_id, execution, self.clock, _NoScheduler(), keep_journal=False
         )
 
-    async def _load(self, instance_id: str) -> _Instance[S, Ev]:
+    async def _load(self, instance_id: str, *, created: bool = False) -> _Instance[S, Ev]:
         key = self._key(instance_id)
         inner = self._cache.get(instance_id)
         if inner is None:
             inner = self._new(instance_id)
-            if self.snapshot_every is not None:
+            # an instance this call just created has no snapshot yet (at worst another
+            # process ran its first steps meanwhile: they are replayed from the journal)
+            if self.snapshot_every is not None and not created:
                 await self._from_snapshot(key, inner)
         tail = await self.store.read(key, after=inner.sequence)
         if tail:
@@ -277,17 +279,19 @@ class DurableRuntime(Generic[S, Ev]):
         fn: Callable[[_Instance[S, Ev]], Awaitable[R]],
         *,
         write_registry: bool = False,
+        created: bool = False,
     ) -> R:
         key = self._key(instance_id)
         async with self._lock(instance_id):
-            if not await self.store.exists(key):
+            # instances are never deleted: one in the cache exists
+            if not created and instance_id not in self._cache and not await self.store.exists(key):
                 raise InstanceNotFound(instance_id)
             await self.store.acquire(
                 key, self.owner, self.lease_ttl, self.lease_wait, self.clock.now()
             )
             renewer = asyncio.create_task(self._renew(key))
             try:
-                inner = await self._load(instance_id)
+                inner = await self._load(instance_id, created=created)
                 inner.persist = lambda entry: self._append(key, entry)
                 inner.before_effects = lambda: self._mark_running(key, inner)
                 before = self._registry_view(inner)

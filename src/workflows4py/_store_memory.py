@@ -231,9 +231,6 @@ class MemoryStore:
         if len(journal) != expected:
             raise SequenceConflict(key, expected, len(journal))
         journal.extend(entries)
-        row = db.rows.get(key)
-        if row is not None:
-            row.updated_at = entries[-1].recorded_at
 
     async def acquire(
         self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime

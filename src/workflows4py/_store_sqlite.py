@@ -154,8 +154,6 @@ _SQL: dict[str, str] = {
     # Where a journal ends (0 when empty); used to explain a SequenceConflict.
     "last_sequence": """SELECT coalesce(max(sequence), 0) FROM journal
         WHERE workflow = ? AND instance_id = ?""",
-    # After an append, the registry row was updated when the last event was recorded.
-    "touch": "UPDATE instances SET updated_at = ? WHERE workflow = ? AND instance_id = ?",
     # Register an instance unless it is already registered.
     "create": """INSERT INTO instances
             (workflow, instance_id, status, created_at, updated_at, next_wakeup)
@@ -485,19 +483,21 @@ class SqliteStore:
             (wf, iid, seq, e.type, e.data, _us(e.recorded_at))
             for seq, e in enumerate(events, start=expected + 1)
         ]
-        touch = (rows[-1][5], wf, iid)
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                written = conn.executemany(_SQL["append"], rows).rowcount
-                if written == len(rows):
-                    conn.execute(_SQL["touch"], touch)
-                    conn.execute("COMMIT")
-                    return
-                conn.rollback()
+                if len(rows) == 1:  # one statement: atomic without a transaction of its own
+                    if conn.execute(_SQL["append"], rows[0]).rowcount == 1:
+                        return
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
+                    if conn.executemany(_SQL["append"], rows).rowcount == len(rows):
+                        conn.execute("COMMIT")
+                        return
+                    conn.rollback()
             except sqlite3.IntegrityError as e:
-                conn.rollback()
+                if conn.in_transaction:
+                    conn.rollback()
                 raise SequenceConflict(key, expected, _last_sequence(conn, key)) from e
             except BaseException:
                 if conn.in_transaction:

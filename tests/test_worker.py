@@ -1,0 +1,214 @@
+"""The worker on its own: runs several instances at once, backs off from failing ones,
+validates its options. (The runtime conformance suite covers what it does on each store.)"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from workflows4py import WIO, DurableRuntime, Worker, Workflow
+from workflows4py._journal import JournalEntry
+from workflows4py._store import InstanceKey, NewEvent
+from workflows4py._store_memory import MemoryStore
+from workflows4py.testing import TestClock
+
+T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Count:
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+class Gate:
+    """The effect's probe: how many run at once, and a switch to make them fail."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.now = 0
+        self.most = 0
+        self.calls = 0
+        self.failing = False
+        self.release = asyncio.Event()
+
+
+GATE = Gate()
+
+
+async def slow(state: Count) -> Done:
+    GATE.calls += 1
+    if GATE.failing:
+        raise ConnectionError("the service is down")
+    GATE.now += 1
+    GATE.most = max(GATE.most, GATE.now)
+    try:
+        await GATE.release.wait()
+    finally:
+        GATE.now -= 1
+    return Done()
+
+
+class Later(Workflow[Count, Done]):
+    """Waits an hour, then runs one slow effect."""
+
+    definition = WIO.timer(timedelta(hours=1), input=Count, name="Wait") >> WIO.run_io(
+        Count, slow, event=Done
+    ).handle_event(lambda s, e: Count(s.n + 1))
+
+
+@pytest.fixture(autouse=True)
+def fresh_gate() -> None:
+    GATE.reset()
+
+
+async def runtime(clock: TestClock) -> DurableRuntime[Count, Done]:
+    rt = DurableRuntime(Later, MemoryStore(), initial_state=Count(), clock=clock)
+    await rt.initialize()
+    return rt
+
+
+async def test_runs_up_to_concurrency_instances_at_once() -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    for n in range(10):
+        await rt.create_instance(f"i-{n}")
+    clock.advance(timedelta(hours=2))
+    worker = Worker([rt], concurrency=3, poll_interval=0.05)
+    task = asyncio.create_task(worker.run())
+    try:
+        for _ in range(200):
+            if GATE.now == 3:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # room for a fourth, were the worker to start one
+        assert (GATE.now, GATE.most) == (3, 3)
+        GATE.release.set()
+        for _ in range(500):
+            page = await rt.search()
+            if all(r.status == "finished" for r in page.records):
+                break
+            await asyncio.sleep(0.01)
+        assert [r.status for r in (await rt.search()).records] == ["finished"] * 10
+        assert GATE.calls == 10
+        assert GATE.most == 3
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_run_once_runs_its_batch_concurrently() -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    for n in range(5):
+        await rt.create_instance(f"i-{n}")
+    clock.advance(timedelta(hours=2))
+    GATE.release.set()
+    assert await Worker([rt], concurrency=2, batch=4).run_once() == 4
+    assert GATE.most <= 2
+    assert await Worker([rt], concurrency=2, batch=4).run_once() == 1
+
+
+async def test_stop_lets_operations_in_progress_finish() -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    instance = await rt.create_instance("only")
+    clock.advance(timedelta(hours=2))
+    worker = Worker([rt], poll_interval=0.05)
+    task = asyncio.create_task(worker.run())
+    for _ in range(200):
+        if GATE.now == 1:
+            break
+        await asyncio.sleep(0.01)
+    worker.stop()
+    await asyncio.sleep(0.1)
+    assert not task.done()  # waits for the effect in progress
+    GATE.release.set()
+    await asyncio.wait_for(task, 5)
+    assert await instance.status() == "finished"
+
+
+async def test_a_failing_instance_is_not_retried_in_a_tight_loop() -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    await rt.create_instance("bad")
+    clock.advance(timedelta(hours=2))
+    GATE.failing = True
+    worker = Worker([rt], poll_interval=0.01)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.5)  # 50 poll intervals
+        assert GATE.calls == 1
+        # the runtime's failure backoff has passed: it is tried again, and succeeds
+        GATE.failing = False
+        GATE.release.set()
+        clock.advance(rt.failure_backoff)
+        for _ in range(300):
+            if GATE.calls == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert GATE.calls == 2
+        record = await rt.store.get_record(InstanceKey(Later.name, "bad"))
+        assert record is not None
+        assert record.status == "finished"
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"concurrency": 0}, {"batch": 0}, {"concurrency": 1.5}, {"poll_interval": 0}],
+)
+async def test_bad_options_are_refused(options: dict[str, float]) -> None:
+    rt = await runtime(TestClock(T0))
+    with pytest.raises(ValueError, match="must be a positive"):
+        Worker([rt], **options)  # type: ignore[arg-type]
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
+        self.reads += 1
+        return await super().read(key, after)
+
+
+async def test_a_stale_instance_that_cannot_load_is_left_alone_for_the_backoff() -> None:
+    # its journal no longer replays: every attempt fails before anything is written, so
+    # the registry keeps saying "running" and stale() keeps offering it
+    clock = TestClock(T0)
+    store = CountingStore()
+    rt = DurableRuntime(Later, store, initial_state=Count(), clock=clock)
+    await rt.initialize()
+    key = InstanceKey(Later.name, "corrupt")
+    await store.create(key, T0)
+    await store.append(key, 0, [NewEvent("NoSuchEvent", "{}", T0)])
+    await store.update(key, "running", None, {}, T0)
+    worker = Worker([rt], poll_interval=0.01)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.5)  # 50 poll intervals
+        assert store.reads == 1
+        clock.advance(rt.failure_backoff)
+        for _ in range(300):
+            if store.reads == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert store.reads == 2
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
