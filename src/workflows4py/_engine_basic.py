@@ -24,12 +24,13 @@ from ._progress import StepProgress
 from ._result import Ok
 from ._wio import (
     WIO,
-    AndThen,
     Caught,
+    Chain,
     End,
     FlatMap,
     HandleErrorWith,
     HandleSignal,
+    History,
     Pure,
     RunIO,
     Transform,
@@ -94,48 +95,80 @@ class _HandleSignal(Semantics[HandleSignal]):
         )
 
 
-@register(AndThen)
-class _AndThen(Semantics[AndThen]):
-    def advance(self, w: AndThen, f: Frame, c: Ctx) -> Node:
-        first = advance(w.first, f, c)
-        if not isinstance(first, Executed):
-            return w if first is w.first else replace(w, first=first)
-        if not isinstance(first.result, Ok):
-            return c.done(replace(w, first=first), first.result, f.input)
-        second = advance(w.second, f.same_state(first.result.value), c)
-        node = replace(w, first=first, second=second)
-        return c.done(node, second.result, f.input) if isinstance(second, Executed) else node
+def _after(done: History, f: Frame) -> Frame:
+    """The frame of the step after the completed steps ``done`` of a chain (all succeeded)."""
+    return f.same_state(done.last.result.value) if done else f
 
-    def apply(self, w: AndThen, f: Frame, event: Any, c: Ctx) -> Node | None:
-        if not isinstance(w.first, Executed):
-            first = apply(w.first, f, event, c)
-            return None if first is None else replace(w, first=first)
-        if isinstance(w.first.result, Ok):
-            second = apply(w.second, f.same_state(w.first.result.value), event, c)
-            return None if second is None else replace(w, second=second)
-        return None
 
-    def frontier(self, w: AndThen, f: Frame) -> Iterator[Leaf]:
-        if not isinstance(w.first, Executed):
-            yield from frontier(w.first, f)
-        elif isinstance(w.first.result, Ok):
-            yield from frontier(w.second, f.same_state(w.first.result.value))
+@register(Chain)
+class _Chain(Semantics[Chain]):
+    """Only the running step is visited, so a step costs the same at any chain length."""
 
-    def state(self, w: AndThen, f: Frame) -> Any:
-        if isinstance(w.first, Executed) and isinstance(w.first.result, Ok):
-            return state_of(w.second, f.same_state(w.first.result.value))
-        return state_of(w.first, f)
+    def advance(self, w: Chain, f: Frame, c: Ctx) -> Node:
+        done = w.done
+        current = w.current
+        if current is None:
+            if done:
+                return w  # ended (it then sits inside an Executed)
+            current = w.steps[0]
+        frame = _after(done, f)
+        while True:
+            step = advance(current, frame, c)
+            if not isinstance(step, Executed):
+                if step is w.current and done is w.done:
+                    return w
+                return replace(w, done=done, current=step)
+            done = done.append(step)
+            result = step.result
+            if not isinstance(result, Ok) or len(done) == len(w.steps):
+                return c.done(replace(w, done=done, current=None), result, f.input)
+            current = w.steps[len(done)]
+            frame = f.same_state(result.value)
 
-    def children(self, w: AndThen, f: Frame) -> Iterator[tuple[Node, Frame]]:
-        yield w.first, f
-        if isinstance(w.first, Executed) and isinstance(w.first.result, Ok):
-            yield w.second, f.same_state(w.first.result.value)
+    def apply(self, w: Chain, f: Frame, event: Any, c: Ctx) -> Node | None:
+        current = w.current
+        if current is None:
+            if w.done:
+                return None
+            current = w.steps[0]  # not started (an interruption's flow): its first step
+        step = apply(current, _after(w.done, f), event, c)
+        return None if step is None else replace(w, current=step)
 
-    def progress(self, w: AndThen) -> StepProgress:
+    def frontier(self, w: Chain, f: Frame) -> Iterator[Leaf]:
+        if w.current is not None:
+            return frontier(w.current, _after(w.done, f))
+        if not w.done:
+            return frontier(w.steps[0], f)
+        return iter(())
+
+    def state(self, w: Chain, f: Frame) -> Any:
+        if w.current is not None:
+            return state_of(w.current, _after(w.done, f))
+        if not w.done:
+            return state_of(w.steps[0], f)
+        return state_of(w.done.last, _after(w.done.before_last, f))
+
+    def children(self, w: Chain, f: Frame) -> Iterator[tuple[Node, Frame]]:
+        if w.current is None and not w.done:
+            yield w.steps[0], f
+            return
+        frame = f
+        for step in w.done:
+            yield step, frame
+            if isinstance(step.result, Ok):
+                frame = f.same_state(step.result.value)
+        if w.current is not None:
+            yield w.current, frame
+
+    def progress(self, w: Chain) -> StepProgress:
+        parts: list[Node] = list(w.done)
+        if w.current is not None:
+            parts.append(w.current)
+        parts.extend(w.steps[len(parts) :])
         steps: list[StepProgress] = []
-        for part in (w.first, w.second):
+        for part in parts:
             p = progress(part)
-            if p.kind == "sequence":  # a >> (b >> c) and (a >> b) >> c read the same
+            if p.kind == "sequence":  # a sequence inside a map or a transform reads flat too
                 steps.extend(p.children)
             else:
                 steps.append(p)

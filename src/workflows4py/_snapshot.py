@@ -32,10 +32,9 @@ from ._engine import Execution
 from ._engine_core import Executed
 from ._result import Err, Ok
 from ._walk import definition_children
-from ._wio import WIO, AndThen, FlatMap, HandleErrorWith, Transform
+from ._wio import EMPTY_HISTORY, WIO, Chain, FlatMap, HandleErrorWith, Transform
 from ._wio_ops import (
     _UNSET,
-    EMPTY_HISTORY,
     Checkpoint,
     Embedded,
     ForEach,
@@ -181,8 +180,9 @@ def _overlay(w: Node) -> Any:
             "e": _enc(w.event),
         }
     match w:
-        case AndThen():
-            return {"a": _overlay(w.first), "b": _overlay(w.second)}
+        case Chain():
+            current = None if w.current is None else _overlay(w.current)
+            return {"done": [_overlay(step) for step in w.done], "current": current}
         case FlatMap():
             return {"base": _overlay(w.base), "next": None if w.next is None else _overlay(w.next)}
         case Transform() | Checkpoint():
@@ -234,10 +234,8 @@ def _lay(d: Node, o: Any) -> Node:
     if o == 0:
         return d
     match d:
-        case AndThen():
-            return dataclasses.replace(
-                d, first=_lay(d.first, o["a"]), second=_lay(d.second, o["b"])
-            )
+        case Chain():
+            return _lay_chain(d, o)
         case FlatMap():
             base = _lay(d.base, o["base"])
             nxt = None
@@ -304,6 +302,20 @@ def _lay(d: Node, o: Any) -> Node:
                 d, base=_lay(d.base, o["base"]), state=_dec(o["state"]), not_before=_dec(o["nb"])
             )
     raise SnapshotError(f"overlay does not fit a {d.kind} node")
+
+
+def _lay_chain(d: Chain, o: Any) -> Chain:
+    ran = o["done"]
+    if len(ran) + (o["current"] is not None) > len(d.steps):
+        raise SnapshotError("sequence has fewer steps")
+    done = EMPTY_HISTORY
+    for step, so in zip(d.steps, ran, strict=False):
+        laid = _lay(step, so)
+        if not isinstance(laid, Executed):
+            raise SnapshotError("completed step of a sequence without a result")
+        done = done.append(laid)
+    current = None if o["current"] is None else _lay(d.steps[len(ran)], o["current"])
+    return dataclasses.replace(d, done=done, current=current)
 
 
 def _restart(loop: Loop) -> Node:

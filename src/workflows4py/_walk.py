@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._wio import WIO, AndThen, FlatMap, HandleErrorWith, Transform
+from ._wio import WIO, Chain, FlatMap, HandleErrorWith, Transform
 from ._wio_ops import (
     Checkpoint,
     Embedded,
@@ -25,14 +25,14 @@ Node = WIO[Any, Any, Any]
 def definition_children(w: Node) -> Iterator[tuple[str, Node]]:
     """The direct children of a definition node, each with a label for paths.
 
-    Labels: ``first``/``second`` (sequence), ``base``, ``handler``, ``branch[<name>]``,
+    Labels: ``step[<n>]`` (sequence), ``base``, ``handler``, ``branch[<name>]``,
     ``body``, ``on_restart``, ``branch[<n>]`` (parallel), ``element``, ``inner``,
     ``interruption``. A ``flat_map``'s next step is only known at run time.
     """
     match w:
-        case AndThen(first=first, second=second):
-            yield "first", first
-            yield "second", second
+        case Chain(steps=steps):
+            for i, step in enumerate(steps):
+                yield f"step[{i}]", step
         case FlatMap(base=base) | Transform(base=base) | Checkpoint(base=base) | Retry(base=base):
             yield "base", base
         case HandleErrorWith(base=base, handler=handler):
@@ -98,7 +98,7 @@ def walk_with_paths(
     """
     yield path, w
     for label, child in definition_children(w):
-        child_path = path if label in ("first", "second") else (*path, label)
+        child_path = path if label.startswith("step[") else (*path, label)
         name = child.display_name
         if name is not None:
             child_path = (*child_path, name)

@@ -8,7 +8,7 @@ and renderers draw it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Never, Self, TypeVar, overload
@@ -30,13 +30,15 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "EMPTY_HISTORY",
     "WIO",
-    "AndThen",
     "Caught",
+    "Chain",
     "End",
     "FlatMap",
     "HandleErrorWith",
     "HandleSignal",
+    "History",
     "Pure",
     "RunIO",
     "RunIOBuilder",
@@ -134,7 +136,10 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         """Run ``other`` after this step, feeding it this step's output."""
         if not isinstance(other, WIO):
             return NotImplemented
-        return AndThen(first=self, second=other)
+        # flat: a chain on either side is spliced in, so a long sequence is one node
+        left = self.steps if isinstance(self, Chain) else (self,)
+        right = other.steps if isinstance(other, Chain) else (other,)
+        return Chain(steps=(*left, *right))
 
     def and_then(self: WIO[In, Er, Out], other: WIO[Out, Er2, Out2]) -> WIO[In, Er | Er2, Out2]:
         """Same as ``self >> other``."""
@@ -572,13 +577,94 @@ class HandleSignal(WIO[Any, Any, Any]):
     kind: ClassVar[str] = "signal"
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class AndThen(WIO[Any, Any, Any]):
-    """``first >> second``."""
+class History(Sequence[Any]):
+    """An immutable list appended to in O(1): the completed steps of a running chain.
 
-    first: WIO[Any, Any, Any]
-    second: WIO[Any, Any, Any]
-    kind: ClassVar[str] = "and_then"
+    Each append shares the list it extends, so a chain of thousands of steps never copies
+    what already ran. The first, last and next-to-last items are read in O(1).
+    """
+
+    __slots__ = ("_first", "_last", "_len", "_prev")
+
+    def __init__(
+        self, last: Any = None, prev: History | None = None, length: int = 0, first: Any = None
+    ) -> None:
+        self._last = last
+        self._prev = prev
+        self._len = length
+        self._first = first
+
+    def append(self, item: Any) -> History:
+        """This history with ``item`` added at the end."""
+        return History(item, self, self._len + 1, self._first if self._len else item)
+
+    @property
+    def first(self) -> Any:
+        """The first item; IndexError when empty."""
+        if not self._len:
+            raise IndexError("empty history")
+        return self._first
+
+    @property
+    def last(self) -> Any:
+        """The last item; IndexError when empty."""
+        if not self._len:
+            raise IndexError("empty history")
+        return self._last
+
+    @property
+    def before_last(self) -> History:
+        """This history without its last item; IndexError when empty."""
+        if self._prev is None:
+            raise IndexError("empty history")
+        return self._prev
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __iter__(self) -> Iterator[Any]:
+        items: list[Any] = []
+        node: History | None = self
+        while node is not None and node._len:
+            items.append(node._last)
+            node = node._prev
+        items.reverse()
+        return iter(items)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if index == -1 and self._len:
+            return self._last
+        return list(self)[index]
+
+    def __repr__(self) -> str:
+        return f"History({list(self)!r})"
+
+
+EMPTY_HISTORY = History()
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Chain(WIO[Any, Any, Any]):
+    """``a >> b >> c``: ``steps`` run one after another, each fed the previous one's output.
+
+    Flat: ``>>`` splices chains on either side into one node, however the expression nests.
+    While it runs, ``done`` holds the completed steps in order (the last one may have
+    failed, which ends the chain) and ``current`` the running step ``steps[len(done)]``;
+    both stay empty until the chain starts, and ``current`` is None again once it ended.
+    """
+
+    steps: tuple[WIO[Any, Any, Any], ...]
+    # -- progress
+    done: History = EMPTY_HISTORY
+    current: WIO[Any, Any, Any] | None = None
+    kind: ClassVar[str] = "sequence"
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

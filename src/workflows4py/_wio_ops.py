@@ -7,7 +7,7 @@ are filled in by the engine as the node executes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Literal, Never, TypeVar, overload
@@ -15,10 +15,9 @@ from typing import Any, ClassVar, Generic, Literal, Never, TypeVar, overload
 from ._errors import DefinitionError
 from ._introspect import event_types
 from ._result import Result
-from ._wio import WIO, AndThen, HandleSignal
+from ._wio import EMPTY_HISTORY, WIO, Chain, HandleSignal, History
 
 __all__ = [
-    "EMPTY_HISTORY",
     "NO_MATCH",
     "Checkpoint",
     "Embedded",
@@ -27,7 +26,6 @@ __all__ = [
     "Fork",
     "ForkBranch",
     "ForkBuilder",
-    "History",
     "Interruptible",
     "Loop",
     "LoopBuilder",
@@ -89,52 +87,6 @@ class Timer(WIO[Any, Never, Any]):
 
 
 # -- choices and repetition -------------------------------------------------------------------
-
-
-class History(Sequence[Any]):
-    """An immutable list of a loop's finished iterations, appended to in O(1).
-
-    A loop that ran for thousands of iterations would otherwise copy its whole history at
-    every iteration (quadratic replay).
-    """
-
-    __slots__ = ("_last", "_len", "_prev")
-
-    def __init__(self, last: Any = None, prev: History | None = None, length: int = 0) -> None:
-        self._last = last
-        self._prev = prev
-        self._len = length
-
-    def append(self, item: Any) -> History:
-        """This history with ``item`` added at the end."""
-        return History(item, self, self._len + 1)
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[Any]:
-        items: list[Any] = []
-        node: History | None = self
-        while node is not None and node._len:
-            items.append(node._last)
-            node = node._prev
-        items.reverse()
-        return iter(items)
-
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Any]: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if index == -1 and self._len:
-            return self._last
-        return list(self)[index]
-
-    def __repr__(self) -> str:
-        return f"History({list(self)!r})"
-
-
-EMPTY_HISTORY = History()
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,9 +269,15 @@ class Retry(WIO[Any, Any, Any]):
 
 
 def first_leaf(w: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
-    """The first step of a sequence (what an interruption flow is triggered by)."""
-    while isinstance(w, AndThen):
-        w = w.first
+    """The first step of a sequence (what an interruption flow is triggered by), as it
+    stands: completed, running or not started."""
+    while isinstance(w, Chain):
+        if w.done:
+            w = w.done.first
+        elif w.current is not None:
+            w = w.current
+        else:
+            w = w.steps[0]
     return w
 
 
