@@ -373,7 +373,13 @@ def test_blocking_facade_drives_the_same_runtime_from_threads() -> None:
 
 
 def test_blocking_facade_mirrors_every_async_operation() -> None:
-    from workflows4py import BlockingInstance, BlockingRuntime, WorkflowInstance
+    from workflows4py import (
+        BlockingDurableRuntime,
+        BlockingInstance,
+        BlockingRuntime,
+        DurableRuntime,
+        WorkflowInstance,
+    )
 
     def coroutine_methods(cls: type) -> set[str]:
         return {
@@ -384,6 +390,7 @@ def test_blocking_facade_mirrors_every_async_operation() -> None:
 
     assert coroutine_methods(WorkflowInstance) <= set(vars(BlockingInstance))
     assert coroutine_methods(InMemoryRuntime) <= set(vars(BlockingRuntime))
+    assert coroutine_methods(DurableRuntime) <= set(vars(BlockingDurableRuntime))
     assert coroutine_methods(WorkflowInstance)  # the check is not vacuous
 
 

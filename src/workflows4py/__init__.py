@@ -1,6 +1,6 @@
 """workflows4py: durable business workflows as typed, drawable values, run by event sourcing."""
 
-from ._blocking import BlockingInstance, BlockingRuntime
+from ._blocking import BlockingDurableRuntime, BlockingInstance, BlockingRuntime
 from ._clock import Clock, SystemClock
 from ._codec import JsonCodec, type_tag
 from ._context import StepContext, current_step
@@ -54,6 +54,7 @@ from ._workflow import Workflow
 __all__ = [
     "LINT_RULES",
     "WIO",
+    "BlockingDurableRuntime",
     "BlockingInstance",
     "BlockingRuntime",
     "Caught",

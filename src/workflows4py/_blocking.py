@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Iterable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._errors import WorkflowError
 from ._events import SystemEvent
@@ -26,7 +26,11 @@ from ._runtime import (
 )
 from ._signals import SignalDef
 
-__all__ = ["BlockingInstance", "BlockingRuntime"]
+if TYPE_CHECKING:
+    from ._durable import DurableRuntime
+    from ._store import Page, SearchQuery
+
+__all__ = ["BlockingDurableRuntime", "BlockingInstance", "BlockingRuntime"]
 
 S = TypeVar("S")
 Ev = TypeVar("Ev")
@@ -170,3 +174,67 @@ class BlockingRuntime(Generic[S, Ev]):
 
     def run_due_wakeups(self) -> list[str]:
         return self._portal.run(self._async.run_due_wakeups())
+
+
+class BlockingDurableRuntime(Generic[S, Ev]):
+    """Blocking twin of :class:`DurableRuntime` (SQLite, PostgreSQL, any store).
+
+    Entering it (``with runtime.blocking() as rt``) initializes the store; closing it closes
+    the store and stops the event loop thread that owns the store's connections. Use the
+    runtime through this facade only, not also from async code.
+    """
+
+    def __init__(self, runtime: DurableRuntime[S, Ev]) -> None:
+        self._async = runtime
+        self._portal = _Portal()
+
+    def __enter__(self) -> BlockingDurableRuntime[S, Ev]:
+        self.initialize()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def runtime(self) -> DurableRuntime[S, Ev]:
+        """The async runtime behind this facade."""
+        return self._async
+
+    def initialize(self) -> None:
+        return self._portal.run(self._async.initialize())
+
+    def close(self) -> None:
+        """Close the store, then stop the event loop thread behind this facade."""
+        try:
+            self._portal.run(self._async.close())
+        finally:
+            self._portal.close()
+
+    def _wrap(self, instance: WorkflowInstance[S, Ev]) -> BlockingInstance[S, Ev]:
+        return BlockingInstance(instance, self._portal)
+
+    def create_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
+        return self._wrap(self._portal.run(self._async.create_instance(instance_id)))
+
+    def get_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
+        return self._wrap(self._portal.run(self._async.get_instance(instance_id)))
+
+    def restore_instance(
+        self, instance_id: str, journal: Iterable[JournalEntry]
+    ) -> BlockingInstance[S, Ev]:
+        return self._wrap(self._portal.run(self._async.restore_instance(instance_id, journal)))
+
+    def instance_ids(self) -> list[str]:
+        return self._portal.run(self._async.instance_ids())
+
+    def search(self, query: SearchQuery | None = None) -> Page:
+        return self._portal.run(self._async.search(query))
+
+    def run_due_wakeups(self, limit: int = 100) -> list[str]:
+        return self._portal.run(self._async.run_due_wakeups(limit))
+
+    def resume_stale(self, limit: int = 100) -> list[str]:
+        return self._portal.run(self._async.resume_stale(limit))
+
+    def run_claimed(self, instance_id: str) -> bool:
+        return self._portal.run(self._async.run_claimed(instance_id))

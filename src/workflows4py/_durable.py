@@ -22,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 from ._clock import Clock, SystemClock
 from ._engine import Execution
@@ -32,6 +32,9 @@ from ._runtime import WorkflowInstance, _Instance, check_instance_id
 from ._snapshot import SnapshotError, decode_execution, encode_execution
 from ._store import InstanceKey, NewEvent, Page, SearchQuery, SequenceConflict, Snapshot, Store
 from ._workflow import Workflow
+
+if TYPE_CHECKING:
+    from ._blocking import BlockingDurableRuntime
 
 __all__ = ["DurableRuntime", "PostgresRuntime", "RuntimeOptions", "SqliteRuntime"]
 
@@ -112,6 +115,13 @@ class DurableRuntime(Generic[S, Ev]):
     async def close(self) -> None:
         """Close the store."""
         await self.store.close()
+
+    def blocking(self) -> BlockingDurableRuntime[S, Ev]:
+        """A blocking facade over this runtime, for code without an event loop; use it as
+        a context manager (it initializes the store, and closes it at the end)."""
+        from ._blocking import BlockingDurableRuntime
+
+        return BlockingDurableRuntime(self)
 
     async def __aenter__(self) -> DurableRuntime[S, Ev]:
         await self.initialize()
@@ -316,7 +326,13 @@ class DurableRuntime(Generic[S, Ev]):
 
     async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
         key = self._key(instance_id)
-        async with self._lock(instance_id):
+        lock = self._lock(instance_id)
+        cached = self._cache.get(instance_id)
+        if cached is not None and lock.locked():
+            # an operation of this process runs it (so no other process writes to it):
+            # answer as of its latest recorded event, like the in-memory runtime
+            return cached
+        async with lock:
             if instance_id not in self._cache and not await self.store.exists(key):
                 raise InstanceNotFound(instance_id)
             return await self._load(instance_id)
