@@ -24,6 +24,7 @@ from workflows4py._store import (
     LeaseTimeout,
     NewEvent,
     RegistryStatus,
+    RegistryUpdate,
     SearchQuery,
     SequenceConflict,
     Snapshot,
@@ -372,6 +373,48 @@ class StoreConformance:
         await store.release(KEY, "b")
         with pytest.raises(LeaseTimeout):
             await store.acquire(KEY, "c", 30, 0, at(1))
+
+    async def test_release_with_an_update_writes_the_row_and_frees_the_lease(
+        self, store: Store
+    ) -> None:
+        await store.create(KEY, T0)
+        await store.acquire(KEY, "a", 30, 0, T0)
+        await store.release(KEY, "a", RegistryUpdate("awaiting", at(60), {"k": "v"}, at(2)))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup, record.tags) == ("awaiting", at(60), {"k": "v"})
+        assert record.updated_at == at(2)
+        await store.acquire(KEY, "b", 30, 0, at(3))
+        # not (or no longer) the owner: the row is still written, the lease stays b's
+        await store.release(KEY, "a", RegistryUpdate("finished", None, {}, at(4)))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup) == ("finished", None)
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "c", 30, 0, at(5))
+
+    async def test_release_with_an_update_of_an_unregistered_instance_changes_nothing(
+        self, store: Store
+    ) -> None:
+        await store.acquire(KEY, "a", 30, 0, T0)
+        with pytest.raises(StoreError, match="not registered"):
+            await store.release(KEY, "a", RegistryUpdate("finished", None, {}, at(1)))
+        with pytest.raises(LeaseTimeout):  # still a's
+            await store.acquire(KEY, "b", 30, 0, at(2))
+        assert await store.get_record(KEY) is None
+
+    async def test_a_release_with_an_update_wakes_waiters(self, open_store: OpenStore) -> None:
+        one, two = await open_store(), await open_store()
+        await one.create(KEY, T0)
+        await one.acquire(KEY, "a", 30, 0, T0)
+
+        async def release_soon() -> None:
+            await asyncio.sleep(0.1)
+            await one.release(KEY, "a", RegistryUpdate("awaiting", None, {}, at(1)))
+
+        start = time.monotonic()
+        await asyncio.gather(two.acquire(KEY, "b", 30, 10, T0), release_soon())
+        assert time.monotonic() - start < 3
 
     # -- snapshots ------------------------------------------------------------------------
 

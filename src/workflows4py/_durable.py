@@ -30,7 +30,16 @@ from ._errors import InstanceNotFound, WorkflowError
 from ._journal import JournalEntry
 from ._runtime import WorkflowInstance, _Instance, check_instance_id
 from ._snapshot import SnapshotError, decode_execution, encode_execution
-from ._store import InstanceKey, NewEvent, Page, SearchQuery, SequenceConflict, Snapshot, Store
+from ._store import (
+    InstanceKey,
+    NewEvent,
+    Page,
+    RegistryUpdate,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    Store,
+)
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
@@ -300,6 +309,7 @@ class DurableRuntime(Generic[S, Ev]):
                 key, self.owner, self.lease_ttl, self.lease_wait, self.clock.now()
             )
             renewer = asyncio.create_task(self._renew(key))
+            released = False
             try:
                 inner = await self._load(instance_id, created=created)
                 inner.persist = lambda entry: self._append(key, entry)
@@ -315,14 +325,23 @@ class DurableRuntime(Generic[S, Ev]):
                         await self._write_registry(key, inner, failed=True)
                     raise
                 changed = self._registry_view(inner) != before
-                if write_registry or changed or inner.before_effects is None:
-                    # something happened: a rejected or redelivered signal writes nothing
-                    await self._write_registry(key, inner)
                 await self._maybe_snapshot(key, inner)
+                update = None
+                if write_registry or changed or inner.before_effects is None:
+                    # something happened (a rejected or redelivered signal writes nothing):
+                    # the registry row is written with the release, in one transaction
+                    update = self._registry_update(inner)
+                renewer.cancel()
+                await self.store.release(key, self.owner, update)
+                released = True
                 return result
             finally:
                 renewer.cancel()
-                await self.store.release(key, self.owner)
+                if not released:
+                    try:
+                        await self.store.release(key, self.owner)
+                    except Exception:  # the lease lapses by itself; keep the first error
+                        _log.warning("could not release the lease of %s", key, exc_info=True)
 
     async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
         key = self._key(instance_id)
@@ -369,7 +388,11 @@ class DurableRuntime(Generic[S, Ev]):
             _log.debug("no snapshot for %s: %s", key, e)
             inner.snapshot_sequence = inner.sequence  # do not retry at every event
             return
-        await self.store.save_snapshot(key, Snapshot(inner.sequence, data))
+        try:
+            await self.store.save_snapshot(key, Snapshot(inner.sequence, data))
+        except Exception:  # an optimisation only: the operation itself succeeded
+            _log.warning("could not save a snapshot of %s", key, exc_info=True)
+            return
         inner.snapshot_sequence = inner.sequence
 
     # -- store writes -----------------------------------------------------------------------
@@ -397,9 +420,7 @@ class DurableRuntime(Generic[S, Ev]):
     def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
         return self._tags(inner.execution.state) if self._tags is not None else {}
 
-    async def _write_registry(
-        self, key: InstanceKey, inner: _Instance[S, Ev], *, failed: bool = False
-    ) -> None:
+    def _registry_update(self, inner: _Instance[S, Ev], *, failed: bool = False) -> RegistryUpdate:
         now = self.clock.now()
         wakeup = inner.next_wakeup()
         if inner.execution.next_action(now, inner.retry_at) is not None:
@@ -407,8 +428,14 @@ class DurableRuntime(Generic[S, Ev]):
             # a signal): a worker must come back, now, or after a backoff if it failed
             due = now + self.failure_backoff if failed else now
             wakeup = due if wakeup is None else min(wakeup, due)
+        return RegistryUpdate(inner.execution.status, wakeup, self._tags_of(inner), now)
+
+    async def _write_registry(
+        self, key: InstanceKey, inner: _Instance[S, Ev], *, failed: bool = False
+    ) -> None:
+        u = self._registry_update(inner, failed=failed)
         try:
-            await self.store.update(key, inner.execution.status, wakeup, self._tags_of(inner), now)
+            await self.store.update(key, u.status, u.next_wakeup, u.tags, u.now)
         except Exception:
             if not failed:
                 raise

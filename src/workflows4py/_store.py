@@ -28,6 +28,7 @@ __all__ = [
     "NewEvent",
     "Page",
     "RegistryStatus",
+    "RegistryUpdate",
     "SearchQuery",
     "SequenceConflict",
     "Snapshot",
@@ -115,6 +116,16 @@ class InstanceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryUpdate:
+    """New values for a registry row, written as an operation ends (see Store.release)."""
+
+    status: RegistryStatus
+    next_wakeup: datetime | None
+    tags: dict[str, str]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """A due wakeup claimed by one worker until ``until`` (then others may claim it again)."""
 
@@ -187,8 +198,10 @@ class Store(Protocol):
         """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
         ...
 
-    async def release(self, key: InstanceKey, owner: str) -> None:
-        """Give up ``owner``'s lease (no error if it was already lost)."""
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
         ...
 
     async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:

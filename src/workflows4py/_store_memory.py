@@ -35,6 +35,7 @@ from ._store import (
     NewEvent,
     Page,
     RegistryStatus,
+    RegistryUpdate,
     SearchQuery,
     SequenceConflict,
     Snapshot,
@@ -263,9 +264,13 @@ class MemoryStore:
             raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
         leases[key] = (owner, _utc(now) + timedelta(seconds=ttl))
 
-    async def release(self, key: InstanceKey, owner: str) -> None:
-        """Give up ``owner``'s lease (no error if it was already lost)."""
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
         db = self._db()
+        if update is not None:
+            await self.update(key, update.status, update.next_wakeup, update.tags, update.now)
         held = db.leases.get(key)
         if held is not None and held[0] == owner:
             del db.leases[key]

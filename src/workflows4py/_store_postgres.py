@@ -73,6 +73,7 @@ from ._store import (
     NewEvent,
     Page,
     RegistryStatus,
+    RegistryUpdate,
     SearchQuery,
     SequenceConflict,
     Snapshot,
@@ -220,6 +221,23 @@ _SQL: dict[str, LiteralString] = {
             RETURNING 1
         )
         SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'lease') FROM released) AS n""",
+    # "update", then "lease_release" if the row was there, in one statement. Returns
+    # (rows updated, leases released).
+    "update_release": """WITH updated AS (
+            UPDATE {s}.instances
+            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
+                tags = %(tags)s, updated_at = %(now)s
+            WHERE workflow = %(w)s AND instance_id = %(i)s
+            RETURNING next_wakeup
+        ), released AS (
+            DELETE FROM {s}.leases WHERE workflow = %(w)s AND instance_id = %(i)s
+                AND owner = %(owner)s AND EXISTS (SELECT 1 FROM updated)
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM released),
+            (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
+                WHERE next_wakeup IS NOT NULL),
+            (SELECT pg_notify(%(channel)s, 'lease') FROM released)""",
     # Keep a snapshot unless a later one (higher sequence) is already kept.
     "snapshot_save": """INSERT INTO {s}.snapshots AS old (workflow, instance_id, sequence, data)
         VALUES (%s, %s, %s, %s)
@@ -571,13 +589,33 @@ class PostgresStore:
         if not await self._fetch("lease_renew", (until, key.workflow, key.instance_id, owner)):
             raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
 
-    async def release(self, key: InstanceKey, owner: str) -> None:
-        """Give up ``owner``'s lease (no error if it was already lost)."""
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
         params = {"w": key.workflow, "i": key.instance_id, "owner": owner, "channel": self._channel}
-        (released,) = (await self._fetch("lease_release", params))[0]
+        if update is None:
+            (released,) = (await self._fetch("lease_release", params))[0]
+        else:
+            params.update(self._update_params(update))
+            updated, released, _, _ = (await self._fetch("update_release", params))[0]
+            if not updated:
+                raise StoreError(f"{key} is not registered; create it before updating it")
+            if update.next_wakeup is not None:
+                self._work.fire()
         if released:  # waiters of this store need not wait for the notification's round trip
             self._released.fire()
             self._work.fire()
+
+    @staticmethod
+    def _update_params(update: RegistryUpdate) -> dict[str, Any]:
+        wakeup = update.next_wakeup
+        return {
+            "status": update.status,
+            "wakeup": None if wakeup is None else _utc(wakeup),
+            "tags": Jsonb(update.tags),
+            "now": _utc(update.now),
+        }
 
     async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
@@ -598,15 +636,8 @@ class PostgresStore:
         now: datetime,
     ) -> None:
         """Set the registry row's status, next wakeup (None clears it) and tags."""
-        params = {
-            "w": key.workflow,
-            "i": key.instance_id,
-            "status": status,
-            "wakeup": None if next_wakeup is None else _utc(next_wakeup),
-            "tags": Jsonb(tags),
-            "now": _utc(now),
-            "channel": self._channel,
-        }
+        params = {"w": key.workflow, "i": key.instance_id, "channel": self._channel}
+        params.update(self._update_params(RegistryUpdate(status, next_wakeup, tags, now)))
         updated, _ = (await self._fetch("update", params))[0]
         if not updated:
             raise StoreError(f"{key} is not registered; create it before updating it")

@@ -62,6 +62,7 @@ from ._store import (
     NewEvent,
     Page,
     RegistryStatus,
+    RegistryUpdate,
     SearchQuery,
     SequenceConflict,
     Snapshot,
@@ -257,6 +258,18 @@ def _dt(us: int) -> datetime:
 
 def _opt_dt(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + timedelta(microseconds=us)
+
+
+def _update_params(
+    key: InstanceKey,
+    status: RegistryStatus,
+    next_wakeup: datetime | None,
+    tags: dict[str, str],
+    now: datetime,
+) -> tuple[Any, ...]:
+    """The parameters of the ``update`` statement."""
+    tags_json = json.dumps(tags, separators=(",", ":"), sort_keys=True)
+    return (status, _opt_us(next_wakeup), tags_json, _us(now), key.workflow, key.instance_id)
 
 
 def _record(row: Sequence[Any]) -> InstanceRecord:
@@ -540,10 +553,28 @@ class SqliteStore:
         if not renewed:
             raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
 
-    async def release(self, key: InstanceKey, owner: str) -> None:
-        """Give up ``owner``'s lease (no error if it was already lost)."""
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
         params = (key.workflow, key.instance_id, owner)
-        if await self._run(lambda conn: conn.execute(_SQL["lease_release"], params).rowcount):
+        if update is None:
+            released = await self._run(
+                lambda conn: conn.execute(_SQL["lease_release"], params).rowcount
+            )
+        else:
+            row = _update_params(key, update.status, update.next_wakeup, update.tags, update.now)
+
+            def job(conn: sqlite3.Connection) -> int:
+                if not conn.execute(_SQL["update"], row).rowcount:
+                    raise StoreError(f"{key} is not registered; create it before updating it")
+                return int(conn.execute(_SQL["lease_release"], params).rowcount)
+
+            # one transaction, one commit (one fsync) for both
+            released = await self._run(lambda conn: _in_transaction(conn, job))
+            if update.next_wakeup is not None:
+                self._signals.work.fire()
+        if released:
             self._signals.released.fire()
             self._signals.work.fire()
 
@@ -567,14 +598,7 @@ class SqliteStore:
         now: datetime,
     ) -> None:
         """Set the registry row's status, next wakeup (None clears it) and tags."""
-        params = (
-            status,
-            _opt_us(next_wakeup),
-            json.dumps(tags, separators=(",", ":"), sort_keys=True),
-            _us(now),
-            key.workflow,
-            key.instance_id,
-        )
+        params = _update_params(key, status, next_wakeup, tags, now)
         if not await self._run(lambda conn: conn.execute(_SQL["update"], params).rowcount):
             raise StoreError(f"{key} is not registered; create it before updating it")
         if next_wakeup is not None:
