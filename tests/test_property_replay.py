@@ -9,12 +9,13 @@ import typing
 from dataclasses import dataclass, field, make_dataclass, replace
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_snapshot import assert_snapshots_continue_like_replay
 
-from workflows4py import WIO, InMemoryRuntime, Ok, SignalDef, UnexpectedSignal, Workflow
+from workflows4py import WIO, InMemoryRuntime, Ok, SignalDef, UnexpectedSignal, Workflow, _wio_ops
 from workflows4py.testing import TestClock, assert_replay_matches
 
 
@@ -163,6 +164,24 @@ moves = st.lists(
 )
 @given(spec=specs, script=moves)
 async def test_replay_equals_live_run(spec: Any, script: list[Any]) -> None:
+    await check_replay_equals_live_run(spec, script)
+
+
+@settings(
+    max_examples=max(1, int(os.environ.get("WORKFLOWS4PY_EXAMPLES", "200")) // 2),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(spec=specs, script=moves)
+async def test_replay_equals_live_run_when_loops_keep_one_iteration(
+    spec: Any, script: list[Any]
+) -> None:
+    # loops here go round three times: a bound of one iteration drops some of them
+    with mock.patch.object(_wio_ops, "KEPT_ITERATIONS", 1):
+        await check_replay_equals_live_run(spec, script)
+
+
+async def check_replay_equals_live_run(spec: Any, script: list[Any]) -> None:
     leaves = Leaves()
     try:
         definition = build(spec, leaves)

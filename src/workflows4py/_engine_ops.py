@@ -130,6 +130,14 @@ class _Fork(Semantics[Fork]):
         return StepProgress(kind="fork", name=w.display_name, children=branches, meta=meta)
 
 
+def _ran(w: Loop, run: Node, **changes: Any) -> Loop:
+    """``w`` with ``run`` (a finished body or on_restart run) counted and kept among the last
+    runs, the oldest one dropped beyond the loop's bound: O(1) per iteration."""
+    limit = max(1, w.keep) * (1 if w.on_restart is None else 2)
+    kept = w.history if len(w.history) < limit else w.history[len(w.history) - limit + 1 :]
+    return replace(w, finished=w.finished + 1, history=(*kept, run), **changes)
+
+
 @register(Loop)
 class _Loop(Semantics[Loop]):
     def _state_before(self, w: Loop, f: Frame) -> Any:
@@ -152,7 +160,7 @@ class _Loop(Semantics[Loop]):
             assert w.current is not None
             current = advance(w.current, self._frame(w, f), c)
             if not isinstance(current, Executed):
-                return replace(w, current=current)
+                return w if current is w.current else replace(w, current=current)
             if not isinstance(current.result, Ok):
                 return c.done(replace(w, current=current), current.result, f.input)
             c.loop_guard += 1
@@ -166,21 +174,12 @@ class _Loop(Semantics[Loop]):
                 done, value = w.stop(out)
                 if done:
                     return c.done(replace(w, current=current), Ok(value), f.input)
-                history = w.history.append(current)
                 if w.on_restart is not None:
-                    w = replace(
-                        w, history=history, current=w.on_restart, phase="restart", phase_input=value
-                    )
+                    w = _ran(w, current, current=w.on_restart, phase="restart", phase_input=value)
                 else:
-                    w = replace(w, history=history, current=w.body, phase="body", phase_input=value)
+                    w = _ran(w, current, current=w.body, phase="body", phase_input=value)
             else:
-                w = replace(
-                    w,
-                    history=w.history.append(current),
-                    current=w.body,
-                    phase="body",
-                    phase_input=out,
-                )
+                w = _ran(w, current, current=w.body, phase="body", phase_input=out)
 
     def apply(self, w: Loop, f: Frame, event: Any, c: Ctx) -> Node | None:
         if w.current is None:
@@ -198,7 +197,8 @@ class _Loop(Semantics[Loop]):
         return state_of(w.current, self._frame(w, f))
 
     def children(self, w: Loop, f: Frame) -> Iterator[tuple[Node, Frame]]:
-        # executed iterations carry their own input; the frame only matters for routes/wraps
+        # only the kept runs; executed ones carry their own input, the frame only matters
+        # for routes and wraps
         for past in w.history:
             yield past, f.down(getattr(past, "input", f.input), f.state)
         if w.current is not None:
@@ -210,7 +210,7 @@ class _Loop(Semantics[Loop]):
         meta = {
             "release": w.release_name,
             "restart": w.restart_name,
-            "iterations": len(w.history) if w.on_restart is None else (len(w.history) + 1) // 2,
+            "iterations": w.finished if w.on_restart is None else (w.finished + 1) // 2,
             "body": progress(w.body),
             "on_restart": progress(w.on_restart) if w.on_restart is not None else None,
         }

@@ -48,7 +48,7 @@ from ._wio_ops import (
 
 __all__ = ["SnapshotError", "decode_execution", "encode_execution", "fingerprint"]
 
-FORMAT = 1
+FORMAT = 2  # 2: flat sequences, loops keep their last iterations only
 Node = WIO[Any, Any, Any]
 
 
@@ -196,6 +196,7 @@ def _overlay(w: Node) -> Any:
             return {"chosen": w.chosen, "in": _enc(w.chosen_input), "current": current}
         case Loop():
             return {
+                "finished": w.finished,
                 "history": [_overlay(h) for h in w.history],
                 "current": None if w.current is None else _overlay(w.current),
                 "phase": w.phase,
@@ -262,16 +263,21 @@ def _lay(d: Node, o: Any) -> Node:
                 d, chosen=chosen, chosen_input=_dec(o["in"]), current=current
             )
         case Loop():
-            history = EMPTY_HISTORY
-            phase = "body"
-            for h in o["history"]:
-                history = history.append(_lay(d.body if phase == "body" else _restart(d), h))
-                phase = "restart" if phase == "body" and d.on_restart is not None else "body"
+            # the kept runs are the last ones; with on_restart, even runs are the body's
+            finished = o["finished"]
+            first = finished - len(o["history"])
+            if first < 0:
+                raise SnapshotError("loop keeps more runs than it counts")
+            history = tuple(
+                _lay(d.body if d.on_restart is None or (first + i) % 2 == 0 else _restart(d), h)
+                for i, h in enumerate(o["history"])
+            )
             current = None
             if o["current"] is not None:
                 current = _lay(d.body if o["phase"] == "body" else _restart(d), o["current"])
             return dataclasses.replace(
                 d,
+                finished=finished,
                 history=history,
                 current=current,
                 phase=o["phase"],

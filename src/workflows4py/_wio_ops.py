@@ -15,9 +15,10 @@ from typing import Any, ClassVar, Generic, Literal, Never, TypeVar, overload
 from ._errors import DefinitionError
 from ._introspect import event_types
 from ._result import Result
-from ._wio import EMPTY_HISTORY, WIO, Chain, HandleSignal, History
+from ._wio import WIO, Chain, HandleSignal
 
 __all__ = [
+    "KEPT_ITERATIONS",
     "NO_MATCH",
     "Checkpoint",
     "Embedded",
@@ -64,6 +65,10 @@ NO_MATCH: Any = _NoMatch()
 """Returned by a fork branch's selector when the branch does not apply."""
 
 _UNSET: Any = object()
+
+KEPT_ITERATIONS = 10
+"""How many finished iterations a loop keeps (for progress and diagrams); older ones are
+only counted, so a loop's memory and snapshot do not grow with the iterations it ran."""
 
 # -- time -------------------------------------------------------------------------------------
 
@@ -122,8 +127,12 @@ class Loop(WIO[Any, Any, Any]):
     name: str | None = None
     release_name: str = "Yes"
     restart_name: str = "No"
-    # -- progress
-    history: History = EMPTY_HISTORY
+    keep: int = KEPT_ITERATIONS
+    # -- progress: ``finished`` runs of the body or on_restart ended before ``current``;
+    # ``history`` holds the last of them (``keep`` iterations: twice as many runs with
+    # on_restart, whose runs alternate with the body's)
+    finished: int = 0
+    history: tuple[WIO[Any, Any, Any], ...] = ()
     current: WIO[Any, Any, Any] | None = None
     phase: Literal["body", "restart"] = "body"
     phase_input: Any = _UNSET
@@ -430,6 +439,7 @@ class LoopBuilder(Generic[In, Er, Out]):
             name=name,
             release_name=release,
             restart_name=restart,
+            keep=KEPT_ITERATIONS,
         )
 
 
