@@ -716,24 +716,38 @@ class RuntimeConformance:
     async def test_a_failed_effect_comes_back_after_the_failure_backoff(
         self, open_store: OpenStore, clock: TestClock
     ) -> None:
-        CALLS.failures["fragile"] = 1
+        CALLS.failures["fragile"] = 2
         backoff = timedelta(seconds=90)
         runtime = await durable(open_store, Fragile, St(0), clock=clock, failure_backoff=backoff)
         with pytest.raises(ConnectionError):
             await runtime.create_instance("f-1")
         instance = await runtime.get_instance("f-1")
         assert await instance.get_journal() == []
-        row = await runtime.store.get_record(InstanceKey(Fragile.name, "f-1"))
+        key = InstanceKey(Fragile.name, "f-1")
+        row = await runtime.store.get_record(key)
         assert row is not None
         assert (row.status, row.next_wakeup) == ("awaiting", T0 + backoff)
+        # the registry says it is failing, how often in a row, and why
+        assert (row.failures, row.last_error) == (1, "ConnectionError: fragile is down")
+        failing = await runtime.search(SearchQuery(failing=True))
+        assert [r.key for r in failing.records] == [key]
         clock.advance(backoff - timedelta(seconds=1))
         assert await runtime.run_due_wakeups() == []
         assert CALLS.count["fragile"] == 1
         clock.advance(timedelta(seconds=1))
+        assert await runtime.run_due_wakeups() == []  # failed again (logged)
+        row = await runtime.store.get_record(key)
+        assert row is not None
+        assert (row.failures, row.next_wakeup) == (2, clock.now() + backoff)
+        clock.advance(backoff)
         assert await runtime.run_due_wakeups() == ["f-1"]
-        assert CALLS.count == {"fragile": 2, "after": 1}
+        assert CALLS.count == {"fragile": 3, "after": 1}
         assert await instance.query_state() == St(2, ("fragile", "after"))
         assert await instance.status() == "finished"
+        row = await runtime.store.get_record(key)
+        assert row is not None
+        assert (row.failures, row.last_error) == (0, None)
+        assert (await runtime.search(SearchQuery(failing=True))).total == 0
 
     # -- registry and search ---------------------------------------------------------------
 

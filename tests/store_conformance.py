@@ -172,6 +172,35 @@ class StoreConformance:
         )
         assert (record.created_at, record.updated_at) == (T0, at(6))
 
+    async def test_errors_are_counted_until_an_update_without_one(self, store: Store) -> None:
+        await store.create(KEY, T0)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (0, None)
+        await store.update(KEY, "awaiting", at(60), {}, at(1), error="ConnectionError: down")
+        await store.release(
+            KEY, "a", RegistryUpdate("awaiting", at(120), {}, at(2), error="TimeoutError: slow")
+        )
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (2, "TimeoutError: slow")
+        assert [r.key for r in (await store.search(SearchQuery(failing=True))).records] == [KEY]
+        assert (await store.search(SearchQuery(failing=False))).total == 0
+        await store.update(KEY, "running", None, {}, at(3), keep_failures=True)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.failures, record.last_error) == (
+            "running",
+            2,
+            "TimeoutError: slow",
+        )
+        await store.update(KEY, "finished", None, {}, at(3))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (0, None)
+        assert (await store.search(SearchQuery(failing=True))).total == 0
+        assert [r.key for r in (await store.search(SearchQuery(failing=False))).records] == [KEY]
+
     async def test_update_of_unregistered_instance_fails(self, store: Store) -> None:
         with pytest.raises(StoreError):
             await store.update(KEY, "running", None, {}, T0)

@@ -68,13 +68,48 @@ async def test_schema_versions_are_recorded(tmp_path: Path) -> None:
     await store.initialize()
     await store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM migrations").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM migrations").fetchall() == [(1,), (2,)]
         conn.execute("INSERT INTO migrations VALUES (999, 'from the future', 0)")
     conn.close()
     store = SqliteStore(path)
     with pytest.raises(StoreError, match="upgrade workflows4py"):
         await store.initialize()
     await store.close()
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    from workflows4py._store_sqlite import _MIGRATIONS
+
+    path = tmp_path / "w.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    version, description, statements = _MIGRATIONS[0]
+    conn.execute("CREATE TABLE migrations (version INTEGER PRIMARY KEY, description TEXT, at)")
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("INSERT INTO migrations VALUES (?, ?, 0)", (version, description))
+    conn.execute(
+        "INSERT INTO instances (workflow, instance_id, status, created_at, updated_at, tags) "
+        "VALUES (?, ?, 'awaiting', 0, 0, '{\"k\":\"v\"}')",
+        (KEY.workflow, KEY.instance_id),
+    )
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        await store.initialize()
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.tags, record.failures, record.last_error) == (
+            "awaiting",
+            {"k": "v"},
+            0,
+            None,
+        )
+        await store.update(KEY, "awaiting", None, {}, T0, error="boom")
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (1, "boom")
+    finally:
+        await store.close()
 
 
 async def test_unopenable_file_raises_store_unavailable(tmp_path: Path) -> None:

@@ -320,9 +320,12 @@ class DurableRuntime(Generic[S, Ev]):
                 except SequenceConflict:
                     self._cache.pop(instance_id, None)  # someone else wrote: reload next time
                     raise
-                except BaseException:
+                except BaseException as e:
                     if self._registry_view(inner) != before or inner.before_effects is None:
-                        await self._write_registry(key, inner, failed=True)
+                        # the instance's own failure (an effect raised, say), not a caller's
+                        # mistake such as a wrong signal: counted in the registry
+                        error = _describe(e) if isinstance(e, Exception) else None
+                        await self._write_registry(key, inner, failed=True, error=error)
                     raise
                 changed = self._registry_view(inner) != before
                 await self._maybe_snapshot(key, inner)
@@ -411,7 +414,12 @@ class DurableRuntime(Generic[S, Ev]):
 
     async def _mark_running(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
         await self.store.update(
-            key, "running", inner.next_wakeup(), self._tags_of(inner), self.clock.now()
+            key,
+            "running",
+            inner.next_wakeup(),
+            self._tags_of(inner),
+            self.clock.now(),
+            keep_failures=True,  # whether this attempt fails is told when it ends
         )
 
     def _registry_view(self, inner: _Instance[S, Ev]) -> tuple[Any, ...]:
@@ -420,7 +428,9 @@ class DurableRuntime(Generic[S, Ev]):
     def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
         return self._tags(inner.execution.state) if self._tags is not None else {}
 
-    def _registry_update(self, inner: _Instance[S, Ev], *, failed: bool = False) -> RegistryUpdate:
+    def _registry_update(
+        self, inner: _Instance[S, Ev], *, failed: bool = False, error: str | None = None
+    ) -> RegistryUpdate:
         now = self.clock.now()
         wakeup = inner.next_wakeup()
         if inner.execution.next_action(now, inner.retry_at) is not None:
@@ -428,18 +438,29 @@ class DurableRuntime(Generic[S, Ev]):
             # a signal): a worker must come back, now, or after a backoff if it failed
             due = now + self.failure_backoff if failed else now
             wakeup = due if wakeup is None else min(wakeup, due)
-        return RegistryUpdate(inner.execution.status, wakeup, self._tags_of(inner), now)
+        return RegistryUpdate(inner.execution.status, wakeup, self._tags_of(inner), now, error)
 
     async def _write_registry(
-        self, key: InstanceKey, inner: _Instance[S, Ev], *, failed: bool = False
+        self,
+        key: InstanceKey,
+        inner: _Instance[S, Ev],
+        *,
+        failed: bool = False,
+        error: str | None = None,
     ) -> None:
-        u = self._registry_update(inner, failed=failed)
+        u = self._registry_update(inner, failed=failed, error=error)
         try:
-            await self.store.update(key, u.status, u.next_wakeup, u.tags, u.now)
+            await self.store.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
         except Exception:
             if not failed:
                 raise
             _log.warning("could not update the registry row of %s", key, exc_info=True)
+
+
+def _describe(error: Exception, limit: int = 2000) -> str:
+    """``Type: message`` of an exception, for the registry's last_error."""
+    text = f"{type(error).__qualname__}: {error}" if str(error) else type(error).__qualname__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def _proceed(inner: _Instance[Any, Any]) -> None:

@@ -113,6 +113,8 @@ class InstanceRecord:
     updated_at: datetime
     next_wakeup: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
+    failures: int = 0  # operations in a row that failed with an exception
+    last_error: str | None = None  # the latest one's exception, while failures > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ class RegistryUpdate:
     next_wakeup: datetime | None
     tags: dict[str, str]
     now: datetime
+    error: str | None = None  # the operation failed: count it, keep this description
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ class SearchQuery:
     updated_to: datetime | None = None
     wakeup_before: datetime | None = None  # next_wakeup < this
     tags: dict[str, str] = field(default_factory=dict)  # each key must have exactly this value
+    failing: bool | None = None  # True: failures > 0; False: failures == 0
     limit: int = 50
     offset: int = 0
     descending: bool = False
@@ -219,8 +223,11 @@ class Store(Protocol):
         next_wakeup: datetime | None,
         tags: dict[str, str],
         now: datetime,
+        *,
+        error: str | None = None,
+        keep_failures: bool = False,
     ) -> None:
-        """Set the registry row's status, next wakeup (None clears it) and tags."""
+        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
         ...
 
     async def claim_due(

@@ -147,10 +147,19 @@ class _Row:
     next_wakeup: datetime | None = None
     claimed_until: datetime | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    failures: int = 0
+    last_error: str | None = None
 
     def record(self, key: InstanceKey) -> InstanceRecord:
         return InstanceRecord(
-            key, self.status, self.created_at, self.updated_at, self.next_wakeup, dict(self.tags)
+            key,
+            self.status,
+            self.created_at,
+            self.updated_at,
+            self.next_wakeup,
+            dict(self.tags),
+            self.failures,
+            self.last_error,
         )
 
 
@@ -270,7 +279,8 @@ class MemoryStore:
         """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
         db = self._db()
         if update is not None:
-            await self.update(key, update.status, update.next_wakeup, update.tags, update.now)
+            u = update
+            await self.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
         held = db.leases.get(key)
         if held is not None and held[0] == owner:
             del db.leases[key]
@@ -295,8 +305,11 @@ class MemoryStore:
         next_wakeup: datetime | None,
         tags: dict[str, str],
         now: datetime,
+        *,
+        error: str | None = None,
+        keep_failures: bool = False,
     ) -> None:
-        """Set the registry row's status, next wakeup (None clears it) and tags."""
+        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
         db = self._db()
         row = db.rows.get(key)
         if row is None:
@@ -306,6 +319,9 @@ class MemoryStore:
         row.claimed_until = None
         row.tags = dict(tags)
         row.updated_at = _utc(now)
+        if not keep_failures:
+            row.failures = 0 if error is None else row.failures + 1
+            row.last_error = error
         if next_wakeup is not None:
             db.work.fire()
 
@@ -354,6 +370,7 @@ class MemoryStore:
                 and (ut is None or row.updated_at < ut)
                 and (wb is None or (row.next_wakeup is not None and row.next_wakeup < wb))
                 and all(row.tags.get(k) == v for k, v in q.tags.items())
+                and (q.failing is None or (row.failures > 0) == q.failing)
             )
 
         found = sorted(

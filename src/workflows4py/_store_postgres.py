@@ -137,6 +137,15 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        "registry: failures in a row and the last error",
+        (
+            "ALTER TABLE {s}.instances ADD COLUMN failures integer NOT NULL DEFAULT 0",
+            "ALTER TABLE {s}.instances ADD COLUMN last_error text",
+            "CREATE INDEX ON {s}.instances (updated_at) WHERE failures > 0",
+        ),
+    ),
 )
 
 # Every query of the store, by name. {s} is the schema.
@@ -184,14 +193,19 @@ _SQL: dict[str, LiteralString] = {
     # Whether an instance is registered.
     "exists": "SELECT 1 FROM {s}.instances WHERE workflow = %s AND instance_id = %s",
     # One registry row.
-    "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags
+    "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags,
+            failures, last_error
         FROM {s}.instances WHERE workflow = %s AND instance_id = %s""",
-    # Set status, wakeup and tags (a new wakeup is unclaimed); notify workers of a wakeup.
+    # Set status, wakeup and tags (a new wakeup is unclaimed), count an error or reset the
+    # count; notify workers of a wakeup.
     # Returns how many rows were updated.
     "update": """WITH updated AS (
             UPDATE {s}.instances
             SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
-                tags = %(tags)s, updated_at = %(now)s
+                tags = %(tags)s, updated_at = %(now)s,
+                last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
+                failures = CASE WHEN %(keep)s THEN failures
+                    WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
             WHERE workflow = %(w)s AND instance_id = %(i)s
             RETURNING next_wakeup
         )
@@ -226,7 +240,10 @@ _SQL: dict[str, LiteralString] = {
     "update_release": """WITH updated AS (
             UPDATE {s}.instances
             SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
-                tags = %(tags)s, updated_at = %(now)s
+                tags = %(tags)s, updated_at = %(now)s,
+                last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
+                failures = CASE WHEN %(keep)s THEN failures
+                    WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
             WHERE workflow = %(w)s AND instance_id = %(i)s
             RETURNING next_wakeup
         ), released AS (
@@ -270,7 +287,7 @@ _SQL: dict[str, LiteralString] = {
     # them, in one statement so both see the same snapshot. With no match on the page, one
     # row of NULLs still carries the total.
     "search": """SELECT c.total, p.workflow, p.instance_id, p.status, p.created_at,
-            p.updated_at, p.next_wakeup, p.tags
+            p.updated_at, p.next_wakeup, p.tags, p.failures, p.last_error
         FROM (SELECT count(*) AS total FROM {s}.instances WHERE {where}) AS c
         LEFT JOIN (
             SELECT * FROM {s}.instances WHERE {where}
@@ -290,6 +307,8 @@ _FILTERS: dict[str, LiteralString] = {
     "updated_to": "updated_at < %(updated_to)s",
     "wakeup_before": "next_wakeup < %(wakeup_before)s",
     "tags": "tags @> %(tags)s",
+    "failing": "failures > 0",
+    "not_failing": "failures = 0",
 }
 
 
@@ -313,9 +332,16 @@ def _opt_aware(instant: datetime | None) -> datetime | None:
 
 
 def _record(row: Sequence[Any]) -> InstanceRecord:
-    wf, iid, status, created, updated, wakeup, tags = row
+    wf, iid, status, created, updated, wakeup, tags, failures, last_error = row
     return InstanceRecord(
-        InstanceKey(wf, iid), status, _aware(created), _aware(updated), _opt_aware(wakeup), tags
+        InstanceKey(wf, iid),
+        status,
+        _aware(created),
+        _aware(updated),
+        _opt_aware(wakeup),
+        tags,
+        failures,
+        last_error,
     )
 
 
@@ -615,6 +641,8 @@ class PostgresStore:
             "wakeup": None if wakeup is None else _utc(wakeup),
             "tags": Jsonb(update.tags),
             "now": _utc(update.now),
+            "error": update.error,
+            "keep": False,
         }
 
     async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
@@ -634,10 +662,15 @@ class PostgresStore:
         next_wakeup: datetime | None,
         tags: dict[str, str],
         now: datetime,
+        *,
+        error: str | None = None,
+        keep_failures: bool = False,
     ) -> None:
-        """Set the registry row's status, next wakeup (None clears it) and tags."""
-        params = {"w": key.workflow, "i": key.instance_id, "channel": self._channel}
-        params.update(self._update_params(RegistryUpdate(status, next_wakeup, tags, now)))
+        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
+        params: dict[str, Any] = {"w": key.workflow, "i": key.instance_id}
+        params["channel"] = self._channel
+        params.update(self._update_params(RegistryUpdate(status, next_wakeup, tags, now, error)))
+        params["keep"] = keep_failures
         updated, _ = (await self._fetch("update", params))[0]
         if not updated:
             raise StoreError(f"{key} is not registered; create it before updating it")
@@ -679,6 +712,8 @@ class PostgresStore:
                 params[name] = _utc(instant)
         if query.tags:
             params["tags"] = Jsonb(query.tags)
+        if query.failing is not None:
+            params["failing" if query.failing else "not_failing"] = True
         conditions = [sql.SQL(_FILTERS[name]) for name in _FILTERS if name in params]
         statement = sql.SQL(_SQL["search"]).format(
             s=self._ident,

@@ -132,6 +132,15 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        "registry: failures in a row and the last error",
+        (
+            "ALTER TABLE instances ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE instances ADD COLUMN last_error TEXT",
+            "CREATE INDEX instances_failing ON instances (updated_at) WHERE failures > 0",
+        ),
+    ),
 )
 
 # Every query of the store, by name. Instants are microseconds since the epoch (UTC).
@@ -162,12 +171,16 @@ _SQL: dict[str, str] = {
     # Whether an instance is registered.
     "exists": "SELECT 1 FROM instances WHERE workflow = ? AND instance_id = ?",
     # One registry row.
-    "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags
+    "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags,
+            failures, last_error
         FROM instances WHERE workflow = ? AND instance_id = ?""",
-    # Set status, wakeup and tags; a new wakeup is unclaimed.
+    # Set status, wakeup and tags; a new wakeup is unclaimed; an error is counted, no error
+    # resets the count.
     "update": """UPDATE instances
-        SET status = ?, next_wakeup = ?, claimed_until = NULL, tags = ?, updated_at = ?
-        WHERE workflow = ? AND instance_id = ?""",
+        SET status = ?1, next_wakeup = ?2, claimed_until = NULL, tags = ?3, updated_at = ?4,
+            failures = CASE WHEN ?8 THEN failures WHEN ?5 IS NULL THEN 0 ELSE failures + 1 END,
+            last_error = CASE WHEN ?8 THEN last_error ELSE ?5 END
+        WHERE workflow = ?6 AND instance_id = ?7""",
     # Take the lease if it is free, lapsed (until <= ?5) or already ours; changes() says if.
     "lease_take": """INSERT INTO leases (workflow, instance_id, owner, until)
         VALUES (?1, ?2, ?3, ?4)
@@ -207,7 +220,7 @@ _SQL: dict[str, str] = {
     "search_count": "SELECT count(*) FROM instances WHERE {where}",
     # Search: one page of the matches, in (updated_at, workflow, instance_id) order.
     "search_page": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup,
-            tags
+            tags, failures, last_error
         FROM instances WHERE {where}
         ORDER BY updated_at {order}, workflow {order}, instance_id {order}
         LIMIT :limit OFFSET :offset""",
@@ -221,6 +234,8 @@ _FILTERS: dict[str, str] = {
     "updated_from": "updated_at >= :updated_from",
     "updated_to": "updated_at < :updated_to",
     "wakeup_before": "next_wakeup < :wakeup_before",
+    "failing": "failures > 0",
+    "not_failing": "failures = 0",
     # {n} numbers the status placeholders / the tag.
     "status": "status = :status{n}",
     "tag": """EXISTS (SELECT 1 FROM json_each(instances.tags) AS t
@@ -260,22 +275,24 @@ def _opt_dt(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + timedelta(microseconds=us)
 
 
-def _update_params(
-    key: InstanceKey,
-    status: RegistryStatus,
-    next_wakeup: datetime | None,
-    tags: dict[str, str],
-    now: datetime,
-) -> tuple[Any, ...]:
+def _update_params(key: InstanceKey, u: RegistryUpdate, keep: bool = False) -> tuple[Any, ...]:
     """The parameters of the ``update`` statement."""
-    tags_json = json.dumps(tags, separators=(",", ":"), sort_keys=True)
-    return (status, _opt_us(next_wakeup), tags_json, _us(now), key.workflow, key.instance_id)
+    tags = json.dumps(u.tags, separators=(",", ":"), sort_keys=True)
+    wakeup = _opt_us(u.next_wakeup)
+    return (u.status, wakeup, tags, _us(u.now), u.error, key.workflow, key.instance_id, keep)
 
 
 def _record(row: Sequence[Any]) -> InstanceRecord:
-    wf, iid, status, created, updated, wakeup, tags = row
+    wf, iid, status, created, updated, wakeup, tags, failures, last_error = row
     return InstanceRecord(
-        InstanceKey(wf, iid), status, _dt(created), _dt(updated), _opt_dt(wakeup), json.loads(tags)
+        InstanceKey(wf, iid),
+        status,
+        _dt(created),
+        _dt(updated),
+        _opt_dt(wakeup),
+        json.loads(tags),
+        failures,
+        last_error,
     )
 
 
@@ -563,7 +580,7 @@ class SqliteStore:
                 lambda conn: conn.execute(_SQL["lease_release"], params).rowcount
             )
         else:
-            row = _update_params(key, update.status, update.next_wakeup, update.tags, update.now)
+            row = _update_params(key, update)
 
             def job(conn: sqlite3.Connection) -> int:
                 if not conn.execute(_SQL["update"], row).rowcount:
@@ -596,9 +613,13 @@ class SqliteStore:
         next_wakeup: datetime | None,
         tags: dict[str, str],
         now: datetime,
+        *,
+        error: str | None = None,
+        keep_failures: bool = False,
     ) -> None:
-        """Set the registry row's status, next wakeup (None clears it) and tags."""
-        params = _update_params(key, status, next_wakeup, tags, now)
+        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
+        update = RegistryUpdate(status, next_wakeup, tags, now, error)
+        params = _update_params(key, update, keep_failures)
         if not await self._run(lambda conn: conn.execute(_SQL["update"], params).rowcount):
             raise StoreError(f"{key} is not registered; create it before updating it")
         if next_wakeup is not None:
@@ -722,6 +743,8 @@ def _where(query: SearchQuery) -> tuple[str, dict[str, Any]]:
         alternatives = [_FILTERS["status"].format(n=n) for n in range(len(query.status))]
         conditions.append(f"({' OR '.join(alternatives)})" if alternatives else "0")
         params.update({f"status{n}": s for n, s in enumerate(query.status)})
+    if query.failing is not None:
+        conditions.append(_FILTERS["failing" if query.failing else "not_failing"])
     for n, (k, v) in enumerate(sorted(query.tags.items())):
         conditions.append(_FILTERS["tag"].format(n=n))
         params[f"tag_key{n}"] = k
