@@ -94,3 +94,45 @@ async def test_a_connection_killed_by_the_server_is_replaced(pg_dsn: str, pg_sch
         assert await store.exists(KEY)
     finally:
         await store.close()
+
+
+async def test_a_version_1_schema_is_migrated_and_keeps_its_data(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    from psycopg import sql
+
+    from workflows4py._store_postgres import _MIGRATIONS, _SQL
+
+    ident = sql.Identifier(pg_schema)
+    version, description, statements = _MIGRATIONS[0]
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await conn.execute(sql.SQL(_SQL["migrations_schema"]).format(s=ident))
+        await conn.execute(sql.SQL(_SQL["migrations_table"]).format(s=ident))
+        for statement in statements:
+            await conn.execute(sql.SQL(statement).format(s=ident))
+        await conn.execute(
+            sql.SQL(_SQL["migrations_record"]).format(s=ident), (version, description)
+        )
+        await conn.execute(
+            sql.SQL(
+                "INSERT INTO {s}.instances (workflow, instance_id, status, created_at, "
+                "updated_at, tags) VALUES (%s, %s, 'awaiting', %s, %s, '{{\"k\": \"v\"}}')"
+            ).format(s=ident),
+            (KEY.workflow, KEY.instance_id, T0, T0),
+        )
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema)
+    try:
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.tags, record.failures, record.last_error) == (
+            "awaiting",
+            {"k": "v"},
+            0,
+            None,
+        )
+        await store.update(KEY, "awaiting", None, {}, T0, error="boom")
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (1, "boom")
+    finally:
+        await store.close()
