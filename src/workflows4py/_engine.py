@@ -152,13 +152,13 @@ class Execution:
 
     @property
     def _root(self) -> Frame:
-        return Frame(self.initial_state, self.initial_state)
+        return Frame.root(self.initial_state)
 
     @classmethod
     def start(cls, definition: Any, initial_state: Any) -> Execution:
         """A new instance of ``definition``, advanced as far as it goes without events."""
         c = Ctx(0)
-        tree = advance(definition, Frame(initial_state, initial_state), c)
+        tree = advance(definition, Frame.root(initial_state), c)
         return cls(
             tree=tree, initial_state=initial_state, next_index=c.next_index, events_applied=0
         )
@@ -166,10 +166,11 @@ class Execution:
     def apply_event(self, event: Any) -> Execution | None:
         """The execution after ``event``, or None if no step on the frontier accepts it."""
         c = Ctx(self.next_index)
-        tree = apply(self.tree, self._root, event, c)
+        root = self._root
+        tree = apply(self.tree, root, event, c)
         if tree is None:
             return None
-        tree = advance(tree, self._root, c)
+        tree = advance(tree, root, c)
         return Execution(tree, self.initial_state, c.next_index, self.events_applied + 1)
 
     def frontier(self) -> list[Leaf]:

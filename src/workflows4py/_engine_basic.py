@@ -17,6 +17,7 @@ from ._engine_core import (
     progress,
     register,
     replace,
+    settled,
     state_of,
 )
 from ._errors import DefinitionError
@@ -105,25 +106,30 @@ class _Chain(Semantics[Chain]):
     """Only the running step is visited, so a step costs the same at any chain length."""
 
     def advance(self, w: Chain, f: Frame, c: Ctx) -> Node:
-        done = w.done
         current = w.current
         if current is None:
-            if done:
+            if w.done:
                 return w  # ended (it then sits inside an Executed)
             current = w.steps[0]
-        frame = _after(done, f)
         while True:
-            step = advance(current, frame, c)
-            if not isinstance(step, Executed):
-                if step is w.current and done is w.done:
-                    return w
-                return replace(w, done=done, current=step)
-            done = done.append(step)
-            result = step.result
-            if not isinstance(result, Ok) or len(done) == len(w.steps):
-                return c.done(replace(w, done=done, current=None), result, f.input)
-            current = w.steps[len(done)]
-            frame = f.same_state(result.value)
+            assert current is not None
+            if not isinstance(current, Executed):
+                if not settled(current):
+                    current = advance(current, _after(w.done, f), c)
+                if not isinstance(current, Executed):
+                    return w if current is w.current else replace(w, current=current)
+            nxt = self._ended(w, current, f, c)
+            if isinstance(nxt, Executed):
+                return nxt
+            w, current = nxt, nxt.current
+
+    def _ended(self, w: Chain, step: Executed, f: Frame, c: Ctx) -> Executed | Chain:
+        """After the running ``step`` ended: the completed chain (the last step done, or a
+        failure), or the chain about to start its next step."""
+        done = w.done.append(step)
+        if not isinstance(step.result, Ok) or len(done) == len(w.steps):
+            return c.done(replace(w, done=done, current=None), step.result, f.input)
+        return replace(w, done=done, current=w.steps[len(done)])
 
     def apply(self, w: Chain, f: Frame, event: Any, c: Ctx) -> Node | None:
         current = w.current
@@ -132,7 +138,11 @@ class _Chain(Semantics[Chain]):
                 return None
             current = w.steps[0]  # not started (an interruption's flow): its first step
         step = apply(current, _after(w.done, f), event, c)
-        return None if step is None else replace(w, current=step)
+        if step is None:
+            return None
+        if isinstance(step, Executed):  # the step ended: one rewrite of the chain, not two
+            return self._ended(w, step, f, c)
+        return replace(w, current=step)
 
     def frontier(self, w: Chain, f: Frame) -> Iterator[Leaf]:
         if w.current is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from ._errors import DefinitionError
 from ._progress import StepProgress
@@ -33,6 +33,7 @@ __all__ = [
     "progress",
     "register",
     "replace",
+    "settled",
     "state_of",
 ]
 
@@ -60,10 +61,12 @@ class RetryScope:
     frame: Frame
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """What a node sees from above: its input, the state before it, how its events are
-    wrapped into the root's events, the for-each keys it runs under, its retry scope."""
+    wrapped into the root's events, the for-each keys it runs under, its retry scope.
+
+    A named tuple: the engine makes a few frames per event, and a tuple is built in C.
+    """
 
     input: Any
     state: Any
@@ -71,16 +74,24 @@ class Frame:
     route: tuple[str, ...] = ()
     retry: RetryScope | None = None
 
+    @staticmethod
+    def root(state: Any) -> Frame:
+        """The frame of a workflow's root: the initial state is its input and state."""
+        return _new_tuple(Frame, (state, state, (), (), None))
+
     def down(self, input: Any, state: Any) -> Frame:
-        return Frame(input, state, self.wrap, self.route, self.retry)
+        return _new_tuple(Frame, (input, state, self[2], self[3], self[4]))
 
     def same_state(self, input: Any) -> Frame:
-        return Frame(input, input, self.wrap, self.route, self.retry)
+        return _new_tuple(Frame, (input, input, self[2], self[3], self[4]))
 
     def wrap_event(self, event: Any) -> Any:
         for wrap in reversed(self.wrap):
             event = wrap(event)
         return event
+
+
+_new_tuple: Callable[[type[Frame], tuple[Any, ...]], Frame] = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +132,17 @@ def replace(obj: T, /, **changes: Any) -> T:
     if fields is None:  # slotted values (progress): the generic way
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
     new = object.__new__(type(obj))
-    new.__dict__.update(fields)
-    new.__dict__.update(changes)
+    attrs = new.__dict__
+    attrs.update(fields)
+    attrs.update(changes)
     return new
 
 
 class Semantics(Generic[N]):
     """How the engine treats one node type. Leaves override only what applies."""
+
+    # set by register(): True when advance is left as is (a leaf only an event moves)
+    settled: bool = False
 
     def advance(self, w: N, f: Frame, c: Ctx) -> WIO[Any, Any, Any]:
         return w
@@ -148,53 +163,64 @@ class Semantics(Generic[N]):
         raise NotImplementedError
 
 
-_SEMANTICS: dict[type[Any], Semantics[Any]] = {}
+class _Registry(dict[type[Any], Semantics[Any]]):
+    """The semantics of each node type; a type without any cannot run."""
+
+    def __missing__(self, node_type: type[Any]) -> Semantics[Any]:
+        raise DefinitionError(
+            f"{node_type.__name__} nodes cannot run (is this a draft definition?)"
+        )
+
+
+_SEMANTICS = _Registry()
 _EXECUTED_LABEL = _Label()  # completed nodes are never named through an attribute
 
 
 def register(node_type: type[N]) -> Callable[[type[Semantics[N]]], type[Semantics[N]]]:
     def add(cls: type[Semantics[N]]) -> type[Semantics[N]]:
-        _SEMANTICS[node_type] = cls()
+        semantics = cls()
+        semantics.settled = cls.advance is Semantics.advance
+        _SEMANTICS[node_type] = semantics
         return cls
 
     return add
 
 
-def _sem(w: WIO[Any, Any, Any]) -> Semantics[Any]:
-    try:
-        return _SEMANTICS[type(w)]
-    except KeyError:
-        raise DefinitionError(
-            f"{type(w).__name__} nodes cannot run (is this a draft definition?)"
-        ) from None
+# The dispatchers look the semantics up inline: they run for every node an event passes.
 
 
 def advance(w: WIO[Any, Any, Any], f: Frame, c: Ctx) -> WIO[Any, Any, Any]:
     """Make all progress possible without an event."""
-    return _sem(w).advance(w, f, c)
+    return _SEMANTICS[type(w)].advance(w, f, c)
+
+
+def settled(w: WIO[Any, Any, Any]) -> bool:
+    """Whether ``advance(w, ...)`` returns ``w`` whatever the frame (a step awaiting an event,
+    a completed node): callers skip building a frame for it."""
+    return _SEMANTICS[type(w)].settled
 
 
 def apply(w: WIO[Any, Any, Any], f: Frame, event: Any, c: Ctx) -> WIO[Any, Any, Any] | None:
     """Offer ``event`` to the frontier; the rewritten tree, or None if nothing took it."""
-    return _sem(w).apply(w, f, event, c)
+    return _SEMANTICS[type(w)].apply(w, f, event, c)
 
 
 def frontier(w: WIO[Any, Any, Any], f: Frame) -> Iterator[Leaf]:
     """The leaf steps awaiting now, in definition order."""
-    return _sem(w).frontier(w, f)
+    return _SEMANTICS[type(w)].frontier(w, f)
 
 
 def state_of(w: WIO[Any, Any, Any], f: Frame) -> Any:
     """The workflow state after what has run inside ``w``."""
-    return _sem(w).state(w, f)
+    return _SEMANTICS[type(w)].state(w, f)
 
 
 def children(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[WIO[Any, Any, Any], Frame]]:
-    return _sem(w).children(w, f)
+    return _SEMANTICS[type(w)].children(w, f)
 
 
 def progress(w: WIO[Any, Any, Any]) -> StepProgress:
-    return _sem(w).progress(w)
+    return _SEMANTICS[type(w)].progress(w)
 
 
 def executed_nodes(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[Executed, Frame]]:

@@ -19,6 +19,7 @@ from ._engine_core import (
     progress,
     register,
     replace,
+    settled,
     state_of,
 )
 from ._errors import ExecutionError
@@ -130,62 +131,80 @@ class _Fork(Semantics[Fork]):
         return StepProgress(kind="fork", name=w.display_name, children=branches, meta=meta)
 
 
-def _ran(w: Loop, run: Node, **changes: Any) -> Loop:
+def _ran(w: Loop, run: Node, current: Node, phase: str, phase_input: Any) -> Loop:
     """``w`` with ``run`` (a finished body or on_restart run) counted and kept among the last
-    runs, the oldest one dropped beyond the loop's bound: O(1) per iteration."""
+    runs, the oldest one dropped beyond the loop's bound (O(1) per iteration), and
+    ``current`` as the next run."""
     limit = max(1, w.keep) * (1 if w.on_restart is None else 2)
-    kept = w.history if len(w.history) < limit else w.history[len(w.history) - limit + 1 :]
-    return replace(w, finished=w.finished + 1, history=(*kept, run), **changes)
+    kept = w.history
+    if len(kept) >= limit:
+        kept = kept[len(kept) - limit + 1 :]
+    return replace(
+        w,
+        finished=w.finished + 1,
+        history=(*kept, run),
+        current=current,
+        phase=phase,
+        phase_input=phase_input,
+    )
 
 
 @register(Loop)
 class _Loop(Semantics[Loop]):
-    def _state_before(self, w: Loop, f: Frame) -> Any:
-        if w.history:
-            last = w.history[-1]
-            return (
-                last.result.value
-                if isinstance(last, Executed) and isinstance(last.result, Ok)
-                else f.state
-            )
-        return f.state
-
     def _frame(self, w: Loop, f: Frame) -> Frame:
-        return f.down(w.phase_input, self._state_before(w, f))
+        """The current run's frame: its input, and the state the last kept run ended with."""
+        if w.history:
+            last = w.history[-1]  # kept runs all succeeded (a failed one ends the loop)
+            if isinstance(last, Executed) and isinstance(last.result, Ok):
+                return f.down(w.phase_input, last.result.value)
+        return f.down(w.phase_input, f.state)
 
     def advance(self, w: Loop, f: Frame, c: Ctx) -> Node:
         if w.current is None:
             w = replace(w, current=w.body, phase="body", phase_input=f.input)
+        current = w.current
         while True:
-            assert w.current is not None
-            current = advance(w.current, self._frame(w, f), c)
+            assert current is not None
             if not isinstance(current, Executed):
-                return w if current is w.current else replace(w, current=current)
-            if not isinstance(current.result, Ok):
-                return c.done(replace(w, current=current), current.result, f.input)
-            c.loop_guard += 1
-            if c.loop_guard > MAX_ITERATIONS_WITHOUT_EVENT:
-                raise ExecutionError(
-                    f"loop {w.display_name or '<unnamed>'!r} ran {MAX_ITERATIONS_WITHOUT_EVENT} "
-                    "iterations without waiting for a signal, timer or effect (a busy loop)"
-                )
-            out = current.result.value
-            if w.phase == "body":
-                done, value = w.stop(out)
-                if done:
-                    return c.done(replace(w, current=current), Ok(value), f.input)
-                if w.on_restart is not None:
-                    w = _ran(w, current, current=w.on_restart, phase="restart", phase_input=value)
-                else:
-                    w = _ran(w, current, current=w.body, phase="body", phase_input=value)
-            else:
-                w = _ran(w, current, current=w.body, phase="body", phase_input=out)
+                if not settled(current):
+                    current = advance(current, self._frame(w, f), c)
+                if not isinstance(current, Executed):
+                    return w if current is w.current else replace(w, current=current)
+            nxt = self._ended(w, current, f, c)
+            if isinstance(nxt, Executed):
+                return nxt
+            w, current = nxt, nxt.current
+
+    def _ended(self, w: Loop, run: Executed, f: Frame, c: Ctx) -> Executed | Loop:
+        """After ``run`` (the running body or on_restart run) ended: the completed loop, or
+        the loop about to start its next run."""
+        if not isinstance(run.result, Ok):
+            return c.done(replace(w, current=run), run.result, f.input)
+        c.loop_guard += 1
+        if c.loop_guard > MAX_ITERATIONS_WITHOUT_EVENT:
+            raise ExecutionError(
+                f"loop {w.display_name or '<unnamed>'!r} ran {MAX_ITERATIONS_WITHOUT_EVENT} "
+                "iterations without waiting for a signal, timer or effect (a busy loop)"
+            )
+        out = run.result.value
+        if w.phase == "body":
+            done, value = w.stop(out)
+            if done:
+                return c.done(replace(w, current=run), Ok(value), f.input)
+            if w.on_restart is not None:
+                return _ran(w, run, w.on_restart, "restart", value)
+            return _ran(w, run, w.body, "body", value)
+        return _ran(w, run, w.body, "body", out)
 
     def apply(self, w: Loop, f: Frame, event: Any, c: Ctx) -> Node | None:
         if w.current is None:
             return None
         current = apply(w.current, self._frame(w, f), event, c)
-        return None if current is None else replace(w, current=current)
+        if current is None:
+            return None
+        if isinstance(current, Executed):  # the run ended: one rewrite of the loop, not two
+            return self._ended(w, current, f, c)
+        return replace(w, current=current)
 
     def frontier(self, w: Loop, f: Frame) -> Iterator[Leaf]:
         if w.current is not None:

@@ -157,6 +157,9 @@ class _Instance(Generic[S, Ev]):
         self.last_failure: BaseException | None = None
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
+        # the hot loop of loading an instance: lookups hoisted out of it
+        decode = self.codecs.events.decode
+        keep = self.journal.append if self.journal is not None else None
         for entry in entries:
             expected_sequence = self.sequence + 1
             if entry.sequence != expected_sequence:
@@ -166,7 +169,7 @@ class _Instance(Generic[S, Ev]):
                     sequence=entry.sequence,
                 )
             try:
-                event = self.codecs.events.decode(entry.type, entry.data)
+                event = decode(entry.type, entry.data)
             except DecodeError as e:
                 raise DecodeError(
                     f"instance {self.id!r}, event #{entry.sequence} of type {entry.type!r} "
@@ -183,9 +186,9 @@ class _Instance(Generic[S, Ev]):
                     steps=self.execution.awaiting_steps(),
                 )
             self.execution = nxt
-            self.sequence = entry.sequence
-            if self.journal is not None:
-                self.journal.append(entry)
+            self.sequence = expected_sequence
+            if keep is not None:
+                keep(entry)
 
     def _context(self, step: str) -> StepContext:
         return StepContext(

@@ -528,8 +528,9 @@ def _checked_result(fn: Callable[..., Any], where: str) -> Callable[..., Result[
     return call
 
 
-def _ok(fn: Callable[..., Any]) -> Callable[..., Result[Any, Any]]:
-    return lambda *args: Ok(fn(*args))
+def _ok(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Result[Any, Any]]:
+    """An event handler (input, event) -> output made to return ``Ok(output)``."""
+    return lambda i, e: Ok(fn(i, e))
 
 
 # -- nodes ----------------------------------------------------------------------------------
