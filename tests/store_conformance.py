@@ -151,6 +151,48 @@ class StoreConformance:
         assert await store.create(InstanceKey("a", "y"), T0)
         assert not await store.exists(InstanceKey("b", "y"))
 
+    async def test_create_leased_registers_running_and_takes_the_lease(self, store: Store) -> None:
+        assert await store.create_leased(KEY, "a", 10, T0)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.created_at, record.next_wakeup) == ("running", T0, None)
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "b", 10, 0, at(1))
+        assert await store.stale(at(1), 10) == []
+        # the process died: once the lease lapses, the instance is stale
+        assert await store.stale(at(10), 10) == [KEY]
+        assert not await store.create(KEY, at(11))
+
+    async def test_create_leased_of_a_registered_instance_changes_nothing(
+        self, store: Store
+    ) -> None:
+        await store.create(KEY, T0)
+        assert not await store.create_leased(KEY, "a", 10, at(1))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.created_at) == ("awaiting", T0)
+        await store.acquire(KEY, "b", 10, 0, at(2))  # a did not get the lease
+
+    async def test_create_leased_refuses_a_lease_held_by_another(self, store: Store) -> None:
+        await store.acquire(KEY, "b", 10, 0, T0)
+        assert not await store.create_leased(KEY, "a", 10, at(1))
+        assert not await store.exists(KEY)
+        assert await store.create_leased(KEY, "a", 10, at(10))  # b's lease lapsed
+
+    async def test_concurrent_create_leased_exactly_one_wins(self, open_store: OpenStore) -> None:
+        stores = [await open_store() for _ in range(3)]
+        results = await asyncio.gather(
+            *(stores[n % 3].create_leased(KEY, f"owner-{n}", 10, T0) for n in range(9))
+        )
+        assert sum(results) == 1
+        winner = f"owner-{results.index(True)}"
+        for n in range(9):
+            if f"owner-{n}" != winner:
+                with pytest.raises(LeaseTimeout):
+                    await stores[0].acquire(KEY, f"owner-{n}", 10, 0, at(1))
+        await stores[1].release(KEY, winner)
+        await stores[2].acquire(KEY, "later", 10, 0, at(1))
+
     async def test_update_sets_status_wakeup_tags(self, store: Store) -> None:
         await store.create(KEY, T0)
         await store.update(KEY, "running", at(100), {"customer": "c-1", "region": "eu"}, at(5))

@@ -274,16 +274,17 @@ async def _no_retry() -> None:
 @pytest.mark.parametrize(
     ("dies_after", "application_retries"),
     [
-        pytest.param("create", True, id="registered-then-retried"),
-        pytest.param("update", False, id="scheduled-then-left-to-workers"),
+        pytest.param("create_leased", True, id="registered-then-retried"),
+        pytest.param("create_leased", False, id="registered-then-left-to-workers"),
+        pytest.param("append", False, id="first-event-then-left-to-workers"),
     ],
 )
 async def test_interrupted_creation_is_resumed(
     tmp_path: Path, dies_after: str, application_retries: bool
 ) -> None:
     """The creator dies after registering the instance (the application calls
-    create_instance again), or after its first registry update (no one calls again: the
-    workers must start it)."""
+    create_instance again, or no one does: the workers must start it once its lease lapses),
+    or after writing its first event (the workers must go on)."""
     db, log = str(tmp_path / "workflows.db"), str(tmp_path / "effects.log")
     dead = dying_runtime(db, log, lambda name, args: name == dies_after)
     await dead.initialize()

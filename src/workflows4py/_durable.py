@@ -152,11 +152,15 @@ class DurableRuntime(Generic[S, Ev]):
         check_instance_id(instance_id)
         key = self._key(instance_id)
         now = self.clock.now()
-        # registered due at once until its first steps are done: if this process dies
-        # before, a worker starts the instance
-        created = await self.store.create(key, now, next_wakeup=now)
-        # also for an existing instance: it may have been created by a process that died
-        await self._operate(instance_id, _proceed, write_registry=True, created=created)
+        if await self.store.create_leased(key, self.owner, self.lease_ttl, now):
+            # registered as running with our lease, in one write: if this process dies
+            # before the first steps are done, the lease lapses and a worker resumes it
+            await self._operate(instance_id, _proceed, write_registry=True, created=True)
+        else:
+            # it exists (perhaps created by a process that died before running it): run what
+            # is due; or, in the odd case of a lease on an unregistered id, register it due now
+            await self.store.create(key, now, next_wakeup=now)
+            await self._operate(instance_id, _proceed, write_registry=True)
         return self._handle(instance_id)
 
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
@@ -264,13 +268,17 @@ class DurableRuntime(Generic[S, Ev]):
     async def _load(self, instance_id: str, *, created: bool = False) -> _Instance[S, Ev]:
         key = self._key(instance_id)
         inner = self._cache.get(instance_id)
-        if inner is None:
+        tail: list[JournalEntry] = []
+        if created:
+            # just registered, under our lease: no snapshot, no journal (were there stray
+            # rows, the first append would meet them and fail with SequenceConflict)
             inner = self._new(instance_id)
-            # an instance this call just created has no snapshot yet (at worst another
-            # process ran its first steps meanwhile: they are replayed from the journal)
-            if self.snapshot_every is not None and not created:
-                await self._from_snapshot(key, inner)
-        tail = await self.store.read(key, after=inner.sequence)
+        else:
+            if inner is None:
+                inner = self._new(instance_id)
+                if self.snapshot_every is not None:
+                    await self._from_snapshot(key, inner)
+            tail = await self.store.read(key, after=inner.sequence)
         if tail:
             try:
                 inner.replay(tail)
@@ -302,18 +310,22 @@ class DurableRuntime(Generic[S, Ev]):
     ) -> R:
         key = self._key(instance_id)
         async with self._lock(instance_id):
-            # instances are never deleted: one in the cache exists
-            if not created and instance_id not in self._cache and not await self.store.exists(key):
-                raise InstanceNotFound(instance_id)
-            await self.store.acquire(
-                key, self.owner, self.lease_ttl, self.lease_wait, self.clock.now()
-            )
+            # instances are never deleted: one in the cache exists; one created with
+            # create_leased is ours already
+            if not created:
+                if instance_id not in self._cache and not await self.store.exists(key):
+                    raise InstanceNotFound(instance_id)
+                await self.store.acquire(
+                    key, self.owner, self.lease_ttl, self.lease_wait, self.clock.now()
+                )
             renewer = asyncio.create_task(self._renew(key))
             released = False
             try:
                 inner = await self._load(instance_id, created=created)
                 inner.persist = lambda entry: self._append(key, entry)
-                inner.before_effects = lambda: self._mark_running(key, inner)
+                # a created instance is registered as running already
+                if not created:
+                    inner.before_effects = lambda: self._mark_running(key, inner)
                 before = self._registry_view(inner)
                 try:
                     result = await fn(inner)

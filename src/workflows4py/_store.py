@@ -180,6 +180,10 @@ class Store(Protocol):
         """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         ...
 
+    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+        ...
+
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""
         ...

@@ -219,6 +219,17 @@ class MemoryStore:
             db.work.fire()
         return True
 
+    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+        db = self._db()
+        now = _utc(now)
+        held = db.leases.get(key)
+        if key in db.rows or (held is not None and held[0] != owner and held[1] > now):
+            return False
+        db.rows[key] = _Row("running", now, now)
+        db.leases[key] = (owner, now + timedelta(seconds=ttl))
+        return True
+
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""
         return key in self._db().rows

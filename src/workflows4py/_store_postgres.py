@@ -190,6 +190,26 @@ _SQL: dict[str, LiteralString] = {
     "create": """INSERT INTO {s}.instances
             (workflow, instance_id, status, created_at, updated_at, next_wakeup)
         VALUES (%s, %s, 'awaiting', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
+    # Lease an unregistered instance (a free or lapsed lease, or one already ours), then
+    # register it as running if the lease was taken. Returns (leased, created); leased but
+    # not created means a concurrent create came first (the caller gives the lease back).
+    "create_leased": """WITH leased AS (
+            INSERT INTO {s}.leases AS l (workflow, instance_id, owner, until)
+            SELECT %(w)s, %(i)s, %(owner)s, %(until)s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {s}.instances WHERE workflow = %(w)s AND instance_id = %(i)s
+            )
+            ON CONFLICT (workflow, instance_id) DO UPDATE
+            SET owner = excluded.owner, until = excluded.until
+            WHERE l.owner = excluded.owner OR l.until <= %(at)s
+            RETURNING 1
+        ), created AS (
+            INSERT INTO {s}.instances (workflow, instance_id, status, created_at, updated_at)
+            SELECT %(w)s, %(i)s, 'running', %(at)s, %(at)s WHERE EXISTS (SELECT 1 FROM leased)
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM leased), (SELECT count(*) FROM created)""",
     # Whether an instance is registered.
     "exists": "SELECT 1 FROM {s}.instances WHERE workflow = %s AND instance_id = %s",
     # One registry row.
@@ -539,6 +559,21 @@ class PostgresStore:
         wakeup = None if next_wakeup is None else _utc(next_wakeup)
         rows = await self._fetch("create", (key.workflow, key.instance_id, now, now, wakeup))
         return bool(rows)
+
+    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+        at = _utc(now)
+        params = {
+            "w": key.workflow,
+            "i": key.instance_id,
+            "owner": owner,
+            "at": at,
+            "until": at + timedelta(seconds=ttl),
+        }
+        leased, created = (await self._fetch("create_leased", params))[0]
+        if leased and not created:  # lost a race with a concurrent create: no lease kept
+            await self.release(key, owner)
+        return bool(created)
 
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""

@@ -168,6 +168,10 @@ _SQL: dict[str, str] = {
     "create": """INSERT INTO instances
             (workflow, instance_id, status, created_at, updated_at, next_wakeup)
         VALUES (?, ?, 'awaiting', ?, ?, ?) ON CONFLICT DO NOTHING""",
+    # Register an instance as running (inside the transaction that also takes its lease).
+    "create_running": """INSERT INTO instances
+            (workflow, instance_id, status, created_at, updated_at)
+        VALUES (?, ?, 'running', ?, ?) ON CONFLICT DO NOTHING""",
     # Whether an instance is registered.
     "exists": "SELECT 1 FROM instances WHERE workflow = ? AND instance_id = ?",
     # One registry row.
@@ -491,6 +495,33 @@ class SqliteStore:
         if created and wakeup is not None:
             self._signals.work.fire()
         return bool(created)
+
+    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+        wf, iid = key.workflow, key.instance_id
+        at, until = _us(now), _us(now + timedelta(seconds=ttl))
+
+        def job(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(_SQL["create_running"], (wf, iid, at, at)).rowcount:
+                return False
+            if conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount:
+                return True
+            conn.rollback()  # leased to another owner: undo the row
+            return False
+
+        def in_transaction(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                done = job(conn)
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            return done
+
+        return await self._run(in_transaction)
 
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""
