@@ -39,6 +39,14 @@ class TestDurableSqlite(RuntimeConformance, ProcessConformance):
         return ("sqlite", str(db_path))
 
 
+class TestDurableSqliteThreaded(RuntimeConformance):
+    """The same contract with the store's statements on a thread of its own."""
+
+    @pytest.fixture
+    def new_store(self, tmp_path: Path) -> StoreFactory:
+        return lambda: SqliteStore(tmp_path / "workflows.db", threaded=True)
+
+
 async def test_sqlite_runtime_keeps_instances_in_its_file(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     clock = TestClock(T0)

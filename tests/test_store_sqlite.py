@@ -33,6 +33,13 @@ class TestSqliteStore(StoreConformance):
         return lambda: SqliteStore(path)
 
 
+class TestSqliteStoreThreaded(StoreConformance):
+    @pytest.fixture
+    def new_store(self, tmp_path: Path) -> StoreFactory:
+        path = tmp_path / "store.db"
+        return lambda: SqliteStore(path, threaded=True)
+
+
 async def test_data_survives_reopening(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "w.db")
     await store.initialize()
@@ -129,21 +136,57 @@ async def test_a_file_that_is_not_a_database_raises_store_error(tmp_path: Path) 
     await store.close()
 
 
-async def test_a_write_lock_held_too_long_raises_store_unavailable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "threaded"])
+async def test_a_write_lock_held_too_long_raises_store_unavailable(
+    tmp_path: Path, threaded: bool
+) -> None:
     path = tmp_path / "w.db"
-    store = SqliteStore(path, busy_timeout=0.2)
+    store = SqliteStore(path, busy_timeout=0.2, threaded=threaded)
     await store.initialize()
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="locked"):
+            await store.append(KEY, 0, [event(1), event(2)])
         with pytest.raises(StoreUnavailable, match="locked"):
             await store.append(KEY, 0, [event(1)])
+        assert time.monotonic() - start >= 0.35  # each waited for the busy timeout
         assert await store.read(KEY) == []  # readers are not blocked by a writer (WAL)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
     await store.append(KEY, 0, [event(1)])
     await store.close()
+
+
+async def test_inline_waiting_for_a_lock_does_not_block_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path)
+    await store.initialize()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def unblock_soon() -> None:
+        await asyncio.sleep(0.3)
+        blocker.execute("ROLLBACK")
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        await asyncio.gather(store.append(KEY, 0, [event(1)]), unblock_soon())
+        assert ticks >= 10  # the loop ran other tasks while the append waited for the lock
+        assert [e.sequence for e in await store.read(KEY)] == [1]
+    finally:
+        ticking.cancel()
+        blocker.close()
+        await store.close()
 
 
 async def test_wait_for_work_notices_other_processes(tmp_path: Path) -> None:
@@ -181,7 +224,7 @@ def _append_in_process(path: str, worker: int, count: int, ready: Barrier) -> No
 
 
 async def _append_many(path: str, worker: int, count: int, ready: Barrier) -> None:
-    store = SqliteStore(path)
+    store = SqliteStore(path, threaded=worker % 2 == 1)  # both modes side by side
     ready.wait(timeout=60)
     await store.initialize()  # every process initializes the new file at once
     ready.wait(timeout=60)

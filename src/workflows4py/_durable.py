@@ -496,7 +496,10 @@ class SqliteRuntime(DurableRuntime[S, Ev]):
     """The embedded default: every instance in one SQLite file (WAL, synchronous=FULL).
 
     ``synchronous="NORMAL"`` trades the durability of the last transactions on power loss
-    (not on a process crash) for speed; the other options are those of DurableRuntime.
+    (not on a process crash) for speed. The store runs its statements on the event loop's
+    thread (waiting for another process's write lock asynchronously); ``threaded=True``
+    runs them on a thread of its own instead, which keeps the loop free during commits at
+    the cost of a thread hop per call. The other options are those of DurableRuntime.
     """
 
     def __init__(
@@ -507,11 +510,14 @@ class SqliteRuntime(DurableRuntime[S, Ev]):
         initial_state: S,
         synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
         busy_timeout: float = 30.0,
+        threaded: bool = False,
         **options: Unpack[RuntimeOptions[S]],
     ) -> None:
         from ._store_sqlite import SqliteStore
 
-        store = SqliteStore(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        store = SqliteStore(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, threaded=threaded
+        )
         super().__init__(workflow, store, initial_state=initial_state, **options)
 
 
