@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -136,3 +137,35 @@ async def test_a_version_1_schema_is_migrated_and_keeps_its_data(
         assert (record.failures, record.last_error) == (1, "boom")
     finally:
         await store.close()
+
+
+async def test_a_role_without_create_privilege_uses_an_existing_schema(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    owner = await PostgresStore.open(pg_dsn, schema=pg_schema)
+    await owner.close()
+    role = f"w4p_app_{uuid.uuid4().hex[:8]}"
+    ident = sql.Identifier(pg_schema)
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as admin:
+        await admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        try:
+            await admin.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident, sql.Identifier(role))
+            )
+            await admin.execute(
+                sql.SQL(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}"
+                ).format(ident, sql.Identifier(role))
+            )
+            app = await PostgresStore.open(make_conninfo(pg_dsn, user=role), schema=pg_schema)
+            try:
+                assert await app.create(KEY, T0)
+                assert await app.exists(KEY)
+            finally:
+                await app.close()
+        finally:
+            await admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            await admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

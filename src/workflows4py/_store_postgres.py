@@ -508,8 +508,29 @@ class PostgresStore:
             cur = await conn.execute(self._q[name], params)
             return cur.rowcount
 
+    async def _schema_version(self) -> int | None:
+        """The schema's version, or None if it has no migrations table (yet)."""
+        try:
+            rows = await self._fetch("migrations_current", ())
+        except StoreError as e:
+            cause = e.__cause__
+            if isinstance(cause, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
+                return None
+            raise
+        return int(rows[0][0])
+
     async def initialize(self) -> None:
-        """Create or migrate the schema; safe to call from many processes at once."""
+        """Create or migrate the schema; safe to call from many processes at once.
+
+        A schema already at the latest version is only read, so a role without the CREATE
+        privilege can run the application once the schema exists.
+        """
+        latest = self._migrations[-1][0]
+        current = await self._schema_version()
+        if current == latest:
+            return
+        if current is not None and current > latest:
+            raise self._too_new(current, latest)
         pool = await self._get_pool()
         q = self._q
         with _translated():
@@ -520,17 +541,19 @@ class PostgresStore:
                 cur = await conn.execute(q["migrations_current"])
                 row = await cur.fetchone()
                 current = int(row[0]) if row else 0
-                latest = self._migrations[-1][0]
                 if current > latest:
-                    raise StoreError(
-                        f"schema {self._schema!r} is at version {current}, newer than this "
-                        f"version of workflows4py knows (up to {latest}); upgrade workflows4py"
-                    )
+                    raise self._too_new(current, latest)
                 for version, description, statements in self._migrations:
                     if version > current:
                         for statement in statements:
                             await conn.execute(statement)
                         await conn.execute(q["migrations_record"], (version, description))
+
+    def _too_new(self, current: int, latest: int) -> StoreError:
+        return StoreError(
+            f"schema {self._schema!r} is at version {current}, newer than this "
+            f"version of workflows4py knows (up to {latest}); upgrade workflows4py"
+        )
 
     async def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
