@@ -297,3 +297,13 @@ def test_nested_sequences_flatten_in_progress() -> None:
     right = Execution.start(a >> (b >> c), Count(0)).progress()
     assert [s.name for s in left.children] == ["a", "b", "c"]
     assert [s.name for s in right.children] == ["a", "b", "c"]
+
+
+def test_a_node_type_without_semantics_cannot_run() -> None:
+    @dataclass(frozen=True, kw_only=True, eq=False)
+    class Unknown(WIO[Any, Any, Any]):
+        pass
+
+    for definition in (Unknown(), increment() >> Unknown()):
+        with pytest.raises(DefinitionError, match="Unknown nodes cannot run"):
+            run_all(Execution.start(definition, Count(0)))
