@@ -343,8 +343,13 @@ def _translated() -> Iterator[None]:
         raise StoreError(f"PostgreSQL error: {e}") from e
 
 
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Each pooled connection's session: instants come back in UTC (no conversion)."""
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
 def _aware(instant: datetime) -> datetime:
-    return instant.astimezone(UTC)
+    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
 def _opt_aware(instant: datetime | None) -> datetime | None:
@@ -457,6 +462,7 @@ class PostgresStore:
                         min_size=self._min_size,
                         max_size=self._max_size,
                         kwargs={"autocommit": True},
+                        configure=_configure,
                         timeout=self._timeout,
                         name=f"workflows4py:{self._schema}",
                         open=False,
@@ -605,7 +611,10 @@ class PostgresStore:
     async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
         """Journal entries with sequence > ``after``, in order."""
         rows = await self._fetch("read", (key.workflow, key.instance_id, after))
-        return [JournalEntry(seq, type_, data, _aware(at)) for seq, type_, data, at in rows]
+        return [
+            JournalEntry(seq, type_, data, at if at.tzinfo is UTC else at.astimezone(UTC))
+            for seq, type_, data, at in rows
+        ]
 
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
         """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
