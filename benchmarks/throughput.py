@@ -55,7 +55,9 @@ from workflows4py import PostgresRuntime
 SCHEMA = "bench_throughput"
 
 
-def start_workers(count: int, dsn: str, steps: int, log_dir: Path) -> list[subprocess.Popen[Any]]:
+def start_workers(
+    count: int, dsn: str, steps: int, log_dir: Path, concurrency: int | None = None
+) -> list[subprocess.Popen[Any]]:
     env = {
         **os.environ,
         "PYTHONPATH": str(HERE),
@@ -73,6 +75,7 @@ def start_workers(count: int, dsn: str, steps: int, log_dir: Path) -> list[subpr
         "0.02",
         "--log-level",
         "WARNING",
+        *(["--concurrency", str(concurrency)] if concurrency else []),
     ]
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
@@ -191,12 +194,19 @@ class Run:
 
 
 def one_run(
-    dsn: str, workers: int, *, workflows: int, steps: int, margin: float, logs: Path
+    dsn: str,
+    workers: int,
+    *,
+    workflows: int,
+    steps: int,
+    margin: float,
+    logs: Path,
+    concurrency: int | None = None,
 ) -> Run:
     """One run; raises TimeoutError if creating took longer than ``margin``."""
     drop_schema(dsn, SCHEMA)
     asyncio.run(init_schema(dsn, steps))
-    procs = start_workers(workers, dsn, steps, logs)
+    procs = start_workers(workers, dsn, steps, logs, concurrency)
     pids = [p.pid for p in procs]
     try:
         wait_listening(dsn, workers, procs)
@@ -231,6 +241,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="steps per workflow (10)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts (1,2,4)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (2; --quick: 1)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="the workers' --concurrency (default: the worker command's default)",
+    )
     args = parser.parse_args()
     workflows = args.workflows or (200 if args.quick else 1000)
     reps = args.reps or (1 if args.quick else 2)
@@ -257,6 +273,7 @@ def main() -> None:
                             steps=args.steps,
                             margin=margin,
                             logs=logs,
+                            concurrency=args.concurrency,
                         )
                     except TimeoutError as e:
                         margin = 1.5 * CREATION[-1] + 1

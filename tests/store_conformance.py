@@ -714,16 +714,3 @@ class StoreConformance:
             start = time.monotonic()
             await asyncio.gather(worker.wait_for_work(10), set_wakeup())
             assert time.monotonic() - start < 3
-
-    async def test_wait_for_work_wakes_on_a_release(self, open_store: OpenStore) -> None:
-        worker, other = await open_store(), await open_store()
-        await other.acquire(KEY, "a", 30, 0, T0)
-        await settle(worker)
-
-        async def release() -> None:
-            await asyncio.sleep(0.05)
-            await other.release(KEY, "a")
-
-        start = time.monotonic()
-        await asyncio.gather(worker.wait_for_work(10), release())
-        assert time.monotonic() - start < 3

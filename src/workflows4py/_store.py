@@ -255,5 +255,5 @@ class Store(Protocol):
         ...
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
         ...

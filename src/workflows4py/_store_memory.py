@@ -296,7 +296,6 @@ class MemoryStore:
         if held is not None and held[0] == owner:
             del db.leases[key]
             db.released.fire()
-            db.work.fire()
 
     async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
@@ -418,7 +417,7 @@ class MemoryStore:
         return [key for _, key in found[:limit]]
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
         work = self._db().work
         await work.wait(self._work_seen, timeout)
         self._work_seen = work.generation

@@ -698,7 +698,6 @@ class PostgresStore:
                 self._work.fire()
         if released:  # waiters of this store need not wait for the notification's round trip
             self._released.fire()
-            self._work.fire()
 
     @staticmethod
     def _update_params(update: RegistryUpdate) -> dict[str, Any]:
@@ -803,7 +802,7 @@ class PostgresStore:
         return [InstanceKey(wf, iid) for wf, iid in rows]
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
         if self._closed:
             raise StoreError(f"{self!r} is closed")
         self._listen()
@@ -830,9 +829,10 @@ class PostgresStore:
                     self._released.fire()
                     self._work.fire()
                     async for notify in conn.notifies():
-                        if notify.payload == "lease":
+                        if notify.payload == "lease":  # for acquire, not new work
                             self._released.fire()
-                        self._work.fire()
+                        else:
+                            self._work.fire()
             except Exception:  # the server went away, or was never there: retry
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -672,7 +672,6 @@ class SqliteStore:
                 self._signals.work.fire()
         if released:
             self._signals.released.fire()
-            self._signals.work.fire()
 
     async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
@@ -761,7 +760,7 @@ class SqliteStore:
         return [InstanceKey(wf, iid) for wf, iid in rows]
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due or a lease was released, or after timeout."""
+        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
         # Changes by this process are signalled; other processes' commits are seen by
         # polling PRAGMA data_version, which moves when another connection commits. Both are
         # latched: a change since the previous call returns at once.

@@ -79,7 +79,7 @@ class Worker:
             by_name[runtime.workflow.name] = runtime
         return list(groups.values())
 
-    async def _claim(self, limit: int) -> list[_Job]:
+    async def _claim(self, limit: int, *, stale: bool = True) -> list[_Job]:
         """Up to ``limit`` instances to run: due wakeups first, then stale instances, taken
         once per store for all its workflows, so that workflows sharing a store do not
         starve each other. Instances this worker already runs, or that failed here
@@ -97,7 +97,7 @@ class Worker:
             names = list(by_name)
             claims = await store.claim_due(now, room, first.lease_ttl, names)
             keys = [c.key for c in claims]
-            if len(keys) < room:
+            if stale and len(keys) < room:
                 keys += await store.stale(now, room - len(keys), names)
             seen: set[InstanceKey] = set()
             for key in keys:
@@ -147,13 +147,21 @@ class Worker:
             ", ".join(r.workflow.name for r in self.runtimes),
             self.concurrency,
         )
+        loop = asyncio.get_running_loop()
+        next_stale_look = loop.time()
         try:
             while not self._stop.is_set():
                 free = self.concurrency - len(self._running)
                 claimed = 0
                 if free > 0:
+                    # instances go stale only when a process dies, and only once its leases
+                    # lapse: looking once per poll interval is enough, and keeps busy workers
+                    # from asking at every claim
+                    look_for_stale = loop.time() >= next_stale_look
+                    if look_for_stale:
+                        next_stale_look = loop.time() + self.poll_interval
                     try:
-                        jobs = await self._claim(min(free, self.batch))
+                        jobs = await self._claim(min(free, self.batch), stale=look_for_stale)
                     except asyncio.CancelledError:
                         raise
                     except Exception:  # a database that went away: log, wait, try again
@@ -176,13 +184,14 @@ class Worker:
         _log.info("worker stopped")
 
     async def _wait(self, *, full: bool) -> None:
-        """Until a slot frees up (when all were taken), or the store signals new work (when
-        there was room but not enough work), or :meth:`stop`, or the poll interval."""
+        """Until an operation ends (a slot frees up, and what it wrote may have made more
+        work due), or the store signals new work (when there was room but not enough work
+        was due), or :meth:`stop`, or the poll interval."""
         waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
         if not full:
             for store, _ in self._groups():
                 waiters.append(asyncio.ensure_future(store.wait_for_work(self.poll_interval)))
-        running: list[asyncio.Future[Any]] = list(self._running.values()) if full else []
+        running: list[asyncio.Future[Any]] = list(self._running.values())
         try:
             done, _ = await asyncio.wait(
                 [*waiters, *running],
