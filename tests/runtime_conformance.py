@@ -738,8 +738,11 @@ class RuntimeConformance:
         assert await runtime.run_due_wakeups() == []  # failed again (logged)
         row = await runtime.store.get_record(key)
         assert row is not None
-        assert (row.failures, row.next_wakeup) == (2, clock.now() + backoff)
-        clock.advance(backoff)
+        # the second failure in a row waits twice as long
+        assert (row.failures, row.next_wakeup) == (2, clock.now() + 2 * backoff)
+        clock.advance(2 * backoff - timedelta(seconds=1))
+        assert await runtime.run_due_wakeups() == []
+        clock.advance(timedelta(seconds=1))
         assert await runtime.run_due_wakeups() == ["f-1"]
         assert CALLS.count == {"fragile": 3, "after": 1}
         assert await instance.query_state() == St(2, ("fragile", "after"))

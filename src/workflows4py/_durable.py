@@ -88,6 +88,7 @@ class DurableRuntime(Generic[S, Ev]):
         lease_ttl: float = 30.0,
         lease_wait: float = 30.0,
         failure_backoff: timedelta = timedelta(seconds=60),
+        max_failure_backoff: timedelta = timedelta(hours=1),
         tags: Callable[[S], dict[str, str]] | None = None,
         snapshot_every: int | None = 100,
         cache_size: int = 10_000,
@@ -105,7 +106,12 @@ class DurableRuntime(Generic[S, Ev]):
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
         self.lease_wait = lease_wait
+        if failure_backoff <= timedelta(0) or max_failure_backoff < failure_backoff:
+            raise ValueError(
+                "failure_backoff must be positive and max_failure_backoff at least as long"
+            )
         self.failure_backoff = failure_backoff
+        self.max_failure_backoff = max_failure_backoff
         self._tags = tags
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError("snapshot_every must be a positive number of events, or None")
@@ -440,15 +446,31 @@ class DurableRuntime(Generic[S, Ev]):
     def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
         return self._tags(inner.execution.state) if self._tags is not None else {}
 
+    def backoff_after(self, failures: int) -> timedelta:
+        """How long to wait after the ``failures``-th failure in a row (1, 2, ...):
+        ``failure_backoff`` doubled at each further failure, up to ``max_failure_backoff``."""
+        if failures <= 1:
+            return self.failure_backoff
+        doublings = min(failures - 1, 62)
+        ratio = self.max_failure_backoff / self.failure_backoff
+        if 2**doublings >= ratio:
+            return self.max_failure_backoff
+        return self.failure_backoff * float(2**doublings)
+
     def _registry_update(
-        self, inner: _Instance[S, Ev], *, failed: bool = False, error: str | None = None
+        self,
+        inner: _Instance[S, Ev],
+        *,
+        failed: bool = False,
+        error: str | None = None,
+        backoff: timedelta | None = None,
     ) -> RegistryUpdate:
         now = self.clock.now()
         wakeup = inner.next_wakeup()
         if inner.execution.next_action(now, inner.retry_at) is not None:
             # something is due but did not run (it raised, or this operation only answered
             # a signal): a worker must come back, now, or after a backoff if it failed
-            due = now + self.failure_backoff if failed else now
+            due = now + (backoff or self.failure_backoff) if failed else now
             wakeup = due if wakeup is None else min(wakeup, due)
         return RegistryUpdate(inner.execution.status, wakeup, self._tags_of(inner), now, error)
 
@@ -460,8 +482,13 @@ class DurableRuntime(Generic[S, Ev]):
         failed: bool = False,
         error: str | None = None,
     ) -> None:
-        u = self._registry_update(inner, failed=failed, error=error)
         try:
+            backoff = None
+            if failed and error is not None:
+                # the failures in a row so far, this one included, set the backoff
+                record = await self.store.get_record(key)
+                backoff = self.backoff_after((record.failures if record else 0) + 1)
+            u = self._registry_update(inner, failed=failed, error=error, backoff=backoff)
             await self.store.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
         except Exception:
             if not failed:
@@ -487,6 +514,7 @@ class RuntimeOptions(TypedDict, Generic[S], total=False):
     lease_ttl: float
     lease_wait: float
     failure_backoff: timedelta
+    max_failure_backoff: timedelta
     tags: Callable[[S], dict[str, str]] | None
     snapshot_every: int | None
     cache_size: int
