@@ -4,6 +4,7 @@ validates its options. (The runtime conformance suite covers what it does on eac
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ import pytest
 
 from workflows4py import WIO, DurableRuntime, Worker, Workflow
 from workflows4py._journal import JournalEntry
-from workflows4py._store import InstanceKey, NewEvent
+from workflows4py._store import Claim, InstanceKey, NewEvent, StoreUnavailable
 from workflows4py._store_memory import MemoryStore
 from workflows4py.testing import TestClock
 
@@ -209,6 +210,47 @@ async def test_a_stale_instance_that_cannot_load_is_left_alone_for_the_backoff()
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)
         assert store.reads == 2
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+
+
+class FlakyClaims(MemoryStore):
+    """A store whose database is away for the first few claims."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.claims = 0
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        self.claims += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailable("the database went away")
+        return await super().claim_due(now, limit, lease, workflows)
+
+
+async def test_a_failing_claim_is_retried_after_the_poll_interval() -> None:
+    clock = TestClock(T0)
+    store = FlakyClaims(failures=3)
+    rt = DurableRuntime(Later, store, initial_state=Count(), clock=clock)
+    await rt.initialize()
+    instance = await rt.create_instance("later")
+    clock.advance(timedelta(hours=2))
+    GATE.release.set()
+    worker = Worker([rt], poll_interval=0.1)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.25)
+        assert store.claims <= 3  # not a tight loop: one try per poll interval
+        for _ in range(300):
+            if await instance.status() == "finished":
+                break
+            await asyncio.sleep(0.01)
+        assert await instance.status() == "finished"  # once the database is back
     finally:
         worker.stop()
         await asyncio.wait_for(task, 5)

@@ -168,7 +168,8 @@ class Worker:
                         _log.exception(
                             "claiming work failed; retrying in %.1fs", self.poll_interval
                         )
-                        jobs = []
+                        await self._pause()
+                        continue
                     for job in jobs:
                         self._start(job)
                     claimed = len(jobs)
