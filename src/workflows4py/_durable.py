@@ -158,7 +158,9 @@ class DurableRuntime(Generic[S, Ev]):
         check_instance_id(instance_id)
         key = self._key(instance_id)
         now = self.clock.now()
-        if await self.store.create_leased(key, self.owner, self.lease_ttl, now):
+        if instance_id in self._cache:  # it exists (instances are never deleted)
+            await self._operate(instance_id, _proceed, write_registry=True)
+        elif await self.store.create_leased(key, self.owner, self.lease_ttl, now):
             # registered as running with our lease, in one write: if this process dies
             # before the first steps are done, the lease lapses and a worker resumes it
             await self._operate(instance_id, _proceed, write_registry=True, created=True)
