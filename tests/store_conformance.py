@@ -509,6 +509,19 @@ class StoreConformance:
             await store.create(key, T0)
             await store.update(key, "awaiting", wakeup, {}, T0)
 
+    async def test_next_wakeup_is_the_earliest_later_one(self, store: Store) -> None:
+        assert await store.next_wakeup(T0) is None
+        other_wf = InstanceKey("other-workflow", "x")
+        for key, wakeup in ((KEY, at(50)), (OTHER, at(20)), (other_wf, at(10))):
+            await store.create(key, T0)
+            await store.update(key, "awaiting", wakeup, {}, T0)
+        await store.create(InstanceKey(KEY.workflow, "no-wakeup"), T0)
+        assert await store.next_wakeup(T0) == at(10)
+        assert await store.next_wakeup(T0, [KEY.workflow]) == at(20)
+        assert await store.next_wakeup(at(20), [KEY.workflow]) == at(50)  # strictly later
+        assert await store.next_wakeup(at(50)) is None
+        assert await store.next_wakeup(T0, []) is None
+
     async def test_claim_due_claims_due_wakeups_earliest_first(self, store: Store) -> None:
         await self._with_wakeups(
             store, {"late": at(1), "now": T0, "early": at(-5), "none": None, "also": at(-5)}

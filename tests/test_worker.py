@@ -4,6 +4,7 @@ validates its options. (The runtime conformance suite covers what it does on eac
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -251,6 +252,33 @@ async def test_a_failing_claim_is_retried_after_the_poll_interval() -> None:
                 break
             await asyncio.sleep(0.01)
         assert await instance.status() == "finished"  # once the database is back
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+
+
+class Soon(Workflow[Count, Done]):
+    """Waits 0.3 s (a real clock), then one slow effect."""
+
+    definition = WIO.timer(timedelta(seconds=0.3), input=Count, name="Brief") >> WIO.run_io(
+        Count, slow, event=Done
+    ).handle_event(lambda s, e: Count(s.n + 1))
+
+
+async def test_a_timer_fires_on_time_not_a_poll_interval_late() -> None:
+    rt = DurableRuntime(Soon, MemoryStore(), initial_state=Count())
+    await rt.initialize()
+    GATE.release.set()
+    worker = Worker([rt], poll_interval=10)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.1)  # the worker is idle, waiting
+        start = time.monotonic()
+        instance = await rt.create_instance("soon")
+        while await instance.status() != "finished":
+            assert time.monotonic() - start < 3, "the timer waited for the poll interval"
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - start >= 0.25  # and not early
     finally:
         worker.stop()
         await asyncio.wait_for(task, 5)

@@ -240,6 +240,12 @@ class Store(Protocol):
         """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         ...
 
+    async def next_wakeup(
+        self, after: datetime, workflows: Sequence[str] | None = None
+    ) -> datetime | None:
+        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
+        ...
+
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
         """The registry row of one instance."""
         ...

@@ -355,6 +355,20 @@ class MemoryStore:
             db.rows[key].claimed_until = until
         return [Claim(key, wakeup, until) for wakeup, key in due]
 
+    async def next_wakeup(
+        self, after: datetime, workflows: Sequence[str] | None = None
+    ) -> datetime | None:
+        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
+        after = _utc(after)
+        later = [
+            row.next_wakeup
+            for key, row in self._db().rows.items()
+            if row.next_wakeup is not None
+            and row.next_wakeup > after
+            and (workflows is None or key.workflow in workflows)
+        ]
+        return min(later, default=None)
+
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
         """The registry row of one instance."""
         row = self._db().rows.get(key)

@@ -297,6 +297,11 @@ _SQL: dict[str, LiteralString] = {
         UPDATE {s}.instances AS i SET claimed_until = %(until)s
         FROM due WHERE i.workflow = due.workflow AND i.instance_id = due.instance_id
         RETURNING i.workflow, i.instance_id, i.next_wakeup""",
+    # The earliest wakeup after an instant.
+    "next_wakeup": """SELECT next_wakeup FROM {s}.instances
+        WHERE next_wakeup > %(after)s
+            AND (%(workflows)s::text[] IS NULL OR workflow = ANY(%(workflows)s::text[]))
+        ORDER BY next_wakeup LIMIT 1""",
     # Running instances without a live lease: their process died mid-step.
     "stale": """SELECT i.workflow, i.instance_id FROM {s}.instances AS i
         LEFT JOIN {s}.leases AS l ON l.workflow = i.workflow AND l.instance_id = i.instance_id
@@ -756,6 +761,14 @@ class PostgresStore:
         claims = [Claim(InstanceKey(wf, iid), _aware(at), until) for wf, iid, at in rows]
         claims.sort(key=lambda c: (c.wakeup_at, c.key))
         return claims
+
+    async def next_wakeup(
+        self, after: datetime, workflows: Sequence[str] | None = None
+    ) -> datetime | None:
+        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
+        names = None if workflows is None else list(workflows)
+        rows = await self._fetch("next_wakeup", {"after": _utc(after), "workflows": names})
+        return _aware(rows[0][0]) if rows else None
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
         """The registry row of one instance."""

@@ -218,6 +218,10 @@ _SQL: dict[str, str] = {
         WHERE next_wakeup <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
             AND (?3 IS NULL OR workflow IN (SELECT value FROM json_each(?3)))
         ORDER BY next_wakeup, workflow, instance_id LIMIT ?2""",
+    # The earliest wakeup after an instant (?2: as for "due").
+    "next_wakeup": """SELECT next_wakeup FROM instances
+        WHERE next_wakeup > ?1 AND (?2 IS NULL OR workflow IN (SELECT value FROM json_each(?2)))
+        ORDER BY next_wakeup LIMIT 1""",
     # Claim one due wakeup until an instant.
     "claim": "UPDATE instances SET claimed_until = ? WHERE workflow = ? AND instance_id = ?",
     # Running instances without a live lease: their process died mid-step.
@@ -720,6 +724,15 @@ class SqliteStore:
         due = await self._run(lambda conn: _in_transaction(conn, claim))
         end = _dt(until)
         return [Claim(InstanceKey(wf, iid), _dt(wakeup), end) for wf, iid, wakeup in due]
+
+    async def next_wakeup(
+        self, after: datetime, workflows: Sequence[str] | None = None
+    ) -> datetime | None:
+        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
+        names = None if workflows is None else json.dumps(list(workflows))
+        params = (_us(after), names)
+        row = await self._run(lambda conn: conn.execute(_SQL["next_wakeup"], params).fetchone())
+        return None if row is None else _dt(row[0])
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
         """The registry row of one instance."""

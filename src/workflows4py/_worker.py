@@ -175,7 +175,10 @@ class Worker:
                     claimed = len(jobs)
                 if free > 0 and claimed == free:
                     continue  # every slot taken and maybe more work waiting: claim again
-                await self._wait(full=free == 0)
+                if free == 0:
+                    await self._wait(full=True, timeout=self.poll_interval)
+                else:  # nothing more is due: sleep until the next wakeup, at most a poll
+                    await self._wait(full=False, timeout=await self._until_next_wakeup())
             if self._running:
                 _log.info("worker stopping: %d operation(s) finishing", len(self._running))
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
@@ -184,19 +187,35 @@ class Worker:
                 task.cancel()
         _log.info("worker stopped")
 
-    async def _wait(self, *, full: bool) -> None:
+    async def _until_next_wakeup(self) -> float:
+        """Seconds until the earliest future wakeup of any runtime (at most a poll interval),
+        so that a timer fires on time rather than up to a poll interval late."""
+        wait = self.poll_interval
+        for store, by_name in self._groups():
+            first = next(iter(by_name.values()))
+            now = first.clock.now()
+            try:
+                at = await store.next_wakeup(now, list(by_name))
+            except Exception:  # only an optimisation; claiming reports a database that is away
+                _log.debug("could not read the next wakeup", exc_info=True)
+                continue
+            if at is not None:  # (a millisecond at least: no spinning on a clock that stands)
+                wait = min(wait, max((at - now).total_seconds(), 0.001))
+        return wait
+
+    async def _wait(self, *, full: bool, timeout: float) -> None:
         """Until an operation ends (a slot frees up, and what it wrote may have made more
         work due), or the store signals new work (when there was room but not enough work
-        was due), or :meth:`stop`, or the poll interval."""
+        was due), or :meth:`stop`, or ``timeout`` seconds."""
         waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
         if not full:
             for store, _ in self._groups():
-                waiters.append(asyncio.ensure_future(store.wait_for_work(self.poll_interval)))
+                waiters.append(asyncio.ensure_future(store.wait_for_work(timeout)))
         running: list[asyncio.Future[Any]] = list(self._running.values())
         try:
             done, _ = await asyncio.wait(
                 [*waiters, *running],
-                timeout=self.poll_interval,
+                timeout=timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             failed = [f for f in done if f in waiters and not f.cancelled() and f.exception()]
