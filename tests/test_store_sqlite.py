@@ -7,7 +7,7 @@ import json
 import multiprocessing
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
@@ -274,3 +274,23 @@ async def test_processes_appending_to_one_instance_never_fork_it(tmp_path: Path)
     assert sorted(written) == [(w, n) for w in range(workers) for n in range(count)]
     for w in range(workers):  # each process's events are in its own order
         assert [n for ww, n in written if ww == w] == list(range(count))
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "threaded"])
+async def test_an_idle_claim_does_not_wait_for_the_write_lock(
+    tmp_path: Path, threaded: bool
+) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path, busy_timeout=5, threaded=threaded)
+    await store.initialize()
+    await store.create(KEY, T0, next_wakeup=T0 + timedelta(hours=1))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        start = time.monotonic()
+        assert await store.claim_due(T0, 10, 30) == []  # nothing due: a read suffices
+        assert time.monotonic() - start < 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        await store.close()

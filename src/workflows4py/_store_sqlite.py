@@ -721,7 +721,13 @@ class SqliteStore:
             conn.executemany(_SQL["claim"], [(until, wf, iid) for wf, iid, _ in due])
             return due
 
-        due = await self._run(lambda conn: _in_transaction(conn, claim))
+        def claim_if_any(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+            # an idle worker's look costs a read, not the file's write lock
+            if not conn.execute(_SQL["due"], (at, 1, names)).fetchone():
+                return []
+            return _in_transaction(conn, claim)
+
+        due = await self._run(claim_if_any)
         end = _dt(until)
         return [Claim(InstanceKey(wf, iid), _dt(wakeup), end) for wf, iid, wakeup in due]
 
