@@ -434,11 +434,13 @@ class _Worker:
 
 
 def _in_transaction(conn: sqlite3.Connection, job: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction; commit, or roll back on error."""
+    """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction; commit (unless ``job`` rolled it
+    back itself), or roll back on error."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = job(conn)
-        conn.execute("COMMIT")
+        if conn.in_transaction:
+            conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.rollback()
@@ -561,19 +563,7 @@ class SqliteStore:
             conn.rollback()  # leased to another owner: undo the row
             return False
 
-        def in_transaction(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                done = job(conn)
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
-            return done
-
-        return await self._run(in_transaction)
+        return await self._run(lambda conn: _in_transaction(conn, job))
 
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""
