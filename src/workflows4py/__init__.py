@@ -18,6 +18,7 @@ from ._errors import (
     InvalidInstanceId,
     InvalidSignalRequest,
     JournalError,
+    PayloadTooLarge,
     UnexpectedEvent,
     WorkflowError,
 )
@@ -44,6 +45,7 @@ from ._store import (
     SearchQuery,
     SequenceConflict,
     StoreError,
+    StoreReadOnly,
     StoreUnavailable,
 )
 from ._wio import WIO, Caught
@@ -85,6 +87,7 @@ __all__ = [
     "LintIssue",
     "Ok",
     "Page",
+    "PayloadTooLarge",
     "PostgresRuntime",
     "Record",
     "Redelivery",
@@ -99,6 +102,7 @@ __all__ = [
     "StepContext",
     "StepProgress",
     "StoreError",
+    "StoreReadOnly",
     "StoreUnavailable",
     "SystemClock",
     "SystemEvent",

@@ -6,10 +6,11 @@ Every error the library raises derives from :class:`WorkflowError`::
     ├── DefinitionError          a workflow definition is malformed (found when built or loaded)
     ├── CodecError               a value cannot cross the JSON boundary
     │   ├── EncodeError          a value has no encoding (unsupported type, unknown union member)
-    │   └── DecodeError          stored JSON does not decode into the declared type
+    │   └── DecodeError          stored data does not decode (names the instance and event)
     ├── InvalidInstanceId        an instance id is empty, too long or has forbidden characters
     ├── InstanceNotFound         no instance with that id exists in the runtime
     ├── InvalidSignalRequest     a signal request is not of the type its SignalDef declares
+    ├── PayloadTooLarge          a request, event or snapshot encodes past the runtime's limit
     ├── EffectContractError      an effect or signal handler returned an event of the wrong type
     ├── ExecutionError           a definition cannot go on (no fork branch matched, a busy loop)
     ├── LintError                assert_clean() found issues in a definition
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidInstanceId",
     "InvalidSignalRequest",
     "JournalError",
+    "PayloadTooLarge",
     "UnexpectedEvent",
     "WorkflowError",
 ]
@@ -56,11 +58,35 @@ class EncodeError(CodecError):
 
 
 class DecodeError(CodecError):
-    """Stored JSON does not decode into the declared type; ``path`` points at the culprit."""
+    """Stored data does not decode into the declared type; ``path`` points at the culprit.
 
-    def __init__(self, message: str, *, path: str = "$") -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+    Raised for a row read from a store, it names the row: ``workflow`` and ``instance_id``
+    of the instance, and ``sequence``, the journal position of the event (None for a row
+    that is not an event, such as a registry row).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "$",
+        workflow: str | None = None,
+        instance_id: str | None = None,
+        sequence: int | None = None,
+    ) -> None:
+        text = f"{path}: {message}" if path else message
+        if instance_id is not None:
+            where = f"instance {instance_id!r}"
+            if workflow is not None:
+                where += f" of {workflow}"
+            if sequence is not None:
+                where += f", event #{sequence}"
+            text = f"{where}: {text}"
+        super().__init__(text)
         self.path = path
+        self.workflow = workflow
+        self.instance_id = instance_id
+        self.sequence = sequence
 
 
 class InvalidInstanceId(WorkflowError, ValueError):
@@ -77,6 +103,26 @@ class InstanceNotFound(WorkflowError, LookupError):
 
 class InvalidSignalRequest(WorkflowError, TypeError):
     """A signal request does not match the request type of its SignalDef; no handler ran."""
+
+
+class PayloadTooLarge(WorkflowError, ValueError):
+    """A signal request or an event encodes to more bytes than the runtime accepts.
+
+    ``what`` says which ("signal request", "event"), ``size`` and ``limit`` are in bytes
+    of UTF-8 JSON, ``option`` names the runtime option that sets the limit. Nothing was
+    journaled.
+    """
+
+    def __init__(self, what: str, size: int, limit: int, option: str, detail: str = "") -> None:
+        about = f" {detail}" if detail else ""
+        super().__init__(
+            f"{what}{about} encodes to {size:,} bytes, more than the limit of {limit:,} "
+            f"bytes ({option}); nothing was journaled"
+        )
+        self.what = what
+        self.size = size
+        self.limit = limit
+        self.option = option
 
 
 class EffectContractError(WorkflowError, TypeError):

@@ -172,9 +172,11 @@ class _Instance(Generic[S, Ev]):
                 event = decode(entry.type, entry.data)
             except DecodeError as e:
                 raise DecodeError(
-                    f"instance {self.id!r}, event #{entry.sequence} of type {entry.type!r} "
-                    f"does not decode: {e}",
+                    f"event of type {entry.type!r} does not decode: {e}",
                     path="",
+                    workflow=self.workflow.name,
+                    instance_id=self.id,
+                    sequence=entry.sequence,
                 ) from e
             nxt = self.execution.apply_event(event)
             if nxt is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from ._errors import WorkflowError
+from ._errors import DecodeError, WorkflowError
 from ._journal import JournalEntry
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "Snapshot",
     "Store",
     "StoreError",
+    "StoreReadOnly",
     "StoreUnavailable",
 ]
 
@@ -49,6 +50,11 @@ class StoreUnavailable(StoreError):
 
     Retrying later is safe.
     """
+
+
+class StoreReadOnly(StoreError):
+    """The store was opened read-only (the database cannot be written by this process):
+    reads work, a write is refused and nothing was written."""
 
 
 class SequenceConflict(StoreError):
@@ -157,10 +163,16 @@ class SearchQuery:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of search results and the total number of matches."""
+    """One page of search results and the total number of matches.
+
+    A registry row of the page that does not decode (a corrupt row) is left out of
+    ``records`` and reported in ``errors`` instead, one DecodeError naming its instance;
+    ``total`` still counts it.
+    """
 
     records: list[InstanceRecord]
     total: int
+    errors: list[DecodeError] = field(default_factory=list)
 
 
 class Store(Protocol):
