@@ -224,8 +224,10 @@ class Store(Protocol):
         """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
         ...
 
-    async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
-        """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
+    async def save_snapshot(
+        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
+    ) -> None:
+        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
         ...
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:

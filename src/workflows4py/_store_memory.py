@@ -297,11 +297,13 @@ class MemoryStore:
             del db.leases[key]
             db.released.fire()
 
-    async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
-        """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
+    async def save_snapshot(
+        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
+    ) -> None:
+        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
         snapshots = self._db().snapshots
         old = snapshots.get(key)
-        if old is None or old.sequence <= snapshot.sequence:
+        if replace or old is None or old.sequence <= snapshot.sequence:
             snapshots[key] = snapshot
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:

@@ -280,7 +280,7 @@ _SQL: dict[str, LiteralString] = {
         VALUES (%s, %s, %s, %s)
         ON CONFLICT (workflow, instance_id) DO UPDATE
         SET sequence = excluded.sequence, data = excluded.data
-        WHERE excluded.sequence >= old.sequence""",
+        WHERE excluded.sequence >= old.sequence OR %s""",
     # The kept snapshot.
     "snapshot_load": """SELECT sequence, data FROM {s}.snapshots
         WHERE workflow = %s AND instance_id = %s""",
@@ -716,9 +716,11 @@ class PostgresStore:
             "keep": False,
         }
 
-    async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
-        """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
-        params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data)
+    async def save_snapshot(
+        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
+    ) -> None:
+        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
+        params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data, replace)
         await self._execute("snapshot_save", params)
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:

@@ -209,7 +209,7 @@ _SQL: dict[str, str] = {
         VALUES (?, ?, ?, ?)
         ON CONFLICT (workflow, instance_id) DO UPDATE
         SET sequence = excluded.sequence, data = excluded.data
-        WHERE excluded.sequence >= snapshots.sequence""",
+        WHERE excluded.sequence >= snapshots.sequence OR ?""",
     # The kept snapshot.
     "snapshot_load": "SELECT sequence, data FROM snapshots WHERE workflow = ? AND instance_id = ?",
     # Due wakeups nobody holds a live claim on, earliest first.
@@ -667,9 +667,11 @@ class SqliteStore:
         if released:
             self._signals.released.fire()
 
-    async def save_snapshot(self, key: InstanceKey, snapshot: Snapshot) -> None:
-        """Keep ``snapshot`` as the instance's latest (replacing an older one)."""
-        params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data)
+    async def save_snapshot(
+        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
+    ) -> None:
+        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
+        params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data, replace)
         await self._run(lambda conn: conn.execute(_SQL["snapshot_save"], params))
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
