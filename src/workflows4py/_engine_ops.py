@@ -53,6 +53,11 @@ Node = WIO[Any, Any, Any]
 MAX_ITERATIONS_WITHOUT_EVENT = 10_000
 
 
+def _advanced(w: Node, f: Frame) -> bool:
+    """Whether a step inside ``w`` completed successfully (a failed one is no progress)."""
+    return any(isinstance(ex.result, Ok) for ex, _ in executed_nodes(w, f))
+
+
 def _first_error(nodes: list[Executed]) -> Executed | None:
     failed = [n for n in nodes if not isinstance(n.result, Ok)]
     return min(failed, key=lambda n: n.index) if failed else None
@@ -262,9 +267,11 @@ class _Parallel(Semantics[Parallel]):
             yield from frontier(branch, f)
 
     def state(self, w: Parallel, f: Frame) -> Any:
+        # only branches that completed a step are folded in: one whose first step failed
+        # never advanced, its state would be the node's input counted as progress
         interim = w.interim(f.input)
         for branch, incorporate in zip(w.branches, w.incorporate, strict=True):
-            if next(executed_nodes(branch, f), None) is not None:
+            if _advanced(branch, f):
                 interim = incorporate(interim, state_of(branch, f))
         return interim
 

@@ -12,7 +12,14 @@ from typing import Any
 from ._errors import DefinitionError
 from ._result import Err, Ok, Result
 
-__all__ = ["error_names", "event_types", "is_async_callable", "resolve_event_types"]
+__all__ = [
+    "error_names",
+    "event_types",
+    "is_async_callable",
+    "parameter_classes",
+    "resolve_event_types",
+    "wrapper_classes",
+]
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
@@ -33,6 +40,16 @@ def _return_hint(fn: Callable[..., Any]) -> Any:
 
 
 def _classes_of(hint: Any) -> tuple[type, ...] | None:
+    """The classes an annotation admits, None when it is not made of classes.
+
+    ``None`` in an annotation is not a class of values to record: ``X | None`` and
+    ``Optional[X]`` give ``(X,)``, and ``None`` alone gives ``()``. An awaitable gives the
+    classes of what it resolves to.
+    """
+    if hint is None or hint is types.NoneType:
+        return ()
+    if hint is Any:  # says nothing about the classes
+        return None
     if isinstance(hint, type) and not typing.get_args(hint):
         return (hint,)
     origin = typing.get_origin(hint)
@@ -43,7 +60,7 @@ def _classes_of(hint: Any) -> tuple[type, ...] | None:
             if sub is None:
                 return None
             found.extend(sub)
-        return tuple(found)
+        return tuple(dict.fromkeys(found))
     if origin in (collections.abc.Awaitable, collections.abc.Coroutine):
         return _classes_of(typing.get_args(hint)[-1])
     if isinstance(origin, type) and origin is not type:
@@ -54,13 +71,66 @@ def _classes_of(hint: Any) -> tuple[type, ...] | None:
 def event_types(
     fn: Callable[..., Any], explicit: type[Any] | None, *, step: str
 ) -> tuple[type[Any], ...] | None:
-    """The event classes a step's function produces: ``explicit`` or its return annotation."""
+    """The event classes a step's function produces: ``explicit`` or its return annotation.
+
+    ``None`` in the annotation is left out (a retry's ``on_error`` returns None to let the
+    exception through); a function annotated to return only None raises DefinitionError.
+    """
     if explicit is not None:
-        if not isinstance(explicit, type):
-            raise DefinitionError(f"{step}: event= must be a class, got {explicit!r}")
+        if not isinstance(explicit, type) or explicit is types.NoneType:
+            raise DefinitionError(f"{step}: event= must be an event class, got {explicit!r}")
         return (explicit,)
     hint = _return_hint(fn)
-    return _classes_of(hint) if hint is not None else None
+    if hint is None:
+        return None
+    classes = _classes_of(hint)
+    if classes == ():
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise DefinitionError(
+            f"{step}: {name} is annotated to return None, so it never returns an event; "
+            "annotate the event class it returns"
+        )
+    return classes
+
+
+def wrapper_classes(wrap: Callable[..., Any]) -> tuple[type[Any], ...] | None:
+    """The classes a for-each's or an embed's ``wrap`` returns: ``wrap`` itself when it is
+    a class, else its return annotation; None when that is not known."""
+    if isinstance(wrap, type):
+        return (wrap,)
+    hint = _return_hint(wrap)
+    return (_classes_of(hint) or None) if hint is not None else None
+
+
+def parameter_classes(
+    fn: Callable[..., Any], index: int
+) -> tuple[str, tuple[type[Any], ...]] | None:
+    """The name of ``fn``'s parameter number ``index`` and the classes its annotation admits.
+
+    For a class, the parameter is its constructor's (a dataclass's field). None when the
+    parameter is missing or its annotation is absent, unresolvable, or admits anything.
+    """
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+        hints = typing.get_type_hints(fn)  # for a class: its fields' annotations
+    except Exception:  # no signature, unresolvable annotations: nothing to learn here
+        return None
+    if len(params) <= index or params[index].kind is inspect.Parameter.VAR_POSITIONAL:
+        return None
+    name = params[index].name
+    hint = hints.get(name)
+    if hint is None and isinstance(fn, type):
+        try:
+            init = getattr(fn, "__init__")  # noqa: B009 - mypy refuses cls.__init__
+            hint = typing.get_type_hints(init).get(name)
+        except Exception:
+            hint = None
+    if hint is None:
+        return None
+    classes = _classes_of(hint)
+    if not classes or object in classes:
+        return None
+    return name, classes
 
 
 def resolve_event_types(

@@ -235,13 +235,19 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     ) -> WIO[In, Er | Er2, Out | Out2]:
         """Retry with a retry state persisted in events.
 
-        When an effect raises, ``on_error`` returns an event to record (or None to
-        re-raise). ``handle_event(input, event, state)`` then says: retry later
-        (:class:`RetryAgain` with the new state and the instant), give up with ``Err``,
-        or recover with ``Ok``.
+        When an effect raises, ``on_error`` (a plain function, not a coroutine) returns an
+        event to record, or None to re-raise; its event class comes from its return
+        annotation (``Failed | None`` gives ``Failed``) or ``event=``.
+        ``handle_event(input, event, state)`` then says: retry later (:class:`RetryAgain`
+        with the new state and the instant), give up with ``Err``, or recover with ``Ok``.
         """
         from ._wio_ops import Retry, StatefulRetry, check_distinct_events
 
+        if not callable(on_error) or is_async_callable(on_error):
+            raise DefinitionError(
+                "retry_stateful: on_error must be a plain function (it runs while the failed "
+                f"attempt is handled, and its event is recorded at once), got {on_error!r}"
+            )
         types = event_types(on_error, event, step="retry_stateful")
         if not types:
             raise DefinitionError("retry_stateful: annotate on_error's return type or pass event=")

@@ -9,10 +9,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ._codec import JsonCodec
 from ._errors import DefinitionError
 from ._events import SystemEvent, TimerReleased, TimerStarted
+from ._introspect import parameter_classes, wrapper_classes
 from ._signals import SignalDef
 from ._walk import definition_nodes
 from ._wio import WIO, HandleSignal, RunIO
-from ._wio_ops import Checkpoint, Recovery, Retry, StatefulRetry
+from ._wio_ops import Checkpoint, Embedded, ForEach, Recovery, Retry, StatefulRetry, Timer
 
 __all__ = ["Workflow", "WorkflowCodecs"]
 
@@ -101,20 +102,87 @@ def _check_signals(cls: type[Workflow[Any, Any]]) -> None:
                 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Where events are recorded: the workflow's journal, or a for-each's or embed's wrap.
+
+    ``accepts`` are the classes an event recorded there may have (None: not known, so not
+    checked); ``timers`` whether the library's timer events are among them.
+    """
+
+    accepts: tuple[type[Any], ...] | None
+    timers: bool
+    described: str
+    inside: str = ""
+
+
+def _names(classes: tuple[type[Any], ...]) -> str:
+    return ", ".join(c.__qualname__ for c in classes)
+
+
 def _check_events(cls: type[Workflow[Any, Any]], codec: JsonCodec[Any]) -> None:
+    """Every class a step records must reach the journal: a member of the event union at
+    the top, a class the wrap function takes inside a for-each or an embed, whose wrapped
+    event must in turn be one the enclosing scope records."""
     members = tuple(m for m in codec.members.values() if m not in (TimerStarted, TimerReleased))
-    for node in definition_nodes(cls.definition, into_subworkflows=False):
-        recorded: tuple[type[Any], ...] = ()
-        if isinstance(node, RunIO | HandleSignal | Checkpoint | Recovery):
-            recorded = node.event_types
-        elif isinstance(node, Retry) and isinstance(node.policy, StatefulRetry):
-            recorded = node.policy.event_types
-        if recorded:
-            for event_type in recorded:
-                if not issubclass(event_type, members):
-                    step = node.display_name or node.kind
-                    raise DefinitionError(
-                        f"{cls.__name__}: step {step!r} records {event_type.__qualname__}, "
-                        f"which is not one of the workflow's event types "
-                        f"({', '.join(m.__qualname__ for m in members)})"
-                    )
+    top = _Scope(members, True, f"one of the workflow's event types ({_names(members)})")
+    _check_scope(cls.__name__, cls.definition, top)
+
+
+def _recorded(node: WIO[Any, Any, Any]) -> tuple[type[Any], ...]:
+    if isinstance(node, RunIO | HandleSignal | Checkpoint | Recovery):
+        return node.event_types
+    if isinstance(node, Retry) and isinstance(node.policy, StatefulRetry):
+        return node.policy.event_types
+    return ()
+
+
+def _accepted(event_type: type[Any], scope: _Scope) -> bool:
+    return scope.accepts is None or issubclass(event_type, scope.accepts)
+
+
+def _check_scope(workflow: str, root: WIO[Any, Any, Any], scope: _Scope) -> None:
+    for node in definition_nodes(root, into_subworkflows=False):
+        step = node.display_name or (
+            f"Handle {node.signal.name}" if isinstance(node, HandleSignal) else node.kind
+        )
+        for event_type in _recorded(node):
+            if not _accepted(event_type, scope):
+                raise DefinitionError(
+                    f"{workflow}: step {step!r}{scope.inside} records "
+                    f"{event_type.__qualname__}, which is not {scope.described}"
+                )
+        if isinstance(node, Timer) and not scope.timers and scope.accepts is not None:
+            raise DefinitionError(
+                f"{workflow}: timer {node.timer_id!r}{scope.inside} records TimerStarted and "
+                f"TimerReleased, which are not {scope.described}; add SystemEvent to it"
+            )
+        if isinstance(node, ForEach | Embedded):
+            _check_wrapped(workflow, node, scope)
+
+
+def _check_wrapped(workflow: str, node: ForEach | Embedded, scope: _Scope) -> None:
+    what = "for-each" if isinstance(node, ForEach) else "embed"
+    label = f"{what} {node.display_name!r}" if node.display_name else f"an unnamed {what}"
+    wrapped = wrapper_classes(node.wrap)
+    for outer in wrapped or ():
+        if not _accepted(outer, scope):
+            raise DefinitionError(
+                f"{workflow}: {label}{scope.inside} records its steps' events wrapped as "
+                f"{outer.__qualname__} (what wrap returns), which is not {scope.described}"
+            )
+    param = parameter_classes(node.wrap, 1 if isinstance(node, ForEach) else 0)
+    wrap_name = getattr(node.wrap, "__name__", "wrap")
+    if param is None:
+        inner = _Scope(None, True, "", f" inside {label}")
+    else:
+        name, classes = param
+        accepts = tuple(c for c in classes if c not in (TimerStarted, TimerReleased))
+        inner = _Scope(
+            accepts,
+            issubclass(TimerStarted, classes) and issubclass(TimerReleased, classes),
+            f"a class its wrap function takes ({wrap_name}'s {name!r} is typed {_names(classes)})",
+            f" inside {label}",
+        )
+    body = node.body if isinstance(node, ForEach) else node.inner
+    _check_scope(workflow, body, inner)
