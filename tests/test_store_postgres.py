@@ -10,16 +10,27 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
 
 # Assertions in the shared suite get pytest's detailed messages.
 from pg import fresh_schema, require_postgres
-from store_conformance import KEY, T0, StoreConformance, StoreFactory
+from psycopg import sql
+from store_conformance import KEY, OTHER, T0, StoreConformance, StoreFactory
 
-from workflows4py._store import InstanceKey, StoreUnavailable
+from workflows4py import DecodeError
+from workflows4py._store import (
+    InstanceKey,
+    LeaseTimeout,
+    NewEvent,
+    SearchQuery,
+    Snapshot,
+    StoreUnavailable,
+)
 from workflows4py._store_postgres import PostgresStore
 
 
@@ -169,3 +180,188 @@ async def test_a_role_without_create_privilege_uses_an_existing_schema(
         finally:
             await admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             await admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+# -- rows written by someone else: out-of-range values, altered columns ------------------------
+#
+# Whoever can write to the schema can store values the library never writes. Without any DDL:
+# instants past year 9999, before year 1 or 'infinity' (psycopg cannot load them), tags that
+# are not an object of strings or are nested deeper than Python parses, negative counts,
+# snapshot sequences below 1. With DDL (the schema's owner): columns made nullable, CHECKs
+# dropped, types altered. Each becomes a DecodeError naming the row, never a driver error.
+
+
+@pytest.fixture
+async def raw_store(pg_dsn: str, pg_schema: str) -> AsyncIterator[tuple[PostgresStore, Raw]]:
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema)
+    ident = sql.Identifier(pg_schema)
+
+    async def raw(statement: str, params: Sequence[Any] = ()) -> None:
+        async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+            await conn.execute(sql.SQL(statement).format(s=ident), params)  # type: ignore[arg-type]
+
+    try:
+        yield store, raw
+    finally:
+        await store.close()
+
+
+Raw = Callable[..., Awaitable[None]]
+WHERE = "WHERE workflow = 'order' AND instance_id = 'o-1'"
+
+
+async def _with_journal(store: PostgresStore) -> None:
+    for key in (KEY, OTHER):
+        await store.create(key, T0)
+        await store.append(key, 0, [NewEvent("Ev", '{"n": 1}', T0), NewEvent("Ev", "{}", T0)])
+
+
+@pytest.mark.parametrize(
+    "corruption",
+    [
+        f"UPDATE {{s}}.journal SET recorded_at = 'infinity' {WHERE} AND sequence = 2",
+        f"UPDATE {{s}}.journal SET recorded_at = '10000-01-01' {WHERE} AND sequence = 2",
+        f"UPDATE {{s}}.journal SET recorded_at = '0001-01-01 BC' {WHERE} AND sequence = 2",
+        "ALTER TABLE {s}.journal ALTER COLUMN data DROP NOT NULL; "
+        f"UPDATE {{s}}.journal SET data = NULL {WHERE} AND sequence = 2",
+        "ALTER TABLE {s}.journal ALTER COLUMN data TYPE bytea USING data::bytea",
+        "ALTER TABLE {s}.journal ALTER COLUMN recorded_at TYPE text",
+        "ALTER TABLE {s}.journal ALTER COLUMN recorded_at TYPE timestamp",
+    ],
+    ids=["infinity", "year-10000", "bc", "null-data", "bytea-data", "text-instant", "naive"],
+)
+async def test_a_journal_row_that_does_not_load_is_a_decode_error_naming_it(
+    raw_store: tuple[PostgresStore, Raw], corruption: str
+) -> None:
+    store, raw = raw_store
+    await _with_journal(store)
+    await raw(corruption)
+    with pytest.raises(DecodeError) as info:
+        await store.read(KEY)
+    error = info.value
+    assert (error.workflow, error.instance_id) == ("order", "o-1")
+    assert error.sequence in (1, 2)  # a DDL change spoils every row: the first one is named
+    assert "instance 'o-1' of order, event #" in str(error)
+    assert "journal column" in str(error)
+    if "ALTER" not in corruption:
+        assert error.sequence == 2
+        assert [e.sequence for e in await store.read(KEY, after=2)] == []
+        assert len(await store.read(OTHER)) == 2  # other instances read as before
+
+
+@pytest.mark.parametrize(
+    ("corruption", "column"),
+    [
+        (f"UPDATE {{s}}.instances SET tags = '[1, 2]' {WHERE}", "tags"),
+        (f"UPDATE {{s}}.instances SET tags = '{{{{\"a\": 1}}}}' {WHERE}", "tags"),
+        (f"UPDATE {{s}}.instances SET tags = 'null' {WHERE}", "tags"),
+        (f"UPDATE {{s}}.instances SET tags = %s::jsonb {WHERE}", "tags"),  # nested too deep
+        (f"UPDATE {{s}}.instances SET updated_at = 'infinity' {WHERE}", "updated_at"),
+        (f"UPDATE {{s}}.instances SET created_at = '-infinity' {WHERE}", "created_at"),
+        (f"UPDATE {{s}}.instances SET next_wakeup = '20000-01-01' {WHERE}", "next_wakeup"),
+        (f"UPDATE {{s}}.instances SET failures = -3 {WHERE}", "failures"),
+        (
+            "ALTER TABLE {s}.instances DROP CONSTRAINT instances_status_check; "
+            f"UPDATE {{s}}.instances SET status = 'zombie' {WHERE}",
+            "status",
+        ),
+        (
+            "ALTER TABLE {s}.instances ALTER COLUMN tags DROP NOT NULL; "
+            f"UPDATE {{s}}.instances SET tags = NULL {WHERE}",
+            "tags",
+        ),
+    ],
+    ids=[
+        "tags-array",
+        "tags-number",
+        "tags-null",
+        "tags-deep",
+        "updated-infinity",
+        "created-minus-infinity",
+        "wakeup-year-20000",
+        "negative-failures",
+        "unknown-status",
+        "null-tags",
+    ],
+)
+async def test_a_registry_row_that_does_not_decode_is_reported_and_the_page_goes_on(
+    raw_store: tuple[PostgresStore, Raw], corruption: str, column: str
+) -> None:
+    store, raw = raw_store
+    third = InstanceKey("order", "o-3")
+    for n, key in enumerate((KEY, OTHER, third)):
+        await store.create(key, T0 + timedelta(seconds=n))
+        await store.update(key, "awaiting", None, {"n": str(n)}, T0 + timedelta(seconds=n))
+    deep = "[" * 5000 + "]" * 5000
+    await raw(corruption, (deep,) if "%s" in corruption else ())
+    with pytest.raises(DecodeError) as info:
+        await store.get_record(KEY)
+    assert (info.value.workflow, info.value.instance_id, info.value.sequence) == (
+        "order",
+        "o-1",
+        None,
+    )
+    assert f"registry column '{column}'" in str(info.value)
+    for descending in (False, True):
+        page = await store.search(SearchQuery(workflow="order", descending=descending))
+        shown = [r.key for r in page.records]
+        assert shown == ([third, OTHER] if descending else [OTHER, third])
+        assert page.total == 3
+        (error,) = page.errors
+        assert (error.instance_id, error.sequence) == ("o-1", None)
+        assert "'o-1'" in str(error)
+    assert await store.get_record(OTHER) is not None
+    # the next registry write makes the row whole again
+    if column != "created_at":  # written once, when the instance is created
+        await store.update(KEY, "awaiting", None, {}, T0)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert record.tags == {}
+
+
+async def test_instants_out_of_range_in_wakeups_and_leases_do_not_stop_the_others(
+    raw_store: tuple[PostgresStore, Raw],
+) -> None:
+    store, raw = raw_store
+    for key in (KEY, OTHER):
+        await store.create(key, T0, next_wakeup=T0)
+    await raw(f"UPDATE {{s}}.instances SET next_wakeup = '-infinity' {WHERE}")
+    claims = await store.claim_due(T0, 10, 30)
+    # due before year 1: claimed first, as due (the operation running it writes a new wakeup)
+    assert [(c.key, c.wakeup_at) for c in claims] == [
+        (KEY, datetime.min.replace(tzinfo=UTC)),
+        (OTHER, T0),
+    ]
+    await raw(f"UPDATE {{s}}.instances SET next_wakeup = 'infinity' {WHERE}")
+    await store.update(OTHER, "awaiting", None, {}, T0)
+    assert await store.next_wakeup(T0) == datetime.max.replace(tzinfo=UTC)
+    # a lease that never lapses: the instance is held, a typed LeaseTimeout after the wait
+    await store.acquire(KEY, "someone", 10, 0, T0)
+    await raw(f"UPDATE {{s}}.leases SET until = 'infinity' {WHERE}")
+    with pytest.raises(LeaseTimeout, match="'someone'"):
+        await store.acquire(KEY, "me", 10, 0.05, T0)
+    await store.acquire(OTHER, "me", 10, 0, T0)
+    await raw(f"UPDATE {{s}}.instances SET status = 'running' {WHERE}")
+    assert await store.stale(T0 + timedelta(hours=1), 10) == []  # leased: not stale
+
+
+@pytest.mark.parametrize(
+    "corruption",
+    [
+        f"UPDATE {{s}}.snapshots SET sequence = 0 {WHERE}",
+        f"UPDATE {{s}}.snapshots SET sequence = -7 {WHERE}",
+        "ALTER TABLE {s}.snapshots ALTER COLUMN data TYPE bytea USING data::bytea",
+        "ALTER TABLE {s}.snapshots ALTER COLUMN sequence TYPE numeric",
+    ],
+    ids=["sequence-0", "negative-sequence", "bytea-data", "numeric-sequence"],
+)
+async def test_a_snapshot_row_that_does_not_load_is_a_decode_error(
+    raw_store: tuple[PostgresStore, Raw], corruption: str
+) -> None:
+    store, raw = raw_store
+    await store.save_snapshot(KEY, Snapshot(2, "{}"))
+    await raw(corruption)
+    with pytest.raises(DecodeError) as info:
+        await store.load_snapshot(KEY)
+    assert (info.value.instance_id, info.value.sequence) == ("o-1", None)
+    assert "snapshot column" in str(info.value)

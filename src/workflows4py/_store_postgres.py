@@ -52,18 +52,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, LiteralString
+from typing import Any, LiteralString, cast, get_args
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
+from psycopg.adapt import Transformer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from ._errors import DecodeError
 from ._journal import JournalEntry
 from ._store import (
     Claim,
@@ -83,6 +86,8 @@ from ._store import (
 from ._store_memory import _acquire_loop, _check_limit, _Pulse, _utc
 
 __all__ = ["PostgresStore"]
+
+_log = logging.getLogger("workflows4py")
 
 # Schema versions, oldest first. Never edit a released migration: append a new one.
 # {s} is the schema; literal braces are doubled.
@@ -357,18 +362,136 @@ def _aware(instant: datetime) -> datetime:
     return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
-def _opt_aware(instant: datetime | None) -> datetime | None:
-    return None if instant is None else instant.astimezone(UTC)
+# -- rows as stored --------------------------------------------------------------------------
+#
+# Rows are read defensively: whoever can write to the schema can put values there that the
+# library never writes (an instant out of Python's range, tags that are not an object of
+# strings, a column altered to another type or made nullable). Such a row becomes a
+# DecodeError naming the instance, and the event for a journal row, never a driver error or
+# a TypeError. The checks cost a type test per value; a value the driver cannot load at all
+# (an instant past year 9999 or 'infinity', JSON nested deeper than Python parses) costs a
+# second pass over the result already received, only on a read that meets one.
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_STATUSES: frozenset[str] = frozenset(get_args(RegistryStatus))
+_LOAD_ERRORS = (psycopg.DataError, ValueError, RecursionError)
+
+
+class _Unloadable:
+    """A stored value the driver could not load, kept as its text to be reported."""
+
+    __slots__ = ("text", "why")
+
+    def __init__(self, text: str, why: str) -> None:
+        self.text = text
+        self.why = why
+
+
+async def _rows(cur: psycopg.AsyncCursor[Any]) -> list[Any]:
+    """The rows of ``cur``'s result; a value that does not load becomes an _Unloadable."""
+    try:
+        return await cur.fetchall()
+    except _LOAD_ERRORS:
+        pass
+    result = cur.pgresult
+    if result is None:  # pragma: no cover - no result, so nothing failed to load
+        raise StoreError("PostgreSQL returned no result to read")
+    tx = Transformer.from_context(cur)
+    loaders = [
+        tx.get_loader(result.ftype(c), pq.Format(result.fformat(c))) for c in range(result.nfields)
+    ]
+    rows = []
+    for r in range(result.ntuples):
+        values: list[Any] = []
+        for c, loader in enumerate(loaders):
+            raw = result.get_value(r, c)
+            if raw is None:
+                values.append(None)
+                continue
+            try:
+                values.append(loader.load(raw))
+            except _LOAD_ERRORS as e:
+                why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                values.append(_Unloadable(bytes(raw).decode(errors="replace"), why))
+        rows.append(tuple(values))
+    return rows
+
+
+def _shown(value: object) -> str:
+    """A stored value, for a message: short, with its type."""
+    if isinstance(value, _Unloadable):
+        text = value.text if len(value.text) <= 60 else value.text[:59] + "…"
+        return f"{text!r}, which does not load ({value.why})"
+    if value is None:
+        return "NULL"
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:59] + "…"
+    return f"{text} ({type(value).__name__})"
+
+
+def _bad(
+    key: InstanceKey | None, what: str, value: object, expected: str, sequence: int | None = None
+) -> DecodeError:
+    return DecodeError(
+        f"{what} holds {_shown(value)}; expected {expected}",
+        path="",
+        workflow=None if key is None else key.workflow,
+        instance_id=None if key is None else key.instance_id,
+        sequence=sequence,
+    )
+
+
+def _instant(key: InstanceKey, what: str, value: object, sequence: int | None = None) -> datetime:
+    """A stored instant in UTC, or DecodeError."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    raise _bad(key, what, value, "an instant with a time zone", sequence)
+
+
+def _entry(key: InstanceKey, row: Sequence[Any]) -> JournalEntry:
+    """One journal row, checked value by value (the slow path of ``read``)."""
+    seq, type_, data, at = row
+    if seq.__class__ is not int or seq < 1:
+        raise _bad(key, "a journal row's column 'sequence'", seq, "a positive integer")
+    if type_.__class__ is not str:
+        raise _bad(key, "journal column 'type'", type_, "text", seq)
+    if data.__class__ is not str:
+        raise _bad(key, "journal column 'data'", data, "text", seq)
+    return JournalEntry(seq, type_, data, _instant(key, "journal column 'recorded_at'", at, seq))
+
+
+def _key(wf: object, iid: object) -> InstanceKey | None:
+    """The key of a registry row, or None if its columns are not text."""
+    if isinstance(wf, str) and isinstance(iid, str):
+        return InstanceKey(wf, iid)
+    return None
 
 
 def _record(row: Sequence[Any]) -> InstanceRecord:
+    """A registry row, or DecodeError naming its instance."""
     wf, iid, status, created, updated, wakeup, tags, failures, last_error = row
+    key = _key(wf, iid)
+    if key is None:
+        raise DecodeError(
+            f"a registry row's key ({_shown(wf)}, {_shown(iid)}) is not text", path=""
+        )
+    if status.__class__ is not str or status not in _STATUSES:
+        raise _bad(
+            key, "registry column 'status'", status, "one of " + ", ".join(sorted(_STATUSES))
+        )
+    if not (isinstance(tags, dict) and all(v.__class__ is str for v in tags.values())):
+        raise _bad(key, "registry column 'tags'", tags, "a JSON object of strings")
+    if failures.__class__ is not int or failures < 0:
+        raise _bad(key, "registry column 'failures'", failures, "a count")
+    if last_error is not None and last_error.__class__ is not str:
+        raise _bad(key, "registry column 'last_error'", last_error, "text or NULL")
     return InstanceRecord(
-        InstanceKey(wf, iid),
-        status,
-        _aware(created),
-        _aware(updated),
-        _opt_aware(wakeup),
+        key,
+        cast(RegistryStatus, status),
+        _instant(key, "registry column 'created_at'", created),
+        _instant(key, "registry column 'updated_at'", updated),
+        None if wakeup is None else _instant(key, "registry column 'next_wakeup'", wakeup),
         tags,
         failures,
         last_error,
@@ -511,7 +634,7 @@ class PostgresStore:
     async def _fetch(self, name: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
         async with self._connection() as conn:
             cur = await conn.execute(self._q[name], params)
-            return await cur.fetchall()
+            return await _rows(cur)
 
     async def _execute(self, name: str, params: Sequence[Any] | dict[str, Any]) -> int:
         """Run a statement; returns its row count."""
@@ -616,10 +739,19 @@ class PostgresStore:
     async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
         """Journal entries with sequence > ``after``, in order."""
         rows = await self._fetch("read", (key.workflow, key.instance_id, after))
-        return [
-            JournalEntry(seq, type_, data, at if at.tzinfo is UTC else at.astimezone(UTC))
+        # the hot path: rows as the library writes them, checked with a type test per value
+        entries = [
+            JournalEntry(seq, type_, data, at)
             for seq, type_, data, at in rows
+            if seq.__class__ is int
+            and type_.__class__ is str
+            and data.__class__ is str
+            and at.__class__ is datetime
+            and at.tzinfo is UTC
         ]
+        if len(entries) != len(rows):  # a row to convert, or to report as a DecodeError
+            entries = [_entry(key, row) for row in rows]
+        return entries
 
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
         """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
@@ -669,7 +801,10 @@ class PostgresStore:
             self._listen()  # a release will be notified from now on
             if holder is None:  # released between the insert and the read: try again now
                 return "", at
-            return holder, _aware(until)
+            if not isinstance(until, datetime) or until.tzinfo is None:
+                # a lease that does not lapse before year 9999 (or 'infinity'): held
+                until = _LATEST
+            return str(holder), _aware(until)
 
         await _acquire_loop(
             key,
@@ -726,7 +861,14 @@ class PostgresStore:
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
         """The latest snapshot, if any."""
         rows = await self._fetch("snapshot_load", (key.workflow, key.instance_id))
-        return Snapshot(rows[0][0], rows[0][1]) if rows else None
+        if not rows:
+            return None
+        sequence, data = rows[0]
+        if sequence.__class__ is not int or sequence < 1:
+            raise _bad(key, "snapshot column 'sequence'", sequence, "a positive integer")
+        if data.__class__ is not str:
+            raise _bad(key, f"snapshot column 'data' (at #{sequence})", data, "text")
+        return Snapshot(sequence, data)
 
     async def update(
         self,
@@ -760,7 +902,16 @@ class PostgresStore:
         names = None if workflows is None else list(workflows)
         params = {"now": now, "until": until, "limit": limit, "workflows": names}
         rows = await self._fetch("claim_due", params)
-        claims = [Claim(InstanceKey(wf, iid), _aware(at), until) for wf, iid, at in rows]
+        claims = []
+        for wf, iid, at in rows:
+            key = _key(wf, iid)
+            if key is None:
+                _log.warning("a due registry row has a key that is not text: %r, %r", wf, iid)
+                continue
+            # due, so earlier than now; if before year 1 (or '-infinity'), claimed all the
+            # same: the operation that runs it writes a new wakeup into the row
+            aware = isinstance(at, datetime) and at.tzinfo is not None
+            claims.append(Claim(key, _aware(at) if aware else _EARLIEST, until))
         claims.sort(key=lambda c: (c.wakeup_at, c.key))
         return claims
 
@@ -770,7 +921,12 @@ class PostgresStore:
         """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
         names = None if workflows is None else list(workflows)
         rows = await self._fetch("next_wakeup", {"after": _utc(after), "workflows": names})
-        return _aware(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        (at,) = rows[0]
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            return _LATEST  # later than Python counts (or 'infinity'): no wakeup before it
+        return _aware(at)
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
         """The registry row of one instance."""
@@ -803,9 +959,17 @@ class PostgresStore:
         )
         async with self._connection() as conn:
             cur = await conn.execute(statement, params)
-            rows = await cur.fetchall()
+            rows = await _rows(cur)
         total = rows[0][0] if rows else 0
-        return Page([_record(row[1:]) for row in rows if row[1] is not None], total)
+        page = Page([], total)
+        for row in rows:
+            if row[1] is None:  # the row of NULLs carrying the total of an empty page
+                continue
+            try:
+                page.records.append(_record(row[1:]))
+            except DecodeError as e:  # reported; the rest of the page is still returned
+                page.errors.append(e)
+        return page
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None
@@ -814,7 +978,14 @@ class PostgresStore:
         _check_limit("limit", limit)
         names = None if workflows is None else list(workflows)
         rows = await self._fetch("stale", {"now": _utc(now), "limit": limit, "workflows": names})
-        return [InstanceKey(wf, iid) for wf, iid in rows]
+        keys = []
+        for wf, iid in rows:
+            key = _key(wf, iid)
+            if key is None:
+                _log.warning("a stale registry row has a key that is not text: %r, %r", wf, iid)
+                continue
+            keys.append(key)
+        return keys
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when a wakeup may have become due (or early: a hint), or after timeout."""
