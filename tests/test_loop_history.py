@@ -127,10 +127,11 @@ def test_the_bound_counts_iterations_with_on_restart_too() -> None:
 
 def test_a_snapshot_keeps_the_count_and_the_last_iterations_only() -> None:
     definition = until(100_000)
-    small = encode_execution(run(definition, [Raised(1)] * 20), definition)
-    large = encode_execution(run(definition, [Raised(1)] * 2000), definition)
+    wf = workflow(definition)
+    small = encode_execution(run(definition, [Raised(1)] * 20), wf)
+    large = encode_execution(run(definition, [Raised(1)] * 2000), wf)
     assert abs(len(large) - len(small)) < 100  # a few more digits, not 100x the iterations
-    restored = decode_execution(large, definition, Level(0))
+    restored = decode_execution(large, wf, Level(0))
     original = run(definition, [Raised(1)] * 2000)
     assert restored.state == original.state == Level(2000)
     assert restored.progress() == original.progress()

@@ -254,7 +254,7 @@ async def test_a_5000_step_chain_runs_replays_and_snapshots() -> None:
     full = replay(wf, Tally(0), journal)
     for k in (0, 1, n // 2, n - 1, n):
         prefix = replay(wf, Tally(0), journal[:k])
-        restored = decode_execution(encode_execution(prefix, definition), definition, Tally(0))
+        restored = decode_execution(encode_execution(prefix, wf), wf, Tally(0))
         assert restored.state == prefix.state == Tally(k)
         assert restored.progress() == prefix.progress()
         assert restored.next_index == prefix.next_index

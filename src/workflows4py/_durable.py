@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
 import uuid
 from collections import OrderedDict
@@ -26,10 +27,28 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unp
 
 from ._clock import Clock, SystemClock
 from ._engine import Execution
-from ._errors import InstanceNotFound, WorkflowError
+from ._errors import DecodeError, InstanceNotFound, WorkflowError
 from ._journal import JournalEntry
-from ._runtime import WorkflowInstance, _Instance, check_instance_id
-from ._snapshot import SnapshotError, decode_execution, encode_execution
+from ._runtime import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_SNAPSHOT_BYTES,
+    WorkflowInstance,
+    _Instance,
+    check_instance_id,
+    check_journal_sizes,
+    check_limit,
+    encoded_size,
+)
+from ._snapshot import (
+    SnapshotError,
+    SnapshotRefused,
+    decode_execution,
+    encode_execution,
+    event_digest,
+    seal,
+    unseal,
+)
 from ._store import (
     InstanceKey,
     NewEvent,
@@ -91,7 +110,11 @@ class DurableRuntime(Generic[S, Ev]):
         max_failure_backoff: timedelta = timedelta(hours=1),
         tags: Callable[[S], dict[str, str]] | None = None,
         snapshot_every: int | None = 100,
+        snapshot_key: str | bytes | None = None,
         cache_size: int = 10_000,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES,
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"{type(self).__name__} expects a Workflow subclass, got {workflow!r}")
@@ -116,6 +139,10 @@ class DurableRuntime(Generic[S, Ev]):
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError("snapshot_every must be a positive number of events, or None")
         self.snapshot_every = snapshot_every
+        self._snapshot_key, self.snapshot_key_shared = _snapshot_key(snapshot_key)
+        self.max_request_bytes = check_limit("max_request_bytes", max_request_bytes)
+        self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
+        self.max_snapshot_bytes = check_limit("max_snapshot_bytes", max_snapshot_bytes)
         # recently used instances stay loaded (checked against the journal tail each time)
         self._cache: OrderedDict[str, _Instance[S, Ev]] = OrderedDict()
         self._cache_size = cache_size
@@ -185,6 +212,7 @@ class DurableRuntime(Generic[S, Ev]):
         check_instance_id(instance_id)
         key = self._key(instance_id)
         entries = list(journal)
+        check_journal_sizes(entries, self.max_event_bytes)
         probe = self._new(instance_id)
         probe.replay(entries)  # refuses a journal that does not fit, before anything is written
         if not await self.store.create(key, self.clock.now()):
@@ -270,22 +298,31 @@ class DurableRuntime(Generic[S, Ev]):
     def _new(self, instance_id: str) -> _Instance[S, Ev]:
         execution = Execution.start(self.workflow.definition, self.initial_state)
         return _Instance(
-            self.workflow, instance_id, execution, self.clock, _NoScheduler(), keep_journal=False
+            self.workflow,
+            instance_id,
+            execution,
+            self.clock,
+            _NoScheduler(),
+            keep_journal=False,
+            max_event_bytes=self.max_event_bytes,
         )
 
     async def _load(self, instance_id: str, *, created: bool = False) -> _Instance[S, Ev]:
         key = self._key(instance_id)
         inner = self._cache.get(instance_id)
         tail: list[JournalEntry] = []
+        refused = False
         if created:
             # just registered, under our lease: no snapshot, no journal (were there stray
             # rows, the first append would meet them and fail with SequenceConflict)
             inner = self._new(instance_id)
+        elif inner is None:
+            inner = self._new(instance_id)
+            if self.snapshot_every is not None:
+                tail, refused = await self._from_snapshot(key, inner)
+            else:
+                tail = await self.store.read(key)
         else:
-            if inner is None:
-                inner = self._new(instance_id)
-                if self.snapshot_every is not None:
-                    await self._from_snapshot(key, inner)
             tail = await self.store.read(key, after=inner.sequence)
         if tail:
             try:
@@ -293,6 +330,8 @@ class DurableRuntime(Generic[S, Ev]):
             except BaseException:
                 self._cache.pop(instance_id, None)
                 raise
+        if refused:
+            await self._save_snapshot(key, inner, replace=True)
         self._cache[instance_id] = inner
         self._cache.move_to_end(instance_id)
         while len(self._cache) > self._cache_size:
@@ -387,36 +426,98 @@ class DurableRuntime(Generic[S, Ev]):
 
     # -- snapshots --------------------------------------------------------------------------
 
-    async def _from_snapshot(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
-        snapshot = await self.store.load_snapshot(key)
-        if snapshot is None:
-            return
+    async def _from_snapshot(
+        self, key: InstanceKey, inner: _Instance[S, Ev]
+    ) -> tuple[list[JournalEntry], bool]:
+        """Lay the stored snapshot (if it holds) over ``inner``; returns the journal entries
+        still to replay and whether a stored snapshot was refused (to be rewritten)."""
         try:
-            execution = decode_execution(
-                snapshot.data, self.workflow.definition, self.initial_state
-            )
-        except SnapshotError as e:  # an optimisation only: replay the whole journal instead
-            _log.info("snapshot of %s at #%d not used: %s", key, snapshot.sequence, e)
-            return
+            snapshot = await self.store.load_snapshot(key)
+        except DecodeError as e:  # a corrupt snapshot row
+            self._refused(key, None, SnapshotRefused(str(e)))
+            return await self.store.read(key), True
+        if snapshot is None:
+            return await self.store.read(key), False
+        covered = snapshot.sequence
+        if type(covered) is not int or covered < 0:
+            self._refused(key, None, SnapshotRefused(f"malformed position {covered!r}"))
+            return await self.store.read(key), True
+        entries = await self.store.read(key, after=max(covered - 1, 0))
+        try:
+            if covered == 0:
+                last = ""
+            elif not entries or entries[0].sequence != covered:
+                raise SnapshotRefused(f"the journal has no event #{covered}")
+            else:
+                last = event_digest(entries[0].type, entries[0].data)
+                inner.last_entry, entries = entries[0], entries[1:]
+            if encoded_size(snapshot.data, self.max_snapshot_bytes) > self.max_snapshot_bytes:
+                raise SnapshotRefused("larger than max_snapshot_bytes")
+            body = unseal(self._snapshot_key, str(key), covered, last, snapshot.data)
+            execution = decode_execution(body, self.workflow, self.initial_state)
+        except SnapshotRefused as e:  # a cache only: rebuild from the journal instead
+            self._refused(key, covered, e)
+            return await self.store.read(key), True
         inner.execution = execution
-        inner.sequence = inner.snapshot_sequence = snapshot.sequence
+        inner.sequence = inner.snapshot_sequence = covered
+        return entries, False
+
+    def _refused(self, key: InstanceKey, sequence: int | None, why: SnapshotRefused) -> None:
+        at = "" if sequence is None else f" at #{sequence}"
+        if why.foreign:
+            _log.info(
+                "snapshot of %s%s not used: %s; rebuilt from the journal and rewritten",
+                key,
+                at,
+                why,
+            )
+        else:
+            _log.warning(
+                "snapshot of %s%s ignored: %s; rebuilt from the journal and rewritten",
+                key,
+                at,
+                why,
+            )
 
     async def _maybe_snapshot(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
         every = self.snapshot_every
         if every is None or inner.sequence - inner.snapshot_sequence < every:
             return
+        await self._save_snapshot(key, inner)
+
+    async def _save_snapshot(
+        self, key: InstanceKey, inner: _Instance[S, Ev], *, replace: bool = False
+    ) -> None:
+        """Store a sealed snapshot of ``inner`` (best effort: a snapshot is a cache)."""
+        if self.snapshot_every is None:
+            return
+        sequence = inner.sequence
         try:
-            data = encode_execution(inner.execution, self.workflow.definition)
+            body = encode_execution(inner.execution, self.workflow)
+            if encoded_size(body, self.max_snapshot_bytes) > self.max_snapshot_bytes:
+                raise SnapshotError(f"larger than max_snapshot_bytes ({self.max_snapshot_bytes})")
         except SnapshotError as e:
             _log.debug("no snapshot for %s: %s", key, e)
-            inner.snapshot_sequence = inner.sequence  # do not retry at every event
+            inner.snapshot_sequence = sequence  # do not retry at every event
             return
+        last = ""
+        if sequence > 0:
+            last_entry = inner.last_entry
+            if last_entry is None or last_entry.sequence != sequence:
+                return  # the instance was loaded from a snapshot and did not move since
+            last = event_digest(last_entry.type, last_entry.data)
+        data = seal(self._snapshot_key, str(key), sequence, last, body)
         try:
-            await self.store.save_snapshot(key, Snapshot(inner.sequence, data))
+            await self.store.save_snapshot(key, Snapshot(sequence, data), replace=replace)
         except Exception:  # an optimisation only: the operation itself succeeded
-            _log.warning("could not save a snapshot of %s", key, exc_info=True)
+            _log.log(
+                logging.DEBUG if replace else logging.WARNING,
+                "could not save a snapshot of %s",
+                key,
+                exc_info=True,
+            )
             return
-        inner.snapshot_sequence = inner.sequence
+        inner.snapshot_sequence = sequence
 
     # -- store writes -----------------------------------------------------------------------
 
@@ -498,6 +599,18 @@ class DurableRuntime(Generic[S, Ev]):
             _log.warning("could not update the registry row of %s", key, exc_info=True)
 
 
+def _snapshot_key(key: str | bytes | None) -> tuple[bytes, bool]:
+    """The key snapshots are sealed with, and whether it is shared (given, not random)."""
+    if key is None:
+        key = os.environ.get("WORKFLOWS4PY_SNAPSHOT_KEY") or None
+    if key is None:
+        return secrets.token_bytes(32), False
+    raw = key.encode() if isinstance(key, str) else key
+    if not isinstance(raw, bytes) or len(raw) < 16:
+        raise ValueError("snapshot_key must be at least 16 bytes (a secret shared by the app)")
+    return raw, True
+
+
 def _describe(error: Exception, limit: int = 2000) -> str:
     """``Type: message`` of an exception, for the registry's last_error."""
     text = f"{type(error).__qualname__}: {error}" if str(error) else type(error).__qualname__
@@ -519,7 +632,11 @@ class RuntimeOptions(TypedDict, Generic[S], total=False):
     max_failure_backoff: timedelta
     tags: Callable[[S], dict[str, str]] | None
     snapshot_every: int | None
+    snapshot_key: str | bytes | None
     cache_size: int
+    max_request_bytes: int
+    max_event_bytes: int
+    max_snapshot_bytes: int
 
 
 class SqliteRuntime(DurableRuntime[S, Ev]):

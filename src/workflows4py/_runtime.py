@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -17,14 +18,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from ._clock import Clock, SystemClock
+from ._codec import encoder_for
 from ._context import _CURRENT, StepContext
 from ._engine import Execution, FreshSignal, Record, RunEffect
 from ._errors import (
+    CodecError,
     DecodeError,
+    DefinitionError,
     EffectContractError,
     InstanceNotFound,
     InvalidInstanceId,
     JournalError,
+    PayloadTooLarge,
     UnexpectedEvent,
     WorkflowError,
 )
@@ -60,6 +65,65 @@ Resp = TypeVar("Resp")
 InstanceStatus = Literal["running", "awaiting", "finished", "failed"]
 
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
+
+MiB = 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 4 * MiB
+DEFAULT_MAX_EVENT_BYTES = 4 * MiB
+DEFAULT_MAX_SNAPSHOT_BYTES = 8 * MiB
+
+
+def check_limit(name: str, value: int) -> int:
+    """``value`` if it is a positive number of bytes, else ValueError naming the option."""
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+    return value
+
+
+def encoded_size(text: str, limit: int) -> int:
+    """The UTF-8 size of ``text``, computed exactly only when it could pass ``limit``."""
+    n = len(text)
+    if n > limit or n * 4 <= limit:  # a character takes 1 to 4 bytes
+        return n
+    return len(text.encode())
+
+
+def check_size(text: str, limit: int, what: str, option: str, detail: str = "") -> None:
+    """Raise PayloadTooLarge if ``text`` encodes to more than ``limit`` bytes."""
+    size = encoded_size(text, limit)
+    if size > limit:
+        raise PayloadTooLarge(what, len(text.encode()), limit, option, detail)
+
+
+def check_journal_sizes(entries: Iterable[JournalEntry], limit: int) -> None:
+    """Raise PayloadTooLarge if an entry of an imported journal is past ``limit`` bytes."""
+    for entry in entries:
+        check_size(
+            entry.data, limit, "event", "max_event_bytes", f"#{entry.sequence} {entry.type!r}"
+        )
+
+
+_REQUEST_ENCODERS: dict[type[Any], Callable[[Any], Any] | None] = {}
+
+
+def check_request_size(signal: SignalDef[Any, Any], request: Any, limit: int) -> None:
+    """Raise PayloadTooLarge if the request of ``signal`` encodes past ``limit`` bytes.
+
+    A request type the codec cannot encode is not measured (its event still is).
+    """
+    cls = signal.request
+    if cls not in _REQUEST_ENCODERS:
+        try:
+            _REQUEST_ENCODERS[cls] = encoder_for(cls)
+        except DefinitionError:
+            _REQUEST_ENCODERS[cls] = None
+    encode = _REQUEST_ENCODERS[cls]
+    if encode is None:
+        return
+    try:
+        text = json.dumps(encode(request), separators=(",", ":"), ensure_ascii=False)
+    except (CodecError, TypeError, ValueError):
+        return
+    check_size(text, limit, "signal request", "max_request_bytes", f"of {signal.id!r}")
 
 
 def check_instance_id(instance_id: object) -> str:
@@ -133,8 +197,10 @@ class _Instance(Generic[S, Ev]):
         *,
         persist: Callable[[JournalEntry], Awaitable[None]] | None = None,
         keep_journal: bool = True,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.workflow = workflow
+        self.max_event_bytes = max_event_bytes
         self.codecs: WorkflowCodecs[S, Ev] = workflow.codecs()
         self.id = instance_id
         self.execution = execution
@@ -149,6 +215,7 @@ class _Instance(Generic[S, Ev]):
         self.sequence = 0
         self.snapshot_sequence = 0  # the journal position of the latest stored snapshot
         self.journal: list[JournalEntry] | None = [] if keep_journal else None
+        self.last_entry: JournalEntry | None = None  # the latest event recorded or replayed
         self.lock = asyncio.Lock()
         self.running = False
         # a stateless retry keeps its next attempt in memory only, per (step, route): nothing
@@ -189,6 +256,7 @@ class _Instance(Generic[S, Ev]):
                 )
             self.execution = nxt
             self.sequence = expected_sequence
+            self.last_entry = entry
             if keep is not None:
                 keep(entry)
 
@@ -227,6 +295,7 @@ class _Instance(Generic[S, Ev]):
             )
         outer = wrap(event) if wrap is not None else event
         tag, data = self.codecs.events.encode(outer)
+        check_size(data, self.max_event_bytes, "event", "max_event_bytes", f"{tag!r} of {step!r}")
         decoded = self.codecs.events.decode(tag, data)
         nxt = self.execution.apply_event(decoded)
         if nxt is None:
@@ -241,6 +310,7 @@ class _Instance(Generic[S, Ev]):
         if self.persist is not None:
             await self.persist(entry)
         self.sequence = entry.sequence
+        self.last_entry = entry
         if self.journal is not None:
             self.journal.append(entry)
         self.execution = nxt
@@ -369,6 +439,8 @@ R = TypeVar("R")
 class _Host(Protocol[S, Ev]):
     """What a runtime offers its instance handles."""
 
+    max_request_bytes: int
+
     async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
         """Run ``fn`` on the up-to-date instance, exclusively (lock or lease)."""
         ...
@@ -414,6 +486,7 @@ class WorkflowInstance(Generic[S, Ev]):
         if not isinstance(signal, SignalDef):
             raise TypeError(f"deliver_signal expects a SignalDef, got {signal!r}")
         signal.check_request(request)
+        check_request_size(signal, request, self._host.max_request_bytes)
 
         async def deliver(inner: _Instance[S, Ev]) -> Resp | UnexpectedSignal:
             result: Resp | UnexpectedSignal = await inner.deliver(signal, request, route)
@@ -479,9 +552,13 @@ class InMemoryRuntime(Generic[S, Ev]):
         initial_state: S,
         clock: Clock | None = None,
         scheduler: WakeupScheduler | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"InMemoryRuntime expects a Workflow subclass, got {workflow!r}")
+        self.max_request_bytes = check_limit("max_request_bytes", max_request_bytes)
+        self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
         if "definition" not in dir(workflow):
             raise WorkflowError(f"{workflow.__name__} has no definition")
         from ._draft import ensure_runnable
@@ -500,7 +577,14 @@ class InMemoryRuntime(Generic[S, Ev]):
 
     def _new(self, instance_id: str) -> _Instance[S, Ev]:
         execution = Execution.start(self.workflow.definition, self.initial_state)
-        return _Instance(self.workflow, instance_id, execution, self.clock, self._scheduler)
+        return _Instance(
+            self.workflow,
+            instance_id,
+            execution,
+            self.clock,
+            self._scheduler,
+            max_event_bytes=self.max_event_bytes,
+        )
 
     async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """The instance with this id, created (and run until it waits) if it does not exist."""
@@ -531,11 +615,13 @@ class InMemoryRuntime(Generic[S, Ev]):
         does not fit the definition; the runtime is then left unchanged.
         """
         check_instance_id(instance_id)
+        entries = list(journal)
+        check_journal_sizes(entries, self.max_event_bytes)
         async with self._creation:
             if instance_id in self._instances:
                 raise WorkflowError(f"instance {instance_id!r} already exists")
             inner = self._new(instance_id)
-            inner.replay(journal)
+            inner.replay(entries)
             inner._schedule()
             self._instances[instance_id] = inner
         return self._handle(instance_id)

@@ -6,11 +6,19 @@ results, inputs and events; a timer's instants; a fork's choice; a loop's iterat
 as an *overlay* mirroring the tree, never the definition's functions. Decoding walks the
 current definition and lays the overlay over it.
 
-Values inside the overlay (states, inputs, events) are encoded with their class's import
-path. Anything that cannot be encoded that way means "no snapshot" for that instance; a
-snapshot that no longer decodes (a class moved, a field changed, the definition's shape
-changed: its fingerprint differs) is ignored and the instance is rebuilt by full replay.
-Snapshots are an optimisation only: the journal stays the source of truth.
+Nothing in a snapshot selects code. A value of a class is written with the class's name
+in the workflow's :class:`SnapshotTypes`, a closed table built from the workflow's own
+declared types (state, events, signal requests and responses, and every class reachable
+from the annotations of its steps' functions and of those classes' fields); decoding looks
+the name up in that table and nowhere else: no import, no attribute of a module named by
+the data. Values of classes the workflow's codec can encode go through that codec, so a
+field of the wrong type is refused on decoding exactly as in a journal.
+
+A snapshot is *sealed* (see :func:`seal`): an HMAC-SHA256, under the runtime's snapshot
+key, over the instance, the journal position, the last event covered and the body. A
+snapshot that is not sealed under the runtime's key, names a type outside the table, fails
+validation or was written for another definition is refused (:class:`SnapshotRefused`)
+and the instance is rebuilt from its journal: the journal stays the source of truth.
 """
 
 from __future__ import annotations
@@ -19,20 +27,26 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
-import functools
 import hashlib
-import importlib
+import hmac
 import json
 import math
+import types
+import typing
 import uuid
 import weakref
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from ._codec import decoder_for, encoder_for
 from ._engine import Execution
 from ._engine_core import Executed
+from ._errors import CodecError, DefinitionError
+from ._events import TimerReleased, TimerStarted
 from ._result import Err, Ok
-from ._walk import definition_children
-from ._wio import EMPTY_HISTORY, WIO, Chain, FlatMap, HandleErrorWith, Transform
+from ._signals import SignalDef
+from ._walk import definition_children, definition_nodes
+from ._wio import EMPTY_HISTORY, WIO, Caught, Chain, FlatMap, HandleErrorWith, Transform
 from ._wio_ops import (
     _UNSET,
     Checkpoint,
@@ -46,9 +60,24 @@ from ._wio_ops import (
     Timer,
 )
 
-__all__ = ["SnapshotError", "decode_execution", "encode_execution", "fingerprint"]
+if TYPE_CHECKING:
+    from ._workflow import Workflow
 
-FORMAT = 2  # 2: flat sequences, loops keep their last iterations only
+__all__ = [
+    "SnapshotError",
+    "SnapshotRefused",
+    "SnapshotTypes",
+    "decode_execution",
+    "encode_execution",
+    "event_digest",
+    "fingerprint",
+    "key_id",
+    "seal",
+    "snapshot_types",
+    "unseal",
+]
+
+FORMAT = 3  # 3: values named from the workflow's closed type table, sealed
 Node = WIO[Any, Any, Any]
 
 
@@ -56,211 +85,387 @@ class SnapshotError(Exception):
     """A value or a node cannot go into a snapshot, or a snapshot does not fit."""
 
 
-# -- values -----------------------------------------------------------------------------------
+class SnapshotRefused(SnapshotError):
+    """A stored snapshot is not used. ``foreign``: it is sealed under another key (written
+    by a process with a different snapshot key), which is not a sign of tampering."""
+
+    def __init__(self, reason: str, *, foreign: bool = False) -> None:
+        super().__init__(reason)
+        self.foreign = foreign
 
 
-def _path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+# -- the closed table of types -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
-def _resolve(path: str) -> Any:
-    module, _, qualname = path.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
+def _is_model(cls: type) -> bool:
+    return callable(getattr(cls, "model_validate", None)) and hasattr(cls, "model_fields")
 
 
-def _enc(v: Any) -> Any:
-    if v is None or isinstance(v, bool | int | str):
-        return v
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise SnapshotError("non-finite float")
-        return v
-    if v is _UNSET:
-        return {"$unset": 1}
-    if isinstance(v, enum.Enum):
-        return {"$enum": _path(type(v)), "v": _enc(v.value)}
-    if isinstance(v, dt.datetime):
-        return {"$dt": v.isoformat()}
-    if isinstance(v, dt.date):
-        return {"$date": v.isoformat()}
-    if isinstance(v, dt.timedelta):
-        return {"$td": [v.days, v.seconds, v.microseconds]}
-    if isinstance(v, decimal.Decimal):
-        return {"$dec": str(v)}
-    if isinstance(v, uuid.UUID):
-        return {"$uuid": str(v)}
-    if isinstance(v, list):
-        return [_enc(x) for x in v]
-    if isinstance(v, tuple):
-        return {"$tuple": [_enc(x) for x in v]}
-    if isinstance(v, frozenset | set):
-        return {"$set": [_enc(x) for x in v], "frozen": isinstance(v, frozenset)}
-    if isinstance(v, dict):
-        return {"$dict": [[_enc(k), _enc(x)] for k, x in v.items()]}
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        if "<locals>" in type(v).__qualname__:
-            raise SnapshotError(f"{type(v).__qualname__} is not importable")
-        fields = {f.name: _enc(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        return {"$dc": _path(type(v)), "f": fields}
-    dump = getattr(v, "model_dump", None)
-    if callable(dump):  # a pydantic model
-        return {"$model": _path(type(v)), "v": dump(mode="json")}
-    raise SnapshotError(f"cannot snapshot a value of type {type(v).__qualname__}")
+def _field_hints(cls: type) -> Iterator[Any]:
+    if dataclasses.is_dataclass(cls):
+        try:
+            yield from typing.get_type_hints(cls).values()
+        except Exception:  # unresolvable annotations: the field values must be plain data
+            return
+    elif _is_model(cls):
+        for info in getattr(cls, "model_fields", {}).values():
+            yield getattr(info, "annotation", None)
 
 
-@functools.lru_cache(maxsize=1024)
+def _function_hints(fn: Any) -> Iterator[Any]:
+    target = fn
+    while callable(getattr(target, "func", None)):  # functools.partial
+        target = target.func
+    if not (isinstance(target, types.FunctionType | types.MethodType)):
+        target = getattr(type(target), "__call__", None)  # noqa: B004 - a callable object
+    if target is None:
+        return
+    try:
+        yield from typing.get_type_hints(target).values()
+    except Exception:  # unresolvable annotations (say, a class local to a function)
+        return
+
+
+class SnapshotTypes:
+    """The classes a snapshot of one workflow may name, by name, and nothing else.
+
+    Built from the workflow's declared types: its state and event types, the engine's own
+    events, every signal's request and response, every class in the annotations of the
+    definition's functions (which covers step inputs, outputs and domain errors), and,
+    recursively, every class in the annotations of those classes' fields. Only
+    dataclasses, pydantic models and enums are kept; a name two classes share is left out.
+    """
+
+    def __init__(self, workflow: type[Workflow[Any, Any]]) -> None:
+        self._seen: set[int] = set()
+        found: dict[str, type] = {}
+        clashes: set[str] = set()
+        for cls in self._classes_of(workflow):
+            name = f"{cls.__module__}:{cls.__qualname__}"
+            other = found.setdefault(name, cls)
+            if other is not cls:
+                clashes.add(name)
+        for name in clashes:
+            del found[name]
+        self.by_name: dict[str, type] = found
+        self.names: dict[type, str] = {cls: name for name, cls in found.items()}
+        self._typed: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]] | None] = {}
+
+    def _classes_of(self, workflow: type[Workflow[Any, Any]]) -> Iterator[type]:
+        roots: list[Any] = [
+            workflow.state_type,
+            workflow.event_type,
+            TimerStarted,
+            TimerReleased,
+            Caught,
+            Ok,
+            Err,
+        ]
+        for node in definition_nodes(workflow.definition):
+            roots.extend(self._node_hints(node))
+        for hint in roots:
+            yield from self._walk(hint)
+
+    def _node_hints(self, node: Node) -> Iterator[Any]:
+        for field in dataclasses.fields(node):
+            yield from self._value_hints(getattr(node, field.name), depth=0)
+
+    def _value_hints(self, value: Any, depth: int) -> Iterator[Any]:
+        if isinstance(value, WIO) or value is None:
+            return
+        if isinstance(value, type):
+            yield value
+        elif isinstance(value, SignalDef):
+            yield value.request
+            if value.response is not None:
+                yield value.response
+        elif isinstance(value, tuple):
+            for item in value:
+                yield from self._value_hints(item, depth)
+        elif callable(value):
+            yield from _function_hints(value)
+        elif depth < 2 and dataclasses.is_dataclass(value):  # a policy, a fork's branch
+            for field in dataclasses.fields(value):
+                yield from self._value_hints(getattr(value, field.name), depth + 1)
+
+    def _walk(self, hint: Any) -> Iterator[type]:
+        if id(hint) in self._seen:
+            return
+        self._seen.add(id(hint))
+        supertype = getattr(hint, "__supertype__", None)  # a NewType
+        if supertype is not None:
+            yield from self._walk(supertype)
+            return
+        origin = typing.get_origin(hint)
+        if origin is typing.Literal:
+            return
+        if origin is not None:
+            if isinstance(origin, type):
+                yield from self._walk(origin)
+            for arg in typing.get_args(hint):
+                yield from self._walk(arg)
+            return
+        if not isinstance(hint, type):
+            return
+        if dataclasses.is_dataclass(hint) or _is_model(hint) or issubclass(hint, enum.Enum):
+            yield hint
+            for field_hint in _field_hints(hint):
+                yield from self._walk(field_hint)
+
+    def typed(self, cls: type) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+        """The workflow codec's encoder and decoder for ``cls``, if it has them."""
+        if cls not in self._typed:
+            try:
+                pair: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = (
+                    encoder_for(cls),
+                    decoder_for(cls),
+                )
+            except DefinitionError:  # say, a generic dataclass: written field by field
+                pair = None
+            self._typed[cls] = pair
+        return self._typed[cls]
+
+    def name_of(self, value: Any) -> str:
+        name = self.names.get(type(value))
+        if name is None:
+            raise SnapshotError(
+                f"{type(value).__qualname__} is not one of the workflow's declared types"
+            )
+        return name
+
+    def lookup(self, name: Any, kind: str) -> type:
+        cls = self.by_name.get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise SnapshotRefused(f"names {name!r}, which is not one of the workflow's types")
+        if kind == "dc" and not dataclasses.is_dataclass(cls):
+            raise SnapshotRefused(f"{name} is not a dataclass")
+        if kind == "enum" and not issubclass(cls, enum.Enum):
+            raise SnapshotRefused(f"{name} is not an enum")
+        if kind == "model" and not _is_model(cls):
+            raise SnapshotRefused(f"{name} is not a pydantic model")
+        return cls
+
+    # -- values -------------------------------------------------------------------------
+
+    def enc(self, v: Any) -> Any:
+        if v is None or isinstance(v, bool | int | str):
+            return v
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise SnapshotError("non-finite float")
+            return v
+        if v is _UNSET:
+            return {"$unset": 1}
+        if isinstance(v, enum.Enum):
+            return {"$enum": self.name_of(v), "v": self.enc(v.value)}
+        if isinstance(v, dt.datetime):
+            return {"$dt": v.isoformat()}
+        if isinstance(v, dt.date):
+            return {"$date": v.isoformat()}
+        if isinstance(v, dt.timedelta):
+            return {"$td": [v.days, v.seconds, v.microseconds]}
+        if isinstance(v, decimal.Decimal):
+            return {"$dec": str(v)}
+        if isinstance(v, uuid.UUID):
+            return {"$uuid": str(v)}
+        if isinstance(v, list):
+            return [self.enc(x) for x in v]
+        if isinstance(v, tuple):
+            return {"$tuple": [self.enc(x) for x in v]}
+        if isinstance(v, frozenset | set):
+            return {"$set": [self.enc(x) for x in v], "frozen": isinstance(v, frozenset)}
+        if isinstance(v, dict):
+            return {"$dict": [[self.enc(k), self.enc(x)] for k, x in v.items()]}
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            name = self.name_of(v)
+            typed = self.typed(type(v))
+            if typed is not None:
+                try:
+                    return {"$v": name, "d": typed[0](v)}
+                except CodecError as e:
+                    raise SnapshotError(f"{name}: {e}") from e
+            fields = {f.name: self.enc(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            return {"$dc": name, "f": fields}
+        dump = getattr(v, "model_dump", None)
+        if callable(dump):  # a pydantic model
+            return {"$model": self.name_of(v), "v": dump(mode="json")}
+        raise SnapshotError(f"cannot snapshot a value of type {type(v).__qualname__}")
+
+    def dec(self, v: Any) -> Any:
+        if isinstance(v, list):
+            return [self.dec(x) for x in v]
+        if not isinstance(v, dict):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise SnapshotRefused("non-finite float")
+            return v
+        if "$v" in v:
+            cls = self.lookup(v["$v"], "dc")
+            typed = self.typed(cls)
+            if typed is None:
+                raise SnapshotRefused(f"{v['$v']} has no codec")
+            try:
+                return typed[1](v["d"])
+            except CodecError as e:
+                raise SnapshotRefused(f"{v['$v']} does not validate: {e}") from e
+        if "$dc" in v:
+            cls = self.lookup(v["$dc"], "dc")
+            if self.typed(cls) is not None:
+                raise SnapshotRefused(f"{v['$dc']} written without its codec")
+            fields = v["f"]
+            if not isinstance(fields, dict) or set(fields) != _field_names(cls):
+                raise SnapshotRefused(f"fields of {v['$dc']} changed")
+            obj: Any = object.__new__(cls)
+            for name, value in fields.items():
+                object.__setattr__(obj, name, self.dec(value))
+            return obj
+        if "$tuple" in v:
+            return tuple(self.dec(x) for x in v["$tuple"])
+        if "$dict" in v:
+            return {self.dec(k): self.dec(x) for k, x in v["$dict"]}
+        if "$set" in v:
+            items = [self.dec(x) for x in v["$set"]]
+            return frozenset(items) if v["frozen"] is True else set(items)
+        if "$dt" in v:
+            return dt.datetime.fromisoformat(v["$dt"])
+        if "$date" in v:
+            return dt.date.fromisoformat(v["$date"])
+        if "$td" in v:
+            days, seconds, micros = v["$td"]
+            return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+        if "$dec" in v:
+            return decimal.Decimal(v["$dec"])
+        if "$uuid" in v:
+            return uuid.UUID(v["$uuid"])
+        if "$enum" in v:
+            return self.lookup(v["$enum"], "enum")(self.dec(v["v"]))
+        if "$model" in v:
+            model: Any = self.lookup(v["$model"], "model")
+            return model.model_validate(v["v"])
+        if "$unset" in v:
+            return _UNSET
+        raise SnapshotRefused(f"unknown value encoding {sorted(v)[:5]}")
+
+
+_TYPES: weakref.WeakKeyDictionary[type, SnapshotTypes] = weakref.WeakKeyDictionary()
+
+
+def snapshot_types(workflow: type[Workflow[Any, Any]]) -> SnapshotTypes:
+    """The closed type table of ``workflow`` (built once)."""
+    table = _TYPES.get(workflow)
+    if table is None:
+        table = _TYPES[workflow] = SnapshotTypes(workflow)
+    return table
+
+
 def _field_names(cls: type) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(cls))
-
-
-def _dec(v: Any) -> Any:
-    if isinstance(v, list):
-        return [_dec(x) for x in v]
-    if not isinstance(v, dict):
-        return v
-    if "$dc" in v:
-        cls = _resolve(v["$dc"])
-        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-            raise SnapshotError(f"{v['$dc']} is no longer a dataclass")
-        obj = object.__new__(cls)
-        if set(v["f"]) != _field_names(cls):
-            raise SnapshotError(f"fields of {v['$dc']} changed")
-        for name, value in v["f"].items():
-            object.__setattr__(obj, name, _dec(value))
-        return obj
-    if "$tuple" in v:
-        return tuple(_dec(x) for x in v["$tuple"])
-    if "$dict" in v:
-        return {_dec(k): _dec(x) for k, x in v["$dict"]}
-    if "$set" in v:
-        items = [_dec(x) for x in v["$set"]]
-        return frozenset(items) if v["frozen"] else set(items)
-    if "$dt" in v:
-        return dt.datetime.fromisoformat(v["$dt"])
-    if "$date" in v:
-        return dt.date.fromisoformat(v["$date"])
-    if "$td" in v:
-        days, seconds, micros = v["$td"]
-        return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
-    if "$dec" in v:
-        return decimal.Decimal(v["$dec"])
-    if "$uuid" in v:
-        return uuid.UUID(v["$uuid"])
-    if "$enum" in v:
-        return _resolve(v["$enum"])(_dec(v["v"]))
-    if "$model" in v:
-        return _resolve(v["$model"]).model_validate(v["v"])
-    if "$unset" in v:
-        return _UNSET
-    raise SnapshotError(f"unknown value encoding {sorted(v)}")
 
 
 # -- the tree overlay -------------------------------------------------------------------------
 
 
-def _result(r: Any) -> Any:
-    return {"ok": _enc(r.value)} if isinstance(r, Ok) else {"err": _enc(r.error)}
+def _result(r: Any, t: SnapshotTypes) -> Any:
+    return {"ok": t.enc(r.value)} if isinstance(r, Ok) else {"err": t.enc(r.error)}
 
 
-def _unresult(d: Any) -> Any:
-    return Ok(_dec(d["ok"])) if "ok" in d else Err(_dec(d["err"]))
+def _unresult(d: Any, t: SnapshotTypes) -> Any:
+    return Ok(t.dec(d["ok"])) if "ok" in d else Err(t.dec(d["err"]))
 
 
-def _overlay(w: Node) -> Any:
+def _overlay(w: Node, t: SnapshotTypes) -> Any:
     if isinstance(w, Executed):
         return {
-            "x": _overlay(w.node),
-            "r": _result(w.result),
-            "i": _enc(w.input),
+            "x": _overlay(w.node, t),
+            "r": _result(w.result, t),
+            "i": t.enc(w.input),
             "n": w.index,
-            "e": _enc(w.event),
+            "e": t.enc(w.event),
         }
     match w:
         case Chain():
-            current = None if w.current is None else _overlay(w.current)
-            return {"done": [_overlay(step) for step in w.done], "current": current}
+            current = None if w.current is None else _overlay(w.current, t)
+            return {"done": [_overlay(step, t) for step in w.done], "current": current}
         case FlatMap():
-            return {"base": _overlay(w.base), "next": None if w.next is None else _overlay(w.next)}
+            return {
+                "base": _overlay(w.base, t),
+                "next": None if w.next is None else _overlay(w.next, t),
+            }
         case Transform() | Checkpoint():
-            return {"base": _overlay(w.base)}
+            return {"base": _overlay(w.base, t)}
         case HandleErrorWith():
-            return {"base": _overlay(w.base), "handler": _overlay(w.handler)}
+            return {"base": _overlay(w.base, t), "handler": _overlay(w.handler, t)}
         case Timer():
-            return {"t": [_enc(w.started_at), _enc(w.resume_at)]}
+            return {"t": [t.enc(w.started_at), t.enc(w.resume_at)]}
         case Fork():
-            current = None if w.current is None else _overlay(w.current)
-            return {"chosen": w.chosen, "in": _enc(w.chosen_input), "current": current}
+            current = None if w.current is None else _overlay(w.current, t)
+            return {"chosen": w.chosen, "in": t.enc(w.chosen_input), "current": current}
         case Loop():
             return {
                 "finished": w.finished,
-                "history": [_overlay(h) for h in w.history],
-                "current": None if w.current is None else _overlay(w.current),
+                "history": [_overlay(h, t) for h in w.history],
+                "current": None if w.current is None else _overlay(w.current, t),
                 "phase": w.phase,
-                "in": _enc(w.phase_input),
+                "in": t.enc(w.phase_input),
             }
         case Parallel():
-            return {"branches": [_overlay(b) for b in w.branches]}
+            return {"branches": [_overlay(b, t) for b in w.branches]}
         case ForEach():
             if w.running is None:
                 return {"running": None}
-            return {"running": [[k, _enc(e), _overlay(sub)] for k, e, sub in w.running]}
+            return {"running": [[k, t.enc(e), _overlay(sub, t)] for k, e, sub in w.running]}
         case Embedded():
-            return {"inner": _overlay(w.inner)}
+            return {"inner": _overlay(w.inner, t)}
         case Interruptible():
             return {
-                "base": _overlay(w.base),
-                "flow": _overlay(w.flow),
+                "base": _overlay(w.base, t),
+                "flow": _overlay(w.flow, t),
                 "interrupted": w.interrupted,
-                "in": _enc(w.flow_input),
+                "in": t.enc(w.flow_input),
             }
         case Retry():
-            return {"base": _overlay(w.base), "state": _enc(w.state), "nb": _enc(w.not_before)}
+            return {"base": _overlay(w.base, t), "state": t.enc(w.state), "nb": t.enc(w.not_before)}
     return 0  # a leaf that has not run: the definition node itself
 
 
-def _lay(d: Node, o: Any) -> Node:
+def _lay(d: Node, o: Any, t: SnapshotTypes) -> Node:
     """The definition node ``d`` with the overlay ``o`` laid over it."""
     if isinstance(o, dict) and "x" in o:
         return Executed(
-            node=_lay(d, o["x"]),
-            result=_unresult(o["r"]),
-            input=_dec(o["i"]),
+            node=_lay(d, o["x"], t),
+            result=_unresult(o["r"], t),
+            input=t.dec(o["i"]),
             index=o["n"],
-            event=_dec(o["e"]),
+            event=t.dec(o["e"]),
         )
     if o == 0:
         return d
     match d:
         case Chain():
-            return _lay_chain(d, o)
+            return _lay_chain(d, o, t)
         case FlatMap():
-            base = _lay(d.base, o["base"])
+            base = _lay(d.base, o["base"], t)
             nxt = None
             if o["next"] is not None:
                 if not (isinstance(base, Executed) and isinstance(base.result, Ok)):
                     raise SnapshotError("flat_map step without a completed base")
-                nxt = _lay(d.fn(base.result.value), o["next"])
+                nxt = _lay(d.fn(base.result.value), o["next"], t)
             return dataclasses.replace(d, base=base, next=nxt)
         case Transform() | Checkpoint():
-            return dataclasses.replace(d, base=_lay(d.base, o["base"]))
+            return dataclasses.replace(d, base=_lay(d.base, o["base"], t))
         case HandleErrorWith():
             return dataclasses.replace(
-                d, base=_lay(d.base, o["base"]), handler=_lay(d.handler, o["handler"])
+                d, base=_lay(d.base, o["base"], t), handler=_lay(d.handler, o["handler"], t)
             )
         case Timer():
-            started, resume = (_dec(x) for x in o["t"])
+            started, resume = (t.dec(x) for x in o["t"])
             return dataclasses.replace(d, started_at=started, resume_at=resume)
         case Fork():
             chosen = o["chosen"]
             current = None
             if chosen is not None and o["current"] is not None:
-                current = _lay(d.branches[chosen].wio, o["current"])
+                current = _lay(d.branches[chosen].wio, o["current"], t)
             return dataclasses.replace(
-                d, chosen=chosen, chosen_input=_dec(o["in"]), current=current
+                d, chosen=chosen, chosen_input=t.dec(o["in"]), current=current
             )
         case Loop():
             # the kept runs are the last ones; with on_restart, even runs are the body's
@@ -269,58 +474,63 @@ def _lay(d: Node, o: Any) -> Node:
             if first < 0:
                 raise SnapshotError("loop keeps more runs than it counts")
             history = tuple(
-                _lay(d.body if d.on_restart is None or (first + i) % 2 == 0 else _restart(d), h)
+                _lay(d.body if d.on_restart is None or (first + i) % 2 == 0 else _restart(d), h, t)
                 for i, h in enumerate(o["history"])
             )
             current = None
             if o["current"] is not None:
-                current = _lay(d.body if o["phase"] == "body" else _restart(d), o["current"])
+                current = _lay(d.body if o["phase"] == "body" else _restart(d), o["current"], t)
             return dataclasses.replace(
                 d,
                 finished=finished,
                 history=history,
                 current=current,
                 phase=o["phase"],
-                phase_input=_dec(o["in"]),
+                phase_input=t.dec(o["in"]),
             )
         case Parallel():
             if len(o["branches"]) != len(d.branches):
                 raise SnapshotError("parallel branches changed")
-            branches = tuple(_lay(b, bo) for b, bo in zip(d.branches, o["branches"], strict=True))
+            branches = tuple(
+                _lay(b, bo, t) for b, bo in zip(d.branches, o["branches"], strict=True)
+            )
             return dataclasses.replace(d, branches=branches)
         case ForEach():
             if o["running"] is None:
                 return d
-            running = tuple((k, _dec(e), _lay(d.body, so)) for k, e, so in o["running"])
+            running = tuple((k, t.dec(e), _lay(d.body, so, t)) for k, e, so in o["running"])
             return dataclasses.replace(d, running=running)
         case Embedded():
-            return dataclasses.replace(d, inner=_lay(d.inner, o["inner"]))
+            return dataclasses.replace(d, inner=_lay(d.inner, o["inner"], t))
         case Interruptible():
             return dataclasses.replace(
                 d,
-                base=_lay(d.base, o["base"]),
-                flow=_lay(d.flow, o["flow"]),
+                base=_lay(d.base, o["base"], t),
+                flow=_lay(d.flow, o["flow"], t),
                 interrupted=o["interrupted"],
-                flow_input=_dec(o["in"]),
+                flow_input=t.dec(o["in"]),
             )
         case Retry():
             return dataclasses.replace(
-                d, base=_lay(d.base, o["base"]), state=_dec(o["state"]), not_before=_dec(o["nb"])
+                d,
+                base=_lay(d.base, o["base"], t),
+                state=t.dec(o["state"]),
+                not_before=t.dec(o["nb"]),
             )
     raise SnapshotError(f"overlay does not fit a {d.kind} node")
 
 
-def _lay_chain(d: Chain, o: Any) -> Chain:
+def _lay_chain(d: Chain, o: Any, t: SnapshotTypes) -> Chain:
     ran = o["done"]
     if len(ran) + (o["current"] is not None) > len(d.steps):
         raise SnapshotError("sequence has fewer steps")
     done = EMPTY_HISTORY
     for step, so in zip(d.steps, ran, strict=False):
-        laid = _lay(step, so)
+        laid = _lay(step, so, t)
         if not isinstance(laid, Executed):
             raise SnapshotError("completed step of a sequence without a result")
         done = done.append(laid)
-    current = None if o["current"] is None else _lay(d.steps[len(ran)], o["current"])
+    current = None if o["current"] is None else _lay(d.steps[len(ran)], o["current"], t)
     return dataclasses.replace(d, done=done, current=current)
 
 
@@ -392,30 +602,93 @@ def fingerprint(definition: Node) -> str:
 _FINGERPRINTS: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
 
 
-def encode_execution(execution: Execution, definition: Node) -> str:
-    """The snapshot text of ``execution``; raises SnapshotError if something cannot be stored."""
+def encode_execution(execution: Execution, workflow: type[Workflow[Any, Any]]) -> str:
+    """The snapshot body of ``execution``; raises SnapshotError if something cannot be stored."""
+    t = snapshot_types(workflow)
     body = {
         "format": FORMAT,
-        "definition": fingerprint(definition),
+        "definition": fingerprint(workflow.definition),
         "next_index": execution.next_index,
         "events": execution.events_applied,
-        "initial": _enc(execution.initial_state),
-        "tree": _overlay(execution.tree),
+        "initial": t.enc(execution.initial_state),
+        "tree": _overlay(execution.tree, t),
     }
     return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
-def decode_execution(data: str, definition: Node, initial_state: Any) -> Execution:
-    """The execution a snapshot describes, laid over ``definition``; raises SnapshotError."""
+def decode_execution(
+    data: str, workflow: type[Workflow[Any, Any]], initial_state: Any
+) -> Execution:
+    """The execution a snapshot body describes, laid over the workflow's definition.
+
+    Raises SnapshotRefused if it does not fit: another definition or format, a type
+    outside the workflow's table, a value that does not validate, a malformed tree.
+    """
+    definition = workflow.definition
     try:
         body = json.loads(data)
+        if not isinstance(body, dict):
+            raise SnapshotRefused("not a snapshot")
         if body.get("format") != FORMAT or body.get("definition") != fingerprint(definition):
-            raise SnapshotError("snapshot of another definition or format")
-        if _dec(body["initial"]) != initial_state:
-            raise SnapshotError("snapshot of another initial state")
-        tree = _lay(definition, body["tree"])
-        return Execution(tree, initial_state, body["next_index"], body["events"])
-    except SnapshotError:
+            raise SnapshotRefused("written for another definition or format")
+        t = snapshot_types(workflow)
+        if t.dec(body["initial"]) != initial_state:
+            raise SnapshotRefused("written for another initial state")
+        next_index, events = body["next_index"], body["events"]
+        if type(next_index) is not int or type(events) is not int or min(next_index, events) < 0:
+            raise SnapshotRefused("malformed counters")
+        tree = _lay(definition, body["tree"], t)
+        return Execution(tree, initial_state, next_index, events)
+    except SnapshotRefused:
         raise
-    except Exception as e:  # anything else about an old snapshot: not usable
-        raise SnapshotError(f"snapshot does not decode: {e!r}") from e
+    except SnapshotError as e:
+        raise SnapshotRefused(str(e)) from e
+    except Exception as e:  # anything else about a stored snapshot: not usable
+        raise SnapshotRefused(f"does not decode: {type(e).__name__}: {e}") from e
+
+
+# -- the seal -----------------------------------------------------------------------------------
+
+_SEAL = "w4p1"
+_HEX = frozenset("0123456789abcdef")
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a snapshot key, so a snapshot of another key is told apart."""
+    return hmac.new(key, b"workflows4py snapshot key id", hashlib.sha256).hexdigest()[:12]
+
+
+def event_digest(event_type: str, data: str) -> str:
+    """A digest of a journal event, binding a snapshot to the last event it covers."""
+    return hashlib.sha256(f"{event_type}\x00{data}".encode()).hexdigest()[:32]
+
+
+def _mac(key: bytes, instance: str, sequence: int, last: str, body: str) -> str:
+    head = f"{_SEAL}\x00{instance}\x00{sequence}\x00{last}\x00".encode()
+    return hmac.new(key, head + body.encode(), hashlib.sha256).hexdigest()
+
+
+def seal(key: bytes, instance: str, sequence: int, last: str, body: str) -> str:
+    """The stored text of a snapshot: ``body`` with an HMAC over everything it claims.
+
+    ``instance`` names the instance (workflow and id), ``sequence`` is the journal position
+    the snapshot was taken at and ``last`` the :func:`event_digest` of the event there ("" at
+    position 0), so a snapshot cannot be moved to another instance or position, nor kept
+    over a journal whose covered tail was changed.
+    """
+    return f"{_SEAL}:{key_id(key)}:{_mac(key, instance, sequence, last, body)}:{body}"
+
+
+def unseal(key: bytes, instance: str, sequence: int, last: str, data: str) -> str:
+    """The body of a sealed snapshot, if the seal holds; else SnapshotRefused."""
+    parts = data.split(":", 3) if isinstance(data, str) else []
+    if len(parts) != 4 or parts[0] != _SEAL:
+        raise SnapshotRefused("not sealed")
+    _, kid, mac, body = parts
+    if len(kid) != 12 or len(mac) != 64 or not _HEX.issuperset(kid + mac):
+        raise SnapshotRefused("its seal is malformed")
+    if not hmac.compare_digest(kid, key_id(key)):
+        raise SnapshotRefused("sealed under another snapshot key", foreign=True)
+    if not hmac.compare_digest(mac, _mac(key, instance, sequence, last, body)):
+        raise SnapshotRefused("its seal does not match (the row was changed)")
+    return body
