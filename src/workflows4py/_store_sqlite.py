@@ -54,11 +54,13 @@ import queue
 import sqlite3
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
+from ._errors import DecodeError
 from ._journal import JournalEntry
 from ._store import (
     Claim,
@@ -73,6 +75,7 @@ from ._store import (
     SequenceConflict,
     Snapshot,
     StoreError,
+    StoreReadOnly,
     StoreUnavailable,
 )
 from ._store_memory import _acquire_loop, _check_limit, _Pulse, _utc
@@ -156,6 +159,9 @@ _SQL: dict[str, str] = {
         version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL
     )""",
     "migrations_current": "SELECT coalesce(max(version), 0) FROM migrations",
+    # Whether the migrations table exists (a read: initialize writes only when it must).
+    "migrations_exists": """SELECT 1 FROM sqlite_master
+        WHERE type = 'table' AND name = 'migrations'""",
     "migrations_record": "INSERT INTO migrations VALUES (?, ?, ?)",
     # Journal entries of one instance after a sequence number, in order.
     "read": """SELECT sequence, type, data, recorded_at FROM journal
@@ -219,7 +225,7 @@ _SQL: dict[str, str] = {
             AND (?3 IS NULL OR workflow IN (SELECT value FROM json_each(?3)))
         ORDER BY next_wakeup, workflow, instance_id LIMIT ?2""",
     # The earliest wakeup after an instant (?2: as for "due").
-    "next_wakeup": """SELECT next_wakeup FROM instances
+    "next_wakeup": """SELECT next_wakeup, workflow, instance_id FROM instances
         WHERE next_wakeup > ?1 AND (?2 IS NULL OR workflow IN (SELECT value FROM json_each(?2)))
         ORDER BY next_wakeup LIMIT 1""",
     # Claim one due wakeup until an instant.
@@ -270,7 +276,7 @@ _UNAVAILABLE_CODES = frozenset(
 )
 
 # A job for the worker thread: what to run, and where to send the result.
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
+_Job = tuple[Callable[["_Connection"], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
 
 
 def _us(instant: datetime) -> int:
@@ -285,10 +291,6 @@ def _dt(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-def _opt_dt(us: int | None) -> datetime | None:
-    return None if us is None else _EPOCH + timedelta(microseconds=us)
-
-
 def _update_params(key: InstanceKey, u: RegistryUpdate, keep: bool = False) -> tuple[Any, ...]:
     """The parameters of the ``update`` statement."""
     tags = json.dumps(u.tags, separators=(",", ":"), sort_keys=True)
@@ -296,24 +298,175 @@ def _update_params(key: InstanceKey, u: RegistryUpdate, keep: bool = False) -> t
     return (u.status, wakeup, tags, _us(u.now), u.error, key.workflow, key.instance_id, keep)
 
 
+# -- rows read back: a row that does not hold what the schema says is a DecodeError ----------
+#
+# SQLite does not enforce column types (a TEXT can sit in an INTEGER column), so every row is
+# checked as it is converted: a fast path of type() tests, and only for a bad row a slow one
+# that finds the culprit column and says what it holds.
+
+_STATUSES = frozenset(("running", "awaiting", "finished", "failed"))
+_INSTANT = "an INTEGER (microseconds since the Unix epoch, UTC)"
+_NONE = type(None)
+
+# (column, accepted Python types, what it must hold) per kind of row, in SELECT order.
+_Columns = tuple[tuple[str, tuple[type, ...], str], ...]
+_JOURNAL_COLUMNS: _Columns = (
+    ("sequence", (int,), "an INTEGER"),
+    ("type", (str,), "TEXT"),
+    ("data", (str,), "TEXT (JSON)"),
+    ("recorded_at", (int,), _INSTANT),
+)
+_RECORD_COLUMNS: _Columns = (
+    ("workflow", (str,), "TEXT"),
+    ("instance_id", (str,), "TEXT"),
+    ("status", (str,), "one of 'running', 'awaiting', 'finished', 'failed'"),
+    ("created_at", (int,), _INSTANT),
+    ("updated_at", (int,), _INSTANT),
+    ("next_wakeup", (int, _NONE), f"{_INSTANT} or NULL"),
+    ("tags", (str,), "TEXT: a JSON object of strings"),
+    ("failures", (int,), "an INTEGER"),
+    ("last_error", (str, _NONE), "TEXT or NULL"),
+)
+_SNAPSHOT_COLUMNS: _Columns = (("sequence", (int,), "an INTEGER"), ("data", (str,), "TEXT (JSON)"))
+_LEASE_COLUMNS: _Columns = (("owner", (str,), "TEXT"), ("until", (int,), _INSTANT))
+_DUE_COLUMNS: _Columns = (
+    ("workflow", (str,), "TEXT"),
+    ("instance_id", (str,), "TEXT"),
+    ("next_wakeup", (int,), _INSTANT),
+)
+_NEXT_WAKEUP_COLUMNS: _Columns = (
+    ("next_wakeup", (int,), _INSTANT),
+    ("workflow", (str,), "TEXT"),
+    ("instance_id", (str,), "TEXT"),
+)
+_STALE_COLUMNS: _Columns = (("workflow", (str,), "TEXT"), ("instance_id", (str,), "TEXT"))
+_SQL_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB", _NONE: "NULL"}
+
+
+def _shown(value: object) -> str:
+    kind = _SQL_TYPES.get(type(value), type(value).__name__)
+    if value is None:
+        return kind
+    text = repr(value)
+    return f"{kind} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _column_problem(row: Sequence[Any], columns: _Columns) -> tuple[str, str] | None:
+    """The first column of ``row`` that does not hold what it must: (name, what is wrong)."""
+    for value, (name, types, expected) in zip(row, columns, strict=True):
+        if type(value) not in types:
+            return name, f"holds {_shown(value)}, expected {expected}"
+        if expected.startswith(_INSTANT) and type(value) is int:
+            try:
+                _dt(value)
+            except OverflowError:
+                return name, f"holds {value}, too far from 1970 to be an instant"
+        if name == "status" and value not in _STATUSES:
+            return name, f"holds {_shown(value)}, expected {expected}"
+    return None
+
+
+def _row_error(
+    table: str,
+    row: Sequence[Any],
+    columns: _Columns,
+    key: InstanceKey | None,
+    *,
+    sequence: int | None = None,
+    problem: tuple[str, str] | None = None,
+    where: str = "",
+) -> DecodeError:
+    """A DecodeError naming the instance (and event) of a stored row that does not decode."""
+    if problem is None:
+        problem = _column_problem(row, columns) or ("", "does not decode")
+    column, what = problem
+    if key is None:  # the key comes from the row itself
+        names = [c[0] for c in columns]
+        wf, iid = row[names.index("workflow")], row[names.index("instance_id")]
+        key = InstanceKey(
+            wf if type(wf) is str else repr(wf), iid if type(iid) is str else repr(iid)
+        )
+    return DecodeError(
+        f"the stored {table} row{where} {what}; the row is corrupt (written by something "
+        "other than workflows4py, or damaged)",
+        path=f"{table}.{column}" if column else table,
+        workflow=key.workflow,
+        instance_id=key.instance_id,
+        sequence=sequence,
+    )
+
+
+def _entries(key: InstanceKey, rows: list[Any], after: int) -> list[JournalEntry]:
+    """Journal rows as entries."""
+    entries: list[JournalEntry] = []
+    add = entries.append
+    try:
+        for seq, type_, data, at in rows:
+            if type(seq) is int and type(type_) is str and type(data) is str and type(at) is int:
+                add(JournalEntry(seq, type_, data, _EPOCH + timedelta(microseconds=at)))
+            else:
+                break
+        else:
+            return entries
+    except OverflowError:
+        pass
+    bad = rows[len(entries)]
+    seq = bad[0] if type(bad[0]) is int else None
+    previous = entries[-1].sequence if entries else after
+    where = "" if seq is not None else f" after event #{previous}"
+    raise _row_error("journal", bad, _JOURNAL_COLUMNS, key, sequence=seq, where=where)
+
+
 def _record(row: Sequence[Any]) -> InstanceRecord:
     wf, iid, status, created, updated, wakeup, tags, failures, last_error = row
-    return InstanceRecord(
-        InstanceKey(wf, iid),
-        status,
-        _dt(created),
-        _dt(updated),
-        _opt_dt(wakeup),
-        json.loads(tags),
-        failures,
-        last_error,
-    )
+    if (
+        type(wf) is str
+        and type(iid) is str
+        and status in _STATUSES
+        and type(created) is int
+        and type(updated) is int
+        and (wakeup is None or type(wakeup) is int)
+        and type(tags) is str
+        and type(failures) is int
+        and (last_error is None or type(last_error) is str)
+    ):
+        try:
+            decoded = json.loads(tags)
+            record = InstanceRecord(
+                InstanceKey(wf, iid),
+                status,
+                _dt(created),
+                _dt(updated),
+                None if wakeup is None else _dt(wakeup),
+                decoded,
+                failures,
+                last_error,
+            )
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if type(decoded) is dict and all(type(v) is str for v in decoded.values()):
+                return record
+    problem = _column_problem(row, _RECORD_COLUMNS)
+    if problem is None:
+        try:
+            json.loads(tags)
+        except ValueError as e:
+            problem = ("tags", f"holds {_shown(tags)}, which is not JSON ({e})")
+        else:
+            problem = ("tags", f"holds {_shown(tags)}, expected a JSON object of strings")
+    raise _row_error("instances", row, _RECORD_COLUMNS, None, problem=problem)
 
 
 def _translate(e: sqlite3.Error) -> StoreError:
     code = getattr(e, "sqlite_errorcode", None)
     if isinstance(code, int) and (code & 0xFF) in _UNAVAILABLE_CODES:
         return StoreUnavailable(f"SQLite database unavailable: {e}")
+    if isinstance(code, int) and (code & 0xFF) == sqlite3.SQLITE_READONLY:
+        return StoreReadOnly(
+            f"SQLite database cannot be written ({e}, {getattr(e, 'sqlite_errorname', '')}): "
+            "this process may read it but not write it; nothing was written"
+        )
     return StoreError(f"SQLite error: {e}")
 
 
@@ -355,10 +508,113 @@ def _signals_for(path: str) -> _Signals:
         return signals
 
 
-def _connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+class _Connection(sqlite3.Connection):
+    """A connection that knows which file it opened, and whether it may write it."""
+
+    path: str  # absolute
+    identity: tuple[int, int] | None  # (st_dev, st_ino) of the file opened; None: not a file
+    read_only: str | None  # why this connection may not write, or None
+    immutable: bool  # opened with immutable=1: watch for a writer's -wal file
+
+    def check(self) -> None:
+        """Raise StoreUnavailable unless the path still names the file this connection holds.
+
+        A file deleted, moved away or replaced (a restore renaming a new file over the path)
+        under an open connection is still the one the connection reads and writes: its
+        writes would be acknowledged and lost. One stat() of the path tells.
+        """
+        if self.identity is None:
+            return
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            problem = "no longer exists: it was deleted or moved away"
+        except OSError as e:
+            problem = f"cannot be checked ({e})"
+        else:
+            if (st.st_dev, st.st_ino) == self.identity:
+                if not self.immutable or not os.path.exists(self.path + "-wal"):
+                    return
+                problem = (
+                    "was opened as an immutable file (read-only, in a directory this process "
+                    "cannot write, with no -wal file), and another process has since opened "
+                    "it for writing"
+                )
+            else:
+                problem = "now names another file: it was replaced (by a restore, say)"
+        raise StoreUnavailable(
+            f"SQLite database {self.path} {problem} since this store opened it; the store "
+            "still holds the file it opened, so nothing was read from or written to it: "
+            "close the store and open it again (restart the process) to use the file the "
+            "path names now"
+        )
+
+
+def _cannot_write(path: str) -> str | None:
+    """Why this process cannot write the file at ``path`` (None if it can, or it is absent).
+
+    The kernel's answer (access(2)), so permission bits, a read-only mount and an immutable
+    file all count, as do the capabilities of a root process. (Not by opening the file: a
+    process that closes any descriptor of a SQLite file drops the POSIX locks its other
+    connections hold on it.)
+    """
+    if not os.path.exists(path):
+        return None
+    if os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+        return None
+    return (
+        "this process cannot write the file (its permissions, a read-only mount or an "
+        "immutable file)"
+    )
+
+
+def _is_read_only_error(e: sqlite3.Error) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) == sqlite3.SQLITE_READONLY
+
+
+def _open(uri: str, busy_timeout: float) -> _Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves. The timeout is the busy
     # timeout: how long a writer waits for another connection's write lock.
-    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    return sqlite3.connect(
+        uri, timeout=busy_timeout, isolation_level=None, uri=True, factory=_Connection
+    )
+
+
+def _connect(
+    path: str, synchronous: str, busy_timeout: float, read_only: bool = False
+) -> _Connection:
+    """Open ``path`` (absolute): writable in WAL mode, or read-only if asked or it must be."""
+    memory = path in ("", ":memory:")
+    base = "file::memory:" if memory else "file:" + urllib.parse.quote(path)
+    reason = "opened with read_only=True" if read_only else None
+    if reason is None and not memory:
+        reason = _cannot_write(path)
+    conn: _Connection | None = None
+    immutable = False
+    if reason is None:
+        conn, reason = _open_writable(base, synchronous, busy_timeout)
+    if conn is None:
+        conn, immutable = _open_read_only(path, base, busy_timeout)
+    conn.path = path
+    conn.read_only = reason
+    conn.immutable = immutable
+    conn.identity = None
+    if not memory:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            conn.close()
+            raise StoreUnavailable(f"SQLite database {path} cannot be opened: {e}") from e
+        conn.identity = (st.st_dev, st.st_ino)
+    return conn
+
+
+def _open_writable(
+    base: str, synchronous: str, busy_timeout: float
+) -> tuple[_Connection | None, str | None]:
+    """A writable connection in WAL mode, or (None, why) if the file cannot be written."""
+    conn = _open(base, busy_timeout)
     try:
         # Switching a new file to WAL needs an exclusive lock and, unlike other statements,
         # does not wait on the busy handler: processes opening the file at once retry here.
@@ -372,10 +628,37 @@ def _connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connec
                     raise
                 time.sleep(0.01)
         conn.execute(f"PRAGMA synchronous = {synchronous}")
+    except sqlite3.Error as e:
+        conn.close()
+        if not _is_read_only_error(e):
+            raise
+        # e.g. the directory cannot be written, so no -wal file can be created
+        return None, f"this process cannot write it: {e}"
     except BaseException:
         conn.close()
         raise
-    return conn
+    return conn, None
+
+
+def _open_read_only(path: str, base: str, busy_timeout: float) -> tuple[_Connection, bool]:
+    """A read-only connection (``mode=ro``), and whether it had to be ``immutable``."""
+    if not os.path.exists(path):
+        raise StoreUnavailable(
+            f"SQLite database {path} does not exist (opened read-only, so it is not created)"
+        )
+    conn = _open(base + "?mode=ro", busy_timeout)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()  # opens the file (and WAL index)
+    except sqlite3.Error as e:
+        conn.close()
+        # A WAL file read-only needs its -shm index; with no process holding the file open
+        # there is none, and none can be created in a directory this process cannot write.
+        # Then nobody is writing the file either: read it as immutable, and watch for a
+        # writer's -wal file at every call (see _Connection.check).
+        if not _is_read_only_error(e) or os.path.exists(path + "-wal"):
+            raise
+        return _open(base + "?mode=ro&immutable=1", busy_timeout), True
+    return conn, False
 
 
 class _Stop:
@@ -390,13 +673,13 @@ class _Stop:
 class _Worker:
     """A thread owning one connection (opened by its first job), running jobs in order."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+    def __init__(self, connect: Callable[[], _Connection], name: str) -> None:
         self._connect = connect
         self._jobs: queue.SimpleQueue[_Job | _Stop] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(self, job: Callable[[_Connection], T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._jobs.put((job, loop, fut))
@@ -414,7 +697,7 @@ class _Worker:
         self._jobs.put(_Stop(None))
 
     def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
+        conn: _Connection | None = None
         while not isinstance(item := self._jobs.get(), _Stop):
             job, loop, fut = item
             try:
@@ -433,12 +716,33 @@ class _Worker:
                 item.done[0].call_soon_threadsafe(_set_result, item.done[1], None)
 
 
-def _in_transaction(conn: sqlite3.Connection, job: Callable[[sqlite3.Connection], T]) -> T:
+def _write(conn: _Connection, job: Callable[[_Connection], T], what: str) -> T:
     """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction; commit (unless ``job`` rolled it
-    back itself), or roll back on error."""
+    back itself), or roll back on error.
+
+    Every write of the store goes through here. A read-only connection refuses it before
+    anything happens. Before COMMIT, with the file's write lock held, the path must still
+    name the file the connection holds (``check``): a write can then never be acknowledged
+    once the file was deleted or replaced, which would lose it.
+    """
+    if conn.read_only is not None:
+        raise StoreReadOnly(
+            f"SQLite database {conn.path} is opened read-only ({conn.read_only}): {what} "
+            "refused; nothing was written"
+        )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = job(conn)
+        try:
+            result = job(conn)
+        except Exception as e:
+            # An answer read from a file the path no longer names (a SequenceConflict, say)
+            # would mislead: say what happened to the file instead.
+            try:
+                conn.check()
+            except StoreUnavailable as lost:
+                raise lost from e
+            raise
+        conn.check()  # also when the job rolled back: its answer came from this file
         if conn.in_transaction:
             conn.execute("COMMIT")
     except BaseException:
@@ -448,8 +752,19 @@ def _in_transaction(conn: sqlite3.Connection, job: Callable[[sqlite3.Connection]
     return result
 
 
+def _read(conn: _Connection, job: Callable[[_Connection], T]) -> T:
+    """Run the read ``job`` once the path is known to still name the connection's file."""
+    conn.check()
+    return job(conn)
+
+
 class SqliteStore:
-    """A :class:`~workflows4py._store.Store` in one SQLite file (WAL mode)."""
+    """A :class:`~workflows4py._store.Store` in one SQLite file (WAL mode).
+
+    ``read_only=True`` opens the file read-only (``mode=ro``): reads work, every write
+    raises StoreReadOnly, and ``initialize`` only checks that the schema is current. A file
+    this process cannot write is opened that way by itself.
+    """
 
     def __init__(
         self,
@@ -458,16 +773,20 @@ class SqliteStore:
         synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
         busy_timeout: float = 30.0,
         threaded: bool = False,
+        read_only: bool = False,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "OFF"):
             raise ValueError(f"synchronous must be FULL, NORMAL or OFF, got {synchronous!r}")
         if not busy_timeout >= 0:
             raise ValueError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
         self._path = os.fspath(path)
+        # Absolute, so that a later chdir changes neither the file opened nor the one checked.
+        self._file = self._path if self._path in ("", ":memory:") else os.path.abspath(self._path)
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         self._threaded = threaded
-        self._conn: sqlite3.Connection | None = None  # inline mode
+        self._read_only = bool(read_only)
+        self._conn: _Connection | None = None  # inline mode
         self._worker: _Worker | None = None  # threaded mode
         self._finalizer: weakref.finalize[[], SqliteStore] | None = None
         self._closed = False
@@ -477,15 +796,20 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         threaded = ", threaded=True" if self._threaded else ""
-        return f"SqliteStore({self._path!r}, synchronous={self._synchronous!r}{threaded})"
+        read_only = ", read_only=True" if self._read_only else ""
+        return (
+            f"SqliteStore({self._path!r}, synchronous={self._synchronous!r}{threaded}{read_only})"
+        )
 
-    async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, job: Callable[[_Connection], T]) -> T:
         if self._closed:
             raise StoreError(f"{self!r} is closed")
         if not self._threaded:
             return await self._run_inline(job)
         if self._worker is None:
-            connect = functools.partial(_connect, self._path, self._synchronous, self._busy_timeout)
+            connect = functools.partial(
+                _connect, self._file, self._synchronous, self._busy_timeout, self._read_only
+            )
             worker = _Worker(connect, f"workflows4py-sqlite:{self._path}")
             # A store dropped without close() still ends its thread and connection.
             self._finalizer = weakref.finalize(self, worker.abandon)
@@ -495,7 +819,7 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise _translate(e) from e
 
-    async def _run_inline(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run_inline(self, job: Callable[[_Connection], T]) -> T:
         """Run ``job`` on this thread; retry it asynchronously while the database is busy."""
         deadline: float | None = None
         pause = 0.0005
@@ -503,7 +827,7 @@ class SqliteStore:
             try:
                 conn = self._conn
                 if conn is None:
-                    conn = self._conn = _connect(self._path, self._synchronous, 0)
+                    conn = self._conn = _connect(self._file, self._synchronous, 0, self._read_only)
                 return job(conn)
             except sqlite3.Error as e:
                 if self._conn is not None and self._conn.in_transaction:
@@ -518,9 +842,36 @@ class SqliteStore:
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.05)
 
+    async def _read(self, job: Callable[[_Connection], T]) -> T:
+        """Run the read-only ``job``, once the path is known to name the file still."""
+        return await self._run(lambda conn: _read(conn, job))
+
+    async def _write(self, job: Callable[[_Connection], T], what: str) -> T:
+        """Run ``job`` in one write transaction (see the function ``_write``)."""
+        return await self._run(lambda conn: _write(conn, job, what))
+
     async def initialize(self) -> None:
-        """Create or migrate the schema; safe to call from many processes at once."""
-        await self._run(lambda conn: _in_transaction(conn, _migrate))
+        """Create or migrate the schema; safe to call from many processes at once.
+
+        A schema already current is only read, never written: so a read-only database with a
+        current schema initializes, and one without raises StoreReadOnly.
+        """
+
+        def job(conn: _Connection) -> None:
+            current = _schema_version(conn)
+            if current == _MIGRATIONS[-1][0]:
+                return
+            if conn.read_only is not None and current < _MIGRATIONS[-1][0]:
+                has = f"at version {current}" if current else "missing (a new file)"
+                raise StoreReadOnly(
+                    f"SQLite database {conn.path} is opened read-only ({conn.read_only}), and "
+                    f"its schema is {has} where this version of workflows4py needs version "
+                    f"{_MIGRATIONS[-1][0]}; it cannot be created or migrated, nothing was "
+                    "written: open it once writable to migrate it"
+                )
+            _write(conn, _migrate, "creating or migrating the schema")
+
+        await self._read(job)
 
     async def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
@@ -545,7 +896,9 @@ class SqliteStore:
         at = _us(now)
         wakeup = None if next_wakeup is None else _us(next_wakeup)
         params = (key.workflow, key.instance_id, at, at, wakeup)
-        created = await self._run(lambda conn: conn.execute(_SQL["create"], params).rowcount == 1)
+        created = await self._write(
+            lambda conn: conn.execute(_SQL["create"], params).rowcount == 1, "create"
+        )
         if created and wakeup is not None:
             self._signals.work.fire()
         return bool(created)
@@ -555,7 +908,7 @@ class SqliteStore:
         wf, iid = key.workflow, key.instance_id
         at, until = _us(now), _us(now + timedelta(seconds=ttl))
 
-        def job(conn: sqlite3.Connection) -> bool:
+        def job(conn: _Connection) -> bool:
             if not conn.execute(_SQL["create_running"], (wf, iid, at, at)).rowcount:
                 return False
             if conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount:
@@ -563,19 +916,19 @@ class SqliteStore:
             conn.rollback()  # leased to another owner: undo the row
             return False
 
-        return await self._run(lambda conn: _in_transaction(conn, job))
+        return await self._write(job, "create_leased")
 
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""
         params = (key.workflow, key.instance_id)
-        row = await self._run(lambda conn: conn.execute(_SQL["exists"], params).fetchone())
+        row = await self._read(lambda conn: conn.execute(_SQL["exists"], params).fetchone())
         return row is not None
 
     async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
         """Journal entries with sequence > ``after``, in order."""
         params = (key.workflow, key.instance_id, after)
-        rows = await self._run(lambda conn: conn.execute(_SQL["read"], params).fetchall())
-        return [JournalEntry(seq, type_, data, _dt(at)) for seq, type_, data, at in rows]
+        rows = await self._read(lambda conn: conn.execute(_SQL["read"], params).fetchall())
+        return _entries(key, rows, after)
 
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
         """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
@@ -587,28 +940,18 @@ class SqliteStore:
             for seq, e in enumerate(events, start=expected + 1)
         ]
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: _Connection) -> None:
             try:
-                if len(rows) == 1:  # one statement: atomic without a transaction of its own
-                    if conn.execute(_SQL["append"], rows[0]).rowcount == 1:
-                        return
+                if len(rows) == 1:
+                    written = conn.execute(_SQL["append"], rows[0]).rowcount
                 else:
-                    conn.execute("BEGIN IMMEDIATE")
-                    if conn.executemany(_SQL["append"], rows).rowcount == len(rows):
-                        conn.execute("COMMIT")
-                        return
-                    conn.rollback()
+                    written = conn.executemany(_SQL["append"], rows).rowcount
             except sqlite3.IntegrityError as e:
-                if conn.in_transaction:
-                    conn.rollback()
                 raise SequenceConflict(key, expected, _last_sequence(conn, key)) from e
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
-            raise SequenceConflict(key, expected, _last_sequence(conn, key))
+            if written != len(rows):  # the first one's predecessor is missing
+                raise SequenceConflict(key, expected, _last_sequence(conn, key))
 
-        await self._run(job)
+        await self._write(job, "append")
 
     async def acquire(
         self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
@@ -616,15 +959,21 @@ class SqliteStore:
         """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
         wf, iid = key.workflow, key.instance_id
 
-        def take(conn: sqlite3.Connection, at: int, until: int) -> tuple[str, datetime] | None:
+        def take(conn: _Connection, at: int, until: int) -> tuple[str, datetime] | None:
             if conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount == 1:
                 return None
-            holder, held_until = conn.execute(_SQL["lease_holder"], (wf, iid)).fetchone()
-            return holder, _dt(held_until)
+            row = conn.execute(_SQL["lease_holder"], (wf, iid)).fetchone()
+            holder, held_until = row
+            if type(holder) is not str or type(held_until) is not int:
+                raise _row_error("leases", row, _LEASE_COLUMNS, key)
+            try:
+                return holder, _dt(held_until)
+            except OverflowError:
+                raise _row_error("leases", row, _LEASE_COLUMNS, key) from None
 
         async def attempt(at: datetime) -> tuple[str, datetime] | None:
             a, u = _us(at), _us(at + timedelta(seconds=ttl))
-            return await self._run(lambda conn: _in_transaction(conn, lambda c: take(c, a, u)))
+            return await self._write(lambda c: take(c, a, u), "acquire")
 
         await _acquire_loop(
             key,
@@ -639,7 +988,9 @@ class SqliteStore:
     async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
         """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
         params = (_us(now + timedelta(seconds=ttl)), key.workflow, key.instance_id, owner)
-        renewed = await self._run(lambda conn: conn.execute(_SQL["lease_renew"], params).rowcount)
+        renewed = await self._write(
+            lambda conn: conn.execute(_SQL["lease_renew"], params).rowcount, "renew"
+        )
         if not renewed:
             raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
 
@@ -649,19 +1000,19 @@ class SqliteStore:
         """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
         params = (key.workflow, key.instance_id, owner)
         if update is None:
-            released = await self._run(
-                lambda conn: conn.execute(_SQL["lease_release"], params).rowcount
+            released = await self._write(
+                lambda conn: conn.execute(_SQL["lease_release"], params).rowcount, "release"
             )
         else:
             row = _update_params(key, update)
 
-            def job(conn: sqlite3.Connection) -> int:
+            def job(conn: _Connection) -> int:
                 if not conn.execute(_SQL["update"], row).rowcount:
                     raise StoreError(f"{key} is not registered; create it before updating it")
                 return int(conn.execute(_SQL["lease_release"], params).rowcount)
 
             # one transaction, one commit (one fsync) for both
-            released = await self._run(lambda conn: _in_transaction(conn, job))
+            released = await self._write(job, "release")
             if update.next_wakeup is not None:
                 self._signals.work.fire()
         if released:
@@ -672,13 +1023,19 @@ class SqliteStore:
     ) -> None:
         """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
         params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data, replace)
-        await self._run(lambda conn: conn.execute(_SQL["snapshot_save"], params))
+        await self._write(lambda conn: conn.execute(_SQL["snapshot_save"], params), "save_snapshot")
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
         """The latest snapshot, if any."""
         params = (key.workflow, key.instance_id)
-        row = await self._run(lambda conn: conn.execute(_SQL["snapshot_load"], params).fetchone())
-        return None if row is None else Snapshot(row[0], row[1])
+        row = await self._read(lambda conn: conn.execute(_SQL["snapshot_load"], params).fetchone())
+        if row is None:
+            return None
+        sequence, data = row
+        if type(sequence) is not int or type(data) is not str:
+            seq = sequence if type(sequence) is int else None
+            raise _row_error("snapshots", row, _SNAPSHOT_COLUMNS, key, sequence=seq)
+        return Snapshot(sequence, data)
 
     async def update(
         self,
@@ -694,7 +1051,9 @@ class SqliteStore:
         """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
         update = RegistryUpdate(status, next_wakeup, tags, now, error)
         params = _update_params(key, update, keep_failures)
-        if not await self._run(lambda conn: conn.execute(_SQL["update"], params).rowcount):
+        if not await self._write(
+            lambda conn: conn.execute(_SQL["update"], params).rowcount, "update"
+        ):
             raise StoreError(f"{key} is not registered; create it before updating it")
         if next_wakeup is not None:
             self._signals.work.fire()
@@ -705,23 +1064,32 @@ class SqliteStore:
         """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         _check_limit("limit", limit)
         at, until = _us(now), _us(now + timedelta(seconds=lease))
+        end = _dt(until)
         names = None if workflows is None else json.dumps(list(workflows))
 
-        def claim(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
-            params = (at, limit, names)
-            due: list[tuple[str, str, int]] = conn.execute(_SQL["due"], params).fetchall()
-            conn.executemany(_SQL["claim"], [(until, wf, iid) for wf, iid, _ in due])
-            return due
+        def claim(conn: _Connection) -> list[Claim]:
+            claims: list[Claim] = []
+            for row in conn.execute(_SQL["due"], (at, limit, names)).fetchall():
+                wf, iid, wakeup = row
+                # a bad row raises, and rolls the claims back: nothing is claimed
+                if type(wf) is not str or type(iid) is not str or type(wakeup) is not int:
+                    raise _row_error("instances", row, _DUE_COLUMNS, None)
+                try:
+                    claims.append(Claim(InstanceKey(wf, iid), _dt(wakeup), end))
+                except OverflowError:
+                    raise _row_error("instances", row, _DUE_COLUMNS, None) from None
+            conn.executemany(
+                _SQL["claim"], [(until, c.key.workflow, c.key.instance_id) for c in claims]
+            )
+            return claims
 
-        def claim_if_any(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+        def claim_if_any(conn: _Connection) -> list[Claim]:
             # an idle worker's look costs a read, not the file's write lock
-            if not conn.execute(_SQL["due"], (at, 1, names)).fetchone():
+            if not _read(conn, lambda c: c.execute(_SQL["due"], (at, 1, names)).fetchone()):
                 return []
-            return _in_transaction(conn, claim)
+            return _write(conn, claim, "claim_due")
 
-        due = await self._run(claim_if_any)
-        end = _dt(until)
-        return [Claim(InstanceKey(wf, iid), _dt(wakeup), end) for wf, iid, wakeup in due]
+        return await self._run(claim_if_any)
 
     async def next_wakeup(
         self, after: datetime, workflows: Sequence[str] | None = None
@@ -729,17 +1097,24 @@ class SqliteStore:
         """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
         names = None if workflows is None else json.dumps(list(workflows))
         params = (_us(after), names)
-        row = await self._run(lambda conn: conn.execute(_SQL["next_wakeup"], params).fetchone())
-        return None if row is None else _dt(row[0])
+        row = await self._read(lambda conn: conn.execute(_SQL["next_wakeup"], params).fetchone())
+        if row is None:
+            return None
+        if type(row[0]) is int:
+            try:
+                return _dt(row[0])
+            except OverflowError:
+                pass
+        raise _row_error("instances", row, _NEXT_WAKEUP_COLUMNS, None)
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
-        """The registry row of one instance."""
+        """The registry row of one instance (DecodeError if it does not decode)."""
         params = (key.workflow, key.instance_id)
-        row = await self._run(lambda conn: conn.execute(_SQL["record"], params).fetchone())
+        row = await self._read(lambda conn: conn.execute(_SQL["record"], params).fetchone())
         return None if row is None else _record(row)
 
     async def search(self, query: SearchQuery) -> Page:
-        """Registry rows matching ``query``."""
+        """Registry rows matching ``query``; a row that does not decode goes to ``errors``."""
         _check_limit("limit", query.limit)
         _check_limit("offset", query.offset)
         where, params = _where(query)
@@ -748,7 +1123,7 @@ class SqliteStore:
         page_sql = _SQL["search_page"].format(where=where, order=order)
         page_params = {**params, "limit": query.limit, "offset": query.offset}
 
-        def search(conn: sqlite3.Connection) -> tuple[int, list[Any]]:
+        def search(conn: _Connection) -> tuple[int, list[Any]]:
             # One read transaction: the count and the page see the same snapshot.
             conn.execute("BEGIN")
             try:
@@ -758,8 +1133,15 @@ class SqliteStore:
                 conn.execute("COMMIT")
             return total, rows
 
-        total, rows = await self._run(search)
-        return Page([_record(row) for row in rows], total)
+        total, rows = await self._read(search)
+        records: list[InstanceRecord] = []
+        errors: list[DecodeError] = []
+        for row in rows:
+            try:
+                records.append(_record(row))
+            except DecodeError as e:
+                errors.append(e)
+        return Page(records, total, errors)
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None
@@ -767,8 +1149,14 @@ class SqliteStore:
         """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         _check_limit("limit", limit)
         params = (_us(now), limit, None if workflows is None else json.dumps(list(workflows)))
-        rows = await self._run(lambda conn: conn.execute(_SQL["stale"], params).fetchall())
-        return [InstanceKey(wf, iid) for wf, iid in rows]
+        rows = await self._read(lambda conn: conn.execute(_SQL["stale"], params).fetchall())
+        keys: list[InstanceKey] = []
+        for row in rows:
+            wf, iid = row
+            if type(wf) is not str or type(iid) is not str:
+                raise _row_error("instances", row, _STALE_COLUMNS, None)
+            keys.append(InstanceKey(wf, iid))
+        return keys
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when a wakeup may have become due (or early: a hint), or after timeout."""
@@ -778,7 +1166,7 @@ class SqliteStore:
         work = self._signals.work
         deadline = time.monotonic() + timeout
         while True:
-            version = await self._run(_data_version)
+            version = await self._read(_data_version)
             if self._seen_version is None:
                 self._seen_version = version
             remaining = deadline - time.monotonic()
@@ -795,15 +1183,27 @@ def _data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    conn.execute(_SQL["migrations_table"])
-    current: int = conn.execute(_SQL["migrations_current"]).fetchone()[0]
+def _schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the file (0: no schema yet), by reading only."""
+    if conn.execute(_SQL["migrations_exists"]).fetchone() is None:
+        return 0
+    current = conn.execute(_SQL["migrations_current"]).fetchone()[0]
     latest = _MIGRATIONS[-1][0]
+    if type(current) is not int:
+        raise StoreError(
+            f"the migrations table holds a version that is not an integer: {current!r}"
+        )
     if current > latest:
         raise StoreError(
             f"the database schema is at version {current}, newer than this version of "
             f"workflows4py knows (up to {latest}); upgrade workflows4py"
         )
+    return current
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute(_SQL["migrations_table"])
+    current = _schema_version(conn)  # again, now with the write lock held
     for version, description, statements in _MIGRATIONS:
         if version > current:
             for statement in statements:
