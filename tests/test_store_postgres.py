@@ -198,7 +198,7 @@ async def raw_store(pg_dsn: str, pg_schema: str) -> AsyncIterator[tuple[Postgres
 
     async def raw(statement: str, params: Sequence[Any] = ()) -> None:
         async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-            await conn.execute(sql.SQL(statement).format(s=ident), params)  # type: ignore[arg-type]
+            await conn.execute(sql.SQL(statement).format(s=ident), params)
 
     try:
         yield store, raw
@@ -348,12 +348,11 @@ async def test_instants_out_of_range_in_wakeups_and_leases_do_not_stop_the_other
 @pytest.mark.parametrize(
     "corruption",
     [
-        f"UPDATE {{s}}.snapshots SET sequence = 0 {WHERE}",
         f"UPDATE {{s}}.snapshots SET sequence = -7 {WHERE}",
         "ALTER TABLE {s}.snapshots ALTER COLUMN data TYPE bytea USING data::bytea",
         "ALTER TABLE {s}.snapshots ALTER COLUMN sequence TYPE numeric",
     ],
-    ids=["sequence-0", "negative-sequence", "bytea-data", "numeric-sequence"],
+    ids=["negative-sequence", "bytea-data", "numeric-sequence"],
 )
 async def test_a_snapshot_row_that_does_not_load_is_a_decode_error(
     raw_store: tuple[PostgresStore, Raw], corruption: str

@@ -864,8 +864,8 @@ class PostgresStore:
         if not rows:
             return None
         sequence, data = rows[0]
-        if sequence.__class__ is not int or sequence < 1:
-            raise _bad(key, "snapshot column 'sequence'", sequence, "a positive integer")
+        if sequence.__class__ is not int or sequence < 0:
+            raise _bad(key, "snapshot column 'sequence'", sequence, "a journal position")
         if data.__class__ is not str:
             raise _bad(key, f"snapshot column 'data' (at #{sequence})", data, "text")
         return Snapshot(sequence, data)
