@@ -1,0 +1,143 @@
+"""Claims of docs/performance.md, checked through the public API."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from workflows4py import WIO, PostgresRuntime, SqliteRuntime, Worker, Workflow
+from workflows4py.testing import TestClock
+
+
+@dataclass(frozen=True)
+class St:
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class Counted:
+    n: int
+
+
+def bump() -> WIO[St, Any, St]:
+    return WIO.run_io(St, lambda s: Counted(s.n + 1), event=Counted).handle_event(
+        lambda s, e: St(e.n)
+    )
+
+
+class Three(Workflow[St, Counted]):
+    definition = bump() >> bump() >> bump()
+
+
+class Woken(Workflow[St, Counted]):
+    definition = WIO.timer(timedelta(minutes=1), input=St, name="Later") >> bump() >> bump()
+
+
+WRITES = {"create", "create_leased", "acquire", "append", "update", "release", "save_snapshot"}
+READS = {"exists", "read", "load_snapshot", "get_record"}
+
+
+class Counting:
+    """Wraps a runtime's store and counts the calls by method."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return await method(*args, **kwargs)
+
+        return counted
+
+    def writes(self) -> int:
+        return sum(n for name, n in self.calls.items() if name in WRITES)
+
+    def reads(self) -> Counter[str]:
+        return Counter({name: n for name, n in self.calls.items() if name in READS})
+
+
+def test_the_defaults_of_the_knobs(tmp_path: Path) -> None:
+    def default(fn: Any, name: str) -> Any:
+        return inspect.signature(fn).parameters[name].default
+
+    assert default(SqliteRuntime, "synchronous") == "FULL"
+    assert default(SqliteRuntime, "threaded") is False
+    assert default(PostgresRuntime, "max_connections") == 10
+    assert default(Worker, "concurrency") == 8
+    assert default(Worker, "poll_interval") == 1.0
+    runtime = SqliteRuntime(Three, tmp_path / "unused.db", initial_state=St())
+    assert runtime.snapshot_every == 100
+    assert runtime.failure_backoff == timedelta(minutes=1)
+
+
+def test_the_worker_command_takes_concurrency_eight_by_default() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "workflows4py", "worker", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    help_text = " ".join(done.stdout.split())
+    assert "--concurrency" in help_text
+    assert "most instances run at once (default 8" in help_text
+
+
+def test_constructing_runtimes_touches_no_database(tmp_path: Path) -> None:
+    path = tmp_path / "never.db"
+    SqliteRuntime(Three, path, initial_state=St())
+    assert not path.exists()
+    # no server listens there: building the runtime does not connect
+    shared = PostgresRuntime(
+        Three, "postgresql://nobody@127.0.0.1:1/none", initial_state=St(), max_connections=3
+    )
+    assert Worker([shared], concurrency=3).concurrency == 3
+
+
+async def test_create_instance_of_k_effects_costs_k_plus_two_commits(tmp_path: Path) -> None:
+    runtime = SqliteRuntime(Three, tmp_path / "c.db", initial_state=St())
+    async with runtime:
+        counting = Counting(runtime.store)
+        runtime.store = counting
+        instance = await runtime.create_instance("c-1")
+        assert counting.writes() == 3 + 2
+        assert counting.calls["append"] == 3
+        assert counting.reads() == Counter()
+        assert await instance.query_state() == St(3)
+
+
+async def test_a_woken_instance_costs_one_commit_per_event_plus_three(tmp_path: Path) -> None:
+    clock = TestClock(datetime(2024, 1, 1, tzinfo=UTC))
+    path = tmp_path / "w.db"
+    async with SqliteRuntime(Woken, path, initial_state=St(), clock=clock) as app:
+        await app.create_instance("w-1")  # records the timer's start, then waits
+    clock.advance(timedelta(minutes=1))
+    worker_side = SqliteRuntime(Woken, path, initial_state=St(), clock=clock)
+    async with worker_side:
+        counting = Counting(worker_side.store)
+        worker_side.store = counting
+        assert await worker_side.run_due_wakeups() == ["w-1"]
+        events = counting.calls["append"]
+        assert events == 3  # the timer's release and two effects
+        claims = counting.calls["claim_due"]
+        assert claims == 1
+        assert counting.writes() == events + 3
+        # the worker had not seen the instance: whether it exists, its snapshot, its journal
+        assert counting.reads() == Counter({"exists": 1, "load_snapshot": 1, "read": 1})
+
+        counting.calls.clear()
+        instance = await worker_side.get_instance("w-1")
+        assert await instance.query_state() == St(2)  # in memory: only the journal's tail
+        assert counting.calls["read"] == 1
+        assert counting.calls["load_snapshot"] == 0
