@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from ._engine_core import (
@@ -81,9 +82,17 @@ class _Timer(Semantics[Timer]):
         yield Leaf(w, f)
 
     def progress(self, w: Timer) -> StepProgress:
-        meta: dict[str, Any] = {"duration": w.static}
-        if w.resume_at is not None:
-            meta["resume_at"] = w.resume_at
+        # once started, the instants of its TimerStarted event are what holds, whatever
+        # the duration in the definition now (a deploy may have changed it)
+        meta: dict[str, Any]
+        if w.started_at is not None and w.resume_at is not None:
+            meta = {
+                "duration": max(w.resume_at - w.started_at, timedelta(0)),
+                "started_at": w.started_at,
+                "resume_at": w.resume_at,
+            }
+        else:
+            meta = {"duration": w.static}
         return StepProgress(kind="timer", name=w.display_name, meta=meta)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import DefinitionError
+from ._naming import error_name
 from ._result import Err, Ok, Result
 
 __all__ = [
@@ -190,5 +191,5 @@ def error_names(fn: Callable[..., Any]) -> tuple[str, ...]:
             if typing.get_origin(err) in (types.UnionType, typing.Union)
             else (err,)
         )
-        names.extend(getattr(m, "__name__", str(m)) for m in members)
+        names.extend(error_name(m) for m in members)
     return tuple(dict.fromkeys(names))

@@ -1,10 +1,11 @@
-"""Human names for steps, derived from the Python names they are assigned to."""
+"""Human names for steps, signals and errors, derived from Python names."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-__all__ = ["pretty_name"]
+__all__ = ["error_name", "pretty_name"]
 
 # Words that read as acronyms in step names; words without vowels ("pr", "sql") are caught by rule.
 _ACRONYMS = frozenset(
@@ -50,3 +51,9 @@ def pretty_name(identifier: str) -> str:
     for chunk in identifier.strip("_").split("_"):
         words.extend(w for w in _CAMEL_BOUNDARY.split(chunk) if w)
     return " ".join(_pretty_word(w) for w in words)
+
+
+def error_name(error_type: Any) -> str:
+    """How a domain error type reads in progress and renderings: its class name split into
+    words (``CommitNotFound`` becomes ``Commit Not Found``), as steps and signals are named."""
+    return pretty_name(getattr(error_type, "__name__", str(error_type)))

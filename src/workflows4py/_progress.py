@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._naming import error_name
 from ._result import Err, Ok, Result
 
 __all__ = ["StepProgress"]
@@ -19,8 +20,10 @@ class StepProgress:
     (flat_map), ``handle_error``, ``end``, ``timer``, ``fork``, ``loop``, ``parallel``,
     ``for_each``, ``embedded``, ``interruptible``, ``checkpoint``, ``recovery`` and
     ``retry``. ``result`` is None until the node has run; ``index`` orders completed nodes
-    (a parent completes after its children). ``meta`` holds kind-specific details (a
-    timer's duration, a fork's branch names and choice, a loop's outcome names, ...).
+    (a parent completes after its children). ``errors`` names the domain errors the step
+    declares, each its class name split into words (``CommitNotFound`` reads "Commit Not
+    Found"). ``meta`` holds kind-specific details (a timer's duration and instants, a
+    fork's branch names and choice, a loop's outcome names, ...).
     """
 
     kind: str
@@ -52,13 +55,21 @@ class StepProgress:
         return sorted(leaves, key=lambda p: p.index if p.index is not None else -1)
 
     def describe(self, indent: int = 0) -> str:
-        """A readable text tree, for logs and terminals."""
+        """A readable text tree, for logs and terminals.
+
+        A completed node shows its index and output (``✓``) or its error, named as in
+        ``errors`` (``✗ #3 Commit Not Found: CommitNotFound()``); a started timer that has
+        not fired shows the instant it waits for (``⏲ until ...``).
+        """
         label = self.name or f"<{self.kind}>"
         status = ""
         if isinstance(self.result, Ok):
             status = f"  ✓ #{self.index} {self.result.value!r}"
         elif isinstance(self.result, Err):
-            status = f"  ✗ #{self.index} error {self.result.error!r}"
+            error = self.result.error
+            status = f"  ✗ #{self.index} {error_name(type(error))}: {error!r}"
+        elif self.kind == "timer" and self.meta.get("resume_at") is not None:
+            status = f"  ⏲ until {self.meta['resume_at'].isoformat()}"
         lines = [f"{'  ' * indent}- [{self.kind}] {label}{status}"]
         lines.extend(child.describe(indent + 1) for child in self.children)
         return "\n".join(lines)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Never, Self, TypeVar, 
 
 from ._errors import DefinitionError
 from ._introspect import error_names, event_types, is_async_callable, resolve_event_types
-from ._naming import pretty_name
+from ._naming import error_name, pretty_name
 from ._result import Err, Ok, Result
 from ._signals import SignalDef
 
@@ -445,7 +445,7 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     @staticmethod
     def fail(error: Er) -> WIO[object, Er, Never]:
         """A step that fails with the domain error ``error``."""
-        return Pure(fn=lambda _i: Err(error), errors=(type(error).__name__,))
+        return Pure(fn=lambda _i: Err(error), errors=(error_name(type(error)),))
 
     @overload
     @staticmethod

@@ -1,0 +1,109 @@
+"""Timers: the release instant is fixed when a timer starts; progress shows that instant;
+timers inside for-each elements and embedded workflows (examples/timers_inside.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from workflows4py import WIO, InMemoryRuntime, TimerStarted, Workflow
+from workflows4py.testing import TestClock
+
+ROOT = Path(__file__).resolve().parent.parent
+START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Case:
+    number: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    number: str
+
+
+def close(case: Case) -> Closed:
+    return Closed(case.number)
+
+
+def waiting(days: int) -> type[Workflow[Case, Closed]]:
+    class Waiting(Workflow[Case, Closed]):
+        name = "waiting"
+        cooling_off = WIO.timer(timedelta(days=days), input=Case, name="Cooling Off")
+        close_case = WIO.run_io(close).handle_event(lambda c, e: c)
+        definition = cooling_off >> close_case
+
+    return Waiting
+
+
+async def test_a_started_timer_keeps_its_instant_when_the_duration_changes() -> None:
+    clock = TestClock(START)
+    old = InMemoryRuntime(waiting(7), initial_state=Case("c-1"), clock=clock)
+    case = await old.create_instance("c-1")
+    journal = await case.get_journal()
+    due = START + timedelta(days=7)
+
+    clock.advance(timedelta(days=1))  # the deploy: the cooling-off period is now 14 days
+    new = InMemoryRuntime(waiting(14), initial_state=Case("c-1"), clock=clock)
+    restored = await new.restore_instance("c-1", journal)
+    assert await restored.next_wakeup() == due  # the instant recorded in TimerStarted
+    timer = (await restored.get_progress()).children[0]
+    assert timer.meta == {"duration": timedelta(days=7), "started_at": START, "resume_at": due}
+    assert (
+        f"[timer] Cooling Off  ⏲ until {due.isoformat()}"
+        in (await restored.get_progress()).describe()
+    )
+
+    clock.set(due)
+    assert await new.run_due_wakeups() == ["c-1"]
+    assert await restored.status() == "finished"
+
+    fresh = await new.create_instance("c-2")  # started after the deploy: the new duration
+    assert await fresh.next_wakeup() == due + timedelta(days=14)
+
+
+def test_a_timer_not_started_shows_the_duration_of_the_definition() -> None:
+    from workflows4py import Execution
+
+    progress = Execution.start(waiting(7).definition, Case("c-3")).progress()
+    assert progress.children[0].meta == {"duration": timedelta(days=7)}
+    dynamic = WIO.timer(lambda c: START, input=Case, name="Until")
+    assert Execution.start(dynamic, Case("c-4")).progress().meta == {"duration": None}
+
+
+async def test_a_timer_whose_instant_had_passed_shows_no_negative_wait() -> None:
+    class Late(Workflow[Case, Closed]):
+        until = WIO.timer(lambda c: START - timedelta(hours=1), input=Case, name="Until")
+        definition = until >> WIO.run_io(close).handle_event(lambda c, e: c)
+
+    runtime = InMemoryRuntime(Late, initial_state=Case("c-5"), clock=TestClock(START))
+    case = await runtime.create_instance("c-5")
+    assert (await case.get_events())[0] == TimerStarted("Until", START, START - timedelta(hours=1))
+    assert (await case.get_progress()).children[0].meta["duration"] == timedelta(0)
+
+
+def test_the_timers_inside_example_runs() -> None:
+    from examples import timers_inside
+
+    asyncio.run(timers_inside.main())
+
+
+def test_the_timers_inside_example_runs_as_a_script() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "timers_inside.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ParcelEvent(key='P-1', event=TimerStarted(timer='Delivery Window'" in done.stdout
+    assert "CoolingOffEvent(event=TimerReleased(timer='Cooling Off'" in done.stdout
+    assert "finished: Order(" in done.stdout
