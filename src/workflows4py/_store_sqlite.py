@@ -275,6 +275,9 @@ _UNAVAILABLE_CODES = frozenset(
     }
 )
 
+# SQLITE_READONLY_DIRECTORY (not in the sqlite3 module of every Python version).
+_SQLITE_READONLY_DIRECTORY = sqlite3.SQLITE_READONLY | (6 << 8)
+
 # A job for the worker thread: what to run, and where to send the result.
 _Job = tuple[Callable[["_Connection"], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
 
@@ -587,7 +590,7 @@ def _connect(
     """Open ``path`` (absolute): writable in WAL mode, or read-only if asked or it must be."""
     memory = path in ("", ":memory:")
     base = "file::memory:" if memory else "file:" + urllib.parse.quote(path)
-    reason = "opened with read_only=True" if read_only else None
+    reason = "read_only=True" if read_only else None
     if reason is None and not memory:
         reason = _cannot_write(path)
     conn: _Connection | None = None
@@ -632,7 +635,11 @@ def _open_writable(
         conn.close()
         if not _is_read_only_error(e):
             raise
-        # e.g. the directory cannot be written, so no -wal file can be created
+        if getattr(e, "sqlite_errorcode", None) == _SQLITE_READONLY_DIRECTORY:
+            return None, (
+                "this process cannot write its directory, where SQLite keeps the -wal and "
+                "-shm files"
+            )
         return None, f"this process cannot write it: {e}"
     except BaseException:
         conn.close()
