@@ -209,7 +209,8 @@ def test_event_argument_wins_over_annotations() -> None:
     def produce(s: St) -> Done:
         return Done(1)
 
-    step = WIO.run_io(produce, event=Other).handle_event(on_done)
+    declared: Any = Other  # at odds with the annotation on purpose
+    step = WIO.run_io(produce, event=declared).handle_event(on_done)
     assert Execution.start(step, St()).expected_events() == (Other,)
 
 
@@ -217,7 +218,8 @@ def test_return_annotation_comes_before_the_handler_parameter() -> None:
     def produce(s: St) -> Done:
         return Done(1)
 
-    step = WIO.run_io(produce).handle_event(on_other)
+    handler: Any = on_other  # annotated with another class on purpose
+    step = WIO.run_io(produce).handle_event(handler)
     assert Execution.start(step, St()).expected_events() == (Done,)
 
 

@@ -217,10 +217,11 @@ async def test_progress_fields_and_executed_steps() -> None:
     assert [p.kind for p in progress.children] == ["pure", "pure", "run_io"]
     # the unnamed pure step is left out; completion order is kept
     assert [p.name for p in progress.executed_steps()] == ["Prepared", "Count"]
-    indexes = [p.index for p in progress.children]
+    indexes = [p.index for p in progress.children if p.index is not None]
+    assert len(indexes) == 3
     assert indexes == sorted(indexes)
     assert progress.index is not None
-    assert progress.index > max(i for i in indexes if i is not None)
+    assert progress.index > max(indexes)  # the parent completes after its children
     assert progress.result == Ok(St(1))
 
 
@@ -234,7 +235,7 @@ def test_next_action_honours_a_retry_delay_that_next_effect_ignores() -> None:
     def decide(s: St, event: Failed, attempts: int) -> RetryAgain[int]:
         return RetryAgain(attempts + 1, event.at)
 
-    step = (
+    step: WIO[St, Any, St] = (
         WIO.run_io(count)
         .handle_event(on_count)
         .retry_stateful(initial=0, on_error=on_error, handle_event=decide)

@@ -211,10 +211,11 @@ async def test_a_failed_instance_answers_redeliveries_and_refuses_new_signals() 
 
 
 async def test_an_effect_returning_an_undeclared_class_records_nothing() -> None:
+    def wrong(s: St) -> Any:
+        return "not an event"
+
     class Flow(Workflow[St, Counted]):
-        definition = WIO.run_io(St, lambda s: "not an event", event=Counted).handle_event(
-            lambda s, e: St(e.n)
-        )
+        definition = WIO.run_io(wrong, event=Counted).handle_event(lambda s, e: St(e.n))
 
     runtime = InMemoryRuntime(Flow, initial_state=St())
     with pytest.raises(EffectContractError):
