@@ -1,6 +1,8 @@
 """The exception tree of workflows4py.
 
-Every error the library raises derives from :class:`WorkflowError`::
+Every error about a definition, an instance or stored data derives from
+:class:`WorkflowError` (an argument of the wrong kind, such as ``InMemoryRuntime(42)``,
+raises a plain ``TypeError`` or ``ValueError``)::
 
     WorkflowError
     ├── DefinitionError          a workflow definition is malformed (found when built or loaded)
@@ -14,6 +16,12 @@ Every error the library raises derives from :class:`WorkflowError`::
     ├── EffectContractError      an effect or signal handler returned an event of the wrong type
     ├── ExecutionError           a definition cannot go on (no fork branch matched, a busy loop)
     ├── LintError                assert_clean() found issues in a definition
+    ├── StoreError               a storage operation failed (see workflows4py._store)
+    │   ├── StoreUnavailable     the database cannot be reached, or is not the file it was
+    │   ├── StoreReadOnly        the store was opened read-only; nothing was written
+    │   ├── SequenceConflict     another writer appended first; nothing was written
+    │   ├── LeaseTimeout         the instance stayed leased by another owner too long
+    │   └── LeaseLost            a lease the caller held has lapsed
     └── JournalError             a journal does not fit the workflow definition
         └── UnexpectedEvent      nothing on the current frontier accepts an event
 

@@ -238,13 +238,7 @@ class _Instance(Generic[S, Ev]):
             try:
                 event = decode(entry.type, entry.data)
             except DecodeError as e:
-                raise DecodeError(
-                    f"event of type {entry.type!r} does not decode: {e}",
-                    path="",
-                    workflow=self.workflow.name,
-                    instance_id=self.id,
-                    sequence=entry.sequence,
-                ) from e
+                raise self.undecodable(entry, e) from e
             nxt = self.execution.apply_event(event)
             if nxt is None:
                 raise UnexpectedEvent(
@@ -259,6 +253,30 @@ class _Instance(Generic[S, Ev]):
             self.last_entry = entry
             if keep is not None:
                 keep(entry)
+
+    def undecodable(self, entry: JournalEntry, error: DecodeError) -> DecodeError:
+        """``error`` (the codec's, about one stored event) naming the instance and event;
+        its ``path`` is kept."""
+        named = DecodeError(
+            f"event of type {entry.type!r} does not decode: {error}",
+            path="",
+            workflow=self.workflow.name,
+            instance_id=self.id,
+            sequence=entry.sequence,
+        )
+        named.path = error.path
+        return named
+
+    def decode_all(self, entries: Iterable[JournalEntry]) -> list[Any]:
+        """The events of stored ``entries``; DecodeError names the first that fails."""
+        decode = self.codecs.events.decode
+        events: list[Any] = []
+        for entry in entries:
+            try:
+                events.append(decode(entry.type, entry.data))
+            except DecodeError as e:
+                raise self.undecodable(entry, e) from e
+        return events
 
     def _context(self, step: str) -> StepContext:
         return StepContext(
@@ -522,8 +540,8 @@ class WorkflowInstance(Generic[S, Ev]):
     async def get_events(self) -> list[Ev | SystemEvent]:
         """The journal decoded into the workflow's events, oldest first."""
         inner = await self._host._observe(self._id)
-        decode = inner.codecs.events.decode
-        return [decode(e.type, e.data) for e in await self._host._journal(self._id)]
+        events: list[Ev | SystemEvent] = inner.decode_all(await self._host._journal(self._id))
+        return events
 
     async def get_journal(self) -> list[JournalEntry]:
         """The journal as stored: sequence, type tag, JSON payload, timestamp."""
