@@ -138,7 +138,8 @@ def durable_rates(make: MakeRuntime, n: int, reps: int) -> tuple[list[float], li
     and saves the snapshot the following loads start from.
     """
     no_snapshot = runtime_options(snapshot_every=None)
-    every_event = runtime_options(snapshot_every=1)
+    # one key for every runtime of the run: each load is a fresh runtime (a restart)
+    every_event = runtime_options(snapshot_every=1, snapshot_key="replay benchmark snapshot key")
     full = [n / asyncio.run(timed_load(make(n, no_snapshot), n)) for _ in range(reps - 1)]
     last = timed_load(make(n, every_event), n, then_snapshot=bool(every_event))
     full.append(n / asyncio.run(last))
