@@ -1,19 +1,30 @@
 """``workflows4py instances`` and ``workflows4py show``: the registry and one instance, from
-the command line (in process, on the SQLite app of tests/worker_app.py)."""
+the command line (in process, on the SQLite app of tests/worker_app.py); and what they do
+with rows that do not decode, on SQLite and PostgreSQL (the app is :func:`pull_requests`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pg import dsn
+from test_bad_rows import BAD, CASES, Backend, backend_for, populate
 from worker_app import DB_ENV, make_runtime
 
-from workflows4py import InstanceKey
+from workflows4py import DurableRuntime, InstanceKey
 from workflows4py._cli import main
 
 APP = "worker_app:runtimes"
+PR_APP = "test_cli_inspect:pull_requests"
+BACKEND_ENV = "WORKFLOWS4PY_TEST_BACKEND"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -88,3 +99,117 @@ def test_show_json_and_a_missing_instance(db: Path, capsys: pytest.CaptureFixtur
     assert shown["journal"][0]["data"]["timer"] == "Wait A Second"
     assert main(["show", APP, "nope"]) == 1
     assert "no instance 'nope'" in capsys.readouterr().err
+
+
+# -- rows that do not decode ---------------------------------------------------------------------
+
+
+def pull_requests() -> DurableRuntime[Any, Any]:
+    """The app of the tests below: pull requests on the database named by BACKEND_ENV."""
+    kind, _, where = os.environ[BACKEND_ENV].partition(":")
+    if kind == "sqlite":
+        return Backend("sqlite", path=Path(where)).runtime()
+    return Backend("postgres", dsn=dsn(), schema=where).runtime()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def prs(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
+    """Pull requests good-1, bad, good-2 awaiting review, on each backend."""
+    with backend_for(request.param, tmp_path) as backend:
+        monkeypatch.setenv(BACKEND_ENV, backend.spec)
+        asyncio.run(populate(backend))
+        yield backend
+
+
+def _corrupt(backend: Backend, name: str) -> None:
+    statement = CASES[name].statement(backend.kind)
+    assert statement is not None
+    backend.execute(statement)
+
+
+def _one_error_line(err: str, *parts: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for part in parts:
+        assert part in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", ["tags-not-an-object", "updated-at-wrong-type"])
+def test_instances_lists_the_good_rows_and_reports_the_bad_one(
+    prs: Backend, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _corrupt(prs, name)
+    assert main(["instances", PR_APP]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split()[1] for line in lines[1:3]] == ["good-1", "good-2"]
+    assert lines[-1] == "2 shown of 3 matching; 1 unreadable (reported on stderr)"
+    line = _one_error_line(err, "workflows4py instances: DecodeError: ", "instance 'bad'")
+    assert ": instances." in line
+    # the same with --json: the good rows on stdout, the same line on stderr
+    assert main(["instances", PR_APP, "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(row)["instance"] for row in out.splitlines()] == ["good-1", "good-2"]
+    assert _one_error_line(err) == line
+
+
+@pytest.mark.parametrize("name", ["data-not-json", "unknown-type", "recorded-at-wrong-type"])
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_show_of_a_journal_row_that_does_not_decode_is_one_line_naming_it(
+    prs: Backend, name: str, as_json: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _corrupt(prs, name)
+    before = prs.dump()
+    assert main(["show", PR_APP, BAD, *(["--json"] if as_json else [])]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    _one_error_line(err, "workflows4py show: DecodeError: ", "instance 'bad'", "event #2")
+    assert prs.dump() == before
+    # the others show as before, and the registry lists every instance
+    assert main(["show", PR_APP, "good-1"]) == 0
+    assert "  state:        Checked(" in capsys.readouterr().out
+    assert main(["instances", PR_APP]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "3 shown of 3 matching"
+
+
+def test_show_of_a_registry_row_that_does_not_decode(
+    prs: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _corrupt(prs, "tags-not-strings")
+    assert main(["show", PR_APP, BAD]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    _one_error_line(err, "DecodeError: ", "instance 'bad'", "instances.tags")
+
+
+def test_a_store_that_fails_is_one_line_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "not-a-database.db"
+    path.write_bytes(b"this is not an SQLite file, it is just text" * 100)
+    monkeypatch.setenv(BACKEND_ENV, f"sqlite:{path}")
+    for argv in (["instances", PR_APP], ["show", PR_APP, "pr-1", "--json"]):
+        assert main(argv) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        _one_error_line(err, f"workflows4py {argv[0]}: ", "Error: ")
+
+
+def test_the_real_command_exits_1_without_a_traceback(prs: Backend) -> None:
+    _corrupt(prs, "data-wrong-shape")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "workflows4py", "show", PR_APP, BAD],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    _one_error_line(done.stderr, "DecodeError: ", "instance 'bad'", "event #2")

@@ -6,6 +6,11 @@
 
 ``APP`` is ``module:attribute`` giving a durable runtime, a list of them, or a (possibly
 async) callable returning either.
+
+A command that fails on a stored row that does not decode (:class:`DecodeError`), or on the
+store (:class:`StoreError`), or on any other :class:`WorkflowError`, prints one line naming
+the instance and the event to stderr and exits with status 1. ``instances`` lists the rows
+that decode and reports each one that does not on stderr, then exits with status 1.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from ._durable import DurableRuntime
-from ._errors import InstanceNotFound
+from ._errors import InstanceNotFound, WorkflowError
 from ._store import InstanceKey, InstanceRecord, SearchQuery
 from ._worker import Worker
 
@@ -124,6 +129,16 @@ def _tags(pairs: Sequence[str]) -> dict[str, str]:
     return tags
 
 
+def _one_line(error: BaseException) -> str:
+    """``Type: message`` of an error, on one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _report(command: str, error: BaseException, about: str = "") -> None:
+    print(f"workflows4py {command}: {about}{_one_line(error)}", file=sys.stderr)
+
+
 async def _instances(args: argparse.Namespace) -> int:
     query = SearchQuery(
         status=args.status or None,
@@ -135,15 +150,20 @@ async def _instances(args: argparse.Namespace) -> int:
     )
     rows: list[dict[str, Any]] = []
     total = 0
+    unreadable = 0
     async with _opened(args) as runtimes:
         for runtime in runtimes:
             page = await runtime.search(query)
             rows.extend(_row(r, "microseconds" if args.json else "seconds") for r in page.records)
             total += page.total
+            for error in page.errors:  # rows that do not decode: on stderr, the rest listed
+                _report("instances", error)
+            unreadable += len(page.errors)
+    status = 1 if unreadable else 0
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
-        return 0
+        return status
     columns = ["workflow", "instance", "status", "updated", "next_wakeup", "failures"]
     columns += ["last_error", "tags"]
     for row in rows:
@@ -151,8 +171,9 @@ async def _instances(args: argparse.Namespace) -> int:
         if error is not None and len(error) > 60:
             row["last_error"] = error[:59] + "…"
     print(_table(rows, columns) if rows else "no instance matches")
-    print(f"{len(rows)} shown of {total} matching")
-    return 0
+    bad = f"; {unreadable} unreadable (reported on stderr)" if unreadable else ""
+    print(f"{len(rows)} shown of {total} matching{bad}")
+    return status
 
 
 async def _show(args: argparse.Namespace) -> int:
@@ -272,9 +293,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         asyncio.run(_worker(args))
         return 0
-    if args.command == "instances":
-        return asyncio.run(_instances(args))
-    return asyncio.run(_show(args))
+    try:
+        if args.command == "instances":
+            return asyncio.run(_instances(args))
+        return asyncio.run(_show(args))
+    except WorkflowError as e:  # a stored row that does not decode, the store, ...: one line
+        about = ""
+        if args.command == "show" and getattr(e, "instance_id", None) is None:
+            about = f"instance {args.instance!r}: "
+        _report(args.command, e, about)
+        return 1
 
 
 if __name__ == "__main__":

@@ -431,11 +431,20 @@ def _shown(value: object) -> str:
 
 
 def _bad(
-    key: InstanceKey | None, what: str, value: object, expected: str, sequence: int | None = None
+    key: InstanceKey | None,
+    column: str,
+    value: object,
+    expected: str,
+    sequence: int | None = None,
+    *,
+    where: str = "",
 ) -> DecodeError:
+    """A stored row that does not decode: ``column`` is ``table.column``."""
+    table = column.partition(".")[0]
     return DecodeError(
-        f"{what} holds {_shown(value)}; expected {expected}",
-        path="",
+        f"the stored {table} row{where} holds {_shown(value)}, expected {expected}; the row is "
+        "corrupt (written by something other than workflows4py, or damaged)",
+        path=column,
         workflow=None if key is None else key.workflow,
         instance_id=None if key is None else key.instance_id,
         sequence=sequence,
@@ -453,12 +462,12 @@ def _entry(key: InstanceKey, row: Sequence[Any]) -> JournalEntry:
     """One journal row, checked value by value (the slow path of ``read``)."""
     seq, type_, data, at = row
     if seq.__class__ is not int or seq < 1:
-        raise _bad(key, "a journal row's column 'sequence'", seq, "a positive integer")
+        raise _bad(key, "journal.sequence", seq, "a positive integer")
     if type_.__class__ is not str:
-        raise _bad(key, "journal column 'type'", type_, "text", seq)
+        raise _bad(key, "journal.type", type_, "text", seq)
     if data.__class__ is not str:
-        raise _bad(key, "journal column 'data'", data, "text", seq)
-    return JournalEntry(seq, type_, data, _instant(key, "journal column 'recorded_at'", at, seq))
+        raise _bad(key, "journal.data", data, "text (JSON)", seq)
+    return JournalEntry(seq, type_, data, _instant(key, "journal.recorded_at", at, seq))
 
 
 def _key(wf: object, iid: object) -> InstanceKey | None:
@@ -474,24 +483,24 @@ def _record(row: Sequence[Any]) -> InstanceRecord:
     key = _key(wf, iid)
     if key is None:
         raise DecodeError(
-            f"a registry row's key ({_shown(wf)}, {_shown(iid)}) is not text", path=""
+            f"the stored instances row has a key ({_shown(wf)}, {_shown(iid)}) that is not "
+            "text; the row is corrupt (written by something other than workflows4py, or damaged)",
+            path="instances.instance_id",
         )
     if status.__class__ is not str or status not in _STATUSES:
-        raise _bad(
-            key, "registry column 'status'", status, "one of " + ", ".join(sorted(_STATUSES))
-        )
+        raise _bad(key, "instances.status", status, "one of " + ", ".join(sorted(_STATUSES)))
     if not (isinstance(tags, dict) and all(v.__class__ is str for v in tags.values())):
-        raise _bad(key, "registry column 'tags'", tags, "a JSON object of strings")
+        raise _bad(key, "instances.tags", tags, "a JSON object of strings")
     if failures.__class__ is not int or failures < 0:
-        raise _bad(key, "registry column 'failures'", failures, "a count")
+        raise _bad(key, "instances.failures", failures, "a count")
     if last_error is not None and last_error.__class__ is not str:
-        raise _bad(key, "registry column 'last_error'", last_error, "text or NULL")
+        raise _bad(key, "instances.last_error", last_error, "text or NULL")
     return InstanceRecord(
         key,
         cast(RegistryStatus, status),
-        _instant(key, "registry column 'created_at'", created),
-        _instant(key, "registry column 'updated_at'", updated),
-        None if wakeup is None else _instant(key, "registry column 'next_wakeup'", wakeup),
+        _instant(key, "instances.created_at", created),
+        _instant(key, "instances.updated_at", updated),
+        None if wakeup is None else _instant(key, "instances.next_wakeup", wakeup),
         tags,
         failures,
         last_error,
@@ -865,9 +874,9 @@ class PostgresStore:
             return None
         sequence, data = rows[0]
         if sequence.__class__ is not int or sequence < 0:
-            raise _bad(key, "snapshot column 'sequence'", sequence, "a journal position")
+            raise _bad(key, "snapshots.sequence", sequence, "a journal position")
         if data.__class__ is not str:
-            raise _bad(key, f"snapshot column 'data' (at #{sequence})", data, "text")
+            raise _bad(key, "snapshots.data", data, "text", where=f" at #{sequence}")
         return Snapshot(sequence, data)
 
     async def update(
