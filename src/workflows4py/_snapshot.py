@@ -126,6 +126,16 @@ def _function_hints(fn: Any) -> Iterator[Any]:
         return
 
 
+# the library's own classes go by names that do not move with its modules
+_LIBRARY: dict[type, str] = {
+    TimerStarted: "workflows4py.TimerStarted",
+    TimerReleased: "workflows4py.TimerReleased",
+    Caught: "workflows4py.Caught",
+    Ok: "workflows4py.Ok",
+    Err: "workflows4py.Err",
+}
+
+
 class SnapshotTypes:
     """The classes a snapshot of one workflow may name, by name, and nothing else.
 
@@ -134,6 +144,7 @@ class SnapshotTypes:
     definition's functions (which covers step inputs, outputs and domain errors), and,
     recursively, every class in the annotations of those classes' fields. Only
     dataclasses, pydantic models and enums are kept; a name two classes share is left out.
+    A class is named ``module:qualname``; the library's own classes have fixed names.
     """
 
     def __init__(self, workflow: type[Workflow[Any, Any]]) -> None:
@@ -141,7 +152,7 @@ class SnapshotTypes:
         found: dict[str, type] = {}
         clashes: set[str] = set()
         for cls in self._classes_of(workflow):
-            name = f"{cls.__module__}:{cls.__qualname__}"
+            name = _LIBRARY.get(cls) or f"{cls.__module__}:{cls.__qualname__}"
             other = found.setdefault(name, cls)
             if other is not cls:
                 clashes.add(name)
