@@ -94,6 +94,12 @@ class DurableRuntime(Generic[S, Ev]):
     Use :class:`SqliteRuntime` (one file, the embedded default) or
     :class:`PostgresRuntime` (many workers on many machines), or pass any store.
     Call :meth:`initialize` (or use ``async with``) before the first operation.
+
+    Snapshots are sealed with ``snapshot_key`` (at least 16 bytes; default: the
+    environment variable ``WORKFLOWS4PY_SNAPSHOT_KEY``, else a random key of this runtime
+    only): give every process of the application the same key so that each uses the
+    snapshots the others wrote. ``max_request_bytes``, ``max_event_bytes`` and
+    ``max_snapshot_bytes`` bound what is accepted and stored (see docs/security.md).
     """
 
     def __init__(
