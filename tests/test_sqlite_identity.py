@@ -9,6 +9,7 @@ opened before each commit (and before each read) and raises StoreUnavailable ins
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -90,7 +91,14 @@ async def test_a_file_replaced_by_a_restore_refuses_writes(tmp_path: Path, threa
 
     # The old file's last commits are in its -wal, left beside the new file: SQLite would
     # apply it to whatever file the path names (the restore procedure of the docs removes
-    # it). Given back to the old file, it shows that none of the refused writes got there.
+    # it), as a copy of the pair shows.
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(path, copy)
+    shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+    applied = SqliteStore(copy)
+    assert [e.sequence for e in await applied.read(KEY)] == [1, 2]  # #2 is not the backup's
+    await applied.close()
+    # Given back to the old file, the -wal shows that none of the refused writes got there.
     os.replace(f"{path}-wal", f"{old}-wal")
     Path(f"{path}-shm").unlink()
     before = SqliteStore(old)

@@ -174,6 +174,8 @@ async def test_a_runtime_over_a_read_only_store(tmp_path: Path) -> None:
             await reader.create_instance("o-2")
         with pytest.raises(StoreReadOnly, match="nothing was written"):
             await order.deliver_signal(place_signal, Place("bolt"))
+        with pytest.raises(StoreReadOnly, match="nothing was written"):
+            await order.wakeup()
     assert _digest(path) == digest
 
 
