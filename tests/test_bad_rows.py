@@ -370,3 +370,20 @@ async def test_a_snapshot_row_that_does_not_decode_is_ignored(backend: Backend, 
         instance = await again.get_instance(BAD)
         assert await instance.query_state() == pr.Merged("abc", "<Some tests results>")
         assert len(await instance.get_journal()) == 3
+
+
+async def test_an_event_under_a_snapshot_that_does_not_decode_is_named_by_get_events(
+    backend: Backend,
+) -> None:
+    # the snapshot at #2 is sound, event #1 under it is not: the state is not taken from it
+    await populate(backend, snapshot_every=1)
+    backend.execute(
+        f"UPDATE {{journal}} SET data = 'not json' WHERE instance_id = '{BAD}' AND sequence = 1"
+    )
+    async with backend.runtime(snapshot_every=1) as runtime:
+        instance = await runtime.get_instance(BAD)
+        for read in (instance.get_events, instance.query_state):
+            with pytest.raises(DecodeError) as info:
+                await read()
+            _names_the_event(info.value, 1)
+        await _good_ones_work(runtime)
