@@ -228,11 +228,21 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield found
 
 
+def pairs(names: list[str]) -> list[Any]:
+    """(backend, case) for each case the backend's column types allow at all (a timestamp
+    column of PostgreSQL cannot hold text, say): those are not generated, not skipped."""
+    return [
+        pytest.param(kind, name, id=f"{kind}-{name}")
+        for name in names
+        for kind in ("sqlite", "postgres")
+        if CASES[name].statement(kind) is not None
+    ]
+
+
 def _corrupt(backend: Backend, name: str) -> Case:
     case = CASES[name]
     statement = case.statement(backend.kind)
-    if statement is None:
-        pytest.skip(f"{name}: the {backend.kind} schema's column types rule it out")
+    assert statement is not None, f"{name} is not possible on {backend.kind}"
     backend.execute(statement)
     return case
 
@@ -260,7 +270,7 @@ async def _good_ones_work(runtime: DurableRuntime[pr.PRState, pr.PREvent]) -> No
 JOURNAL_CASES = [n for n, c in CASES.items() if c.what in ("payload", "row")]
 
 
-@pytest.mark.parametrize("name", JOURNAL_CASES)
+@pytest.mark.parametrize(("backend", "name"), pairs(JOURNAL_CASES), indirect=["backend"])
 async def test_a_journal_row_that_does_not_decode_names_instance_and_event(
     backend: Backend, name: str
 ) -> None:
@@ -300,7 +310,7 @@ async def test_a_journal_row_that_does_not_decode_names_instance_and_event(
 REGISTRY_CASES = [n for n, c in CASES.items() if c.what == "registry"]
 
 
-@pytest.mark.parametrize("name", REGISTRY_CASES)
+@pytest.mark.parametrize(("backend", "name"), pairs(REGISTRY_CASES), indirect=["backend"])
 async def test_a_registry_row_that_does_not_decode_is_reported_by_search(
     backend: Backend, name: str
 ) -> None:
@@ -333,11 +343,6 @@ async def test_a_registry_row_that_does_not_decode_is_reported_by_search(
         assert (len(page.records), page.errors) == (3, [])
 
 
-@pytest.mark.xfail(
-    reason="DurableRuntime.instance_ids pages by len(page.records), so a row reported in "
-    "Page.errors shifts the next page (src/workflows4py/_durable.py)",
-    strict=True,
-)
 async def test_instance_ids_skips_a_registry_row_that_does_not_decode(backend: Backend) -> None:
     await populate(backend)
     _corrupt(backend, "tags-not-an-object")
@@ -348,7 +353,7 @@ async def test_instance_ids_skips_a_registry_row_that_does_not_decode(backend: B
 SNAPSHOT_CASES = [n for n, c in CASES.items() if c.what == "snapshot"]
 
 
-@pytest.mark.parametrize("name", SNAPSHOT_CASES)
+@pytest.mark.parametrize(("backend", "name"), pairs(SNAPSHOT_CASES), indirect=["backend"])
 async def test_a_snapshot_row_that_does_not_decode_is_ignored(backend: Backend, name: str) -> None:
     await populate(backend, snapshot_every=1)
     _corrupt(backend, name)

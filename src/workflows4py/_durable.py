@@ -235,8 +235,8 @@ class DurableRuntime(Generic[S, Ev]):
         while True:
             page = await self.search(SearchQuery(limit=500, offset=offset))
             ids.extend(r.key.instance_id for r in page.records)
-            offset += len(page.records)
-            if offset >= page.total or not page.records:
+            offset += len(page.records) + len(page.errors)  # a bad row still takes a place
+            if offset >= page.total or not (page.records or page.errors):
                 return ids
 
     async def search(self, query: SearchQuery | None = None) -> Page:
