@@ -14,6 +14,7 @@ from workflows4py import (
     WIO,
     Caught,
     DefinitionError,
+    EncodeError,
     Err,
     InMemoryRuntime,
     Ok,
@@ -353,8 +354,8 @@ def test_a_for_each_step_whose_event_the_wrapper_does_not_take_is_refused() -> N
     wf = workflow_of(lines(reserve_line >> receive_line, ReservedOnly), ReservedOnly)
     with pytest.raises(
         DefinitionError,
-        match=r"step 'Handle Delivery' inside for-each 'Lines' records Received, which is not a class "
-        r"its wrap function takes \(ReservedOnly's 'event' is typed Reserved\)",
+        match=r"step 'Handle Delivery' inside for-each 'Lines' records Received, which is not "
+        r"a class its wrap function takes \(ReservedOnly's 'event' is typed Reserved\)",
     ):
         wf.codecs()
 
@@ -463,3 +464,41 @@ def test_a_for_each_inside_an_embed_is_checked_against_the_embed_wrapper() -> No
         r"as LineEvent",
     ):
         wf.codecs()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    value: int
+
+
+def test_a_checkpoint_inside_a_for_each_is_checked_against_the_wrapper() -> None:
+    def snapshot(s: St, out: St) -> Snapshot:
+        return Snapshot(out.value)
+
+    body = reserve_line.checkpointed(snapshot, lambda s, e: St(e.value))
+    wf = workflow_of(lines(body, LineEvent), LineEvent)
+    with pytest.raises(DefinitionError, match="inside for-each 'Lines' records Snapshot"):
+        wf.codecs()
+
+
+@dataclass(frozen=True)
+class AnyLineEvent:
+    key: str
+    event: Any
+
+
+async def test_a_wrap_that_says_nothing_fails_when_the_event_is_recorded() -> None:
+    def wrap(key: str, event: object) -> LineEvent:
+        return LineEvent(key, event)  # type: ignore[arg-type]
+
+    wait = WIO.timer(timedelta(hours=1), input=St, name="Cool Down")
+    for says_nothing in (wrap, AnyLineEvent):
+        events = LineEvent if says_nothing is wrap else AnyLineEvent
+        wf = workflow_of(lines(reserve_line >> wait, says_nothing), events)
+        wf.codecs()  # an event parameter typed object or Any is not checked
+    wf = workflow_of(lines(reserve_line >> wait, wrap), LineEvent)
+    runtime = InMemoryRuntime(wf, initial_state=St(0))
+    with pytest.raises(EncodeError):
+        await runtime.create_instance("l-2")  # LineEvent.event does not admit TimerStarted
+    journal = await (await runtime.get_instance("l-2")).get_journal()
+    assert [entry.type for entry in journal] == ["LineEvent"]  # the timer's start was not

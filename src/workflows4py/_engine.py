@@ -243,18 +243,20 @@ class Execution:
                 and leaf.frame.route == wanted
             ):
                 return FreshSignal(node, leaf.frame)
-        handled = [
-            ex
-            for ex, f in executed_nodes(self.tree, self._root)
-            if isinstance(ex.node, HandleSignal)
-            and ex.node.signal.id == signal_id
-            and ex.event is not None
-            and f.route == wanted
-        ]
-        if handled:
-            latest = max(handled, key=lambda ex: ex.index)
-            assert isinstance(latest.node, HandleSignal)
-            return Redelivery(latest.node, latest.input, latest.event)
+        latest: tuple[Executed, HandleSignal] | None = None
+        for ex, f in executed_nodes(self.tree, self._root):
+            handler = ex.node
+            if (
+                isinstance(handler, HandleSignal)
+                and handler.signal.id == signal_id
+                and ex.event is not None
+                and f.route == wanted
+                and (latest is None or ex.index > latest[0].index)
+            ):
+                latest = (ex, handler)
+        if latest is not None:
+            ex, handler = latest
+            return Redelivery(handler, ex.input, ex.event)
         return None
 
     def first_taker(self, event: Any, route: Route) -> Any:

@@ -112,7 +112,6 @@ class _Chain(Semantics[Chain]):
                 return w  # ended (it then sits inside an Executed)
             current = w.steps[0]
         while True:
-            assert current is not None
             if not isinstance(current, Executed):
                 if not settled(current):
                     current = advance(current, _after(w.done, f), c)
@@ -121,7 +120,7 @@ class _Chain(Semantics[Chain]):
             nxt = self._ended(w, current, f, c)
             if isinstance(nxt, Executed):
                 return nxt
-            w, current = nxt, nxt.current
+            w, current = nxt, nxt.steps[len(nxt.done)]  # the step _ended made current
 
     def _ended(self, w: Chain, step: Executed, f: Frame, c: Ctx) -> Executed | Chain:
         """After the running ``step`` ended: the completed chain (the last step done, or a
@@ -285,9 +284,8 @@ class _HandleErrorWith(Semantics[HandleErrorWith]):
         if isinstance(base.result, Ok):
             return c.done(replace(w, base=base), base.result, f.input)
         node = replace(w, base=base)
-        hf = self._handler_frame(node, f)
-        assert hf is not None
-        handler = advance(w.handler, hf, c)
+        handed = caught(base, f)
+        handler = advance(w.handler, f.down(handed, handed.state), c)
         node = replace(node, handler=handler)
         return c.done(node, handler.result, f.input) if isinstance(handler, Executed) else node
 

@@ -101,21 +101,23 @@ class _Fork(Semantics[Fork]):
     def _frame(self, w: Fork, f: Frame) -> Frame:
         return f.down(w.chosen_input, f.state)
 
+    def _choose(self, w: Fork, f: Frame) -> tuple[Fork, Node]:
+        """The fork with its first matching branch chosen, and that branch's step."""
+        for i, branch in enumerate(w.branches):
+            value = branch.select(f.input)
+            if value is not NO_MATCH:
+                return replace(w, chosen=i, chosen_input=value, current=branch.wio), branch.wio
+        names = ", ".join(b.name for b in w.branches)
+        raise ExecutionError(
+            f"fork {w.display_name or '<unnamed>'!r}: no branch ({names}) matches "
+            f"the input {f.input!r}; add a branch for it or an otherwise() branch"
+        )
+
     def advance(self, w: Fork, f: Frame, c: Ctx) -> Node:
-        if w.chosen is None:
-            for i, branch in enumerate(w.branches):
-                value = branch.select(f.input)
-                if value is not NO_MATCH:
-                    w = replace(w, chosen=i, chosen_input=value, current=branch.wio)
-                    break
-            else:
-                names = ", ".join(b.name for b in w.branches)
-                raise ExecutionError(
-                    f"fork {w.display_name or '<unnamed>'!r}: no branch ({names}) matches "
-                    f"the input {f.input!r}; add a branch for it or an otherwise() branch"
-                )
-        assert w.current is not None
-        current = advance(w.current, self._frame(w, f), c)
+        current = w.current  # set once a branch is chosen
+        if current is None:
+            w, current = self._choose(w, f)
+        current = advance(current, self._frame(w, f), c)
         node = replace(w, current=current)
         return c.done(node, current.result, f.input) if isinstance(current, Executed) else node
 
@@ -174,11 +176,11 @@ class _Loop(Semantics[Loop]):
         return f.down(w.phase_input, f.state)
 
     def advance(self, w: Loop, f: Frame, c: Ctx) -> Node:
-        if w.current is None:
-            w = replace(w, current=w.body, phase="body", phase_input=f.input)
         current = w.current
+        if current is None:
+            current = w.body
+            w = replace(w, current=current, phase="body", phase_input=f.input)
         while True:
-            assert current is not None
             if not isinstance(current, Executed):
                 if not settled(current):
                     current = advance(current, self._frame(w, f), c)
@@ -187,6 +189,8 @@ class _Loop(Semantics[Loop]):
             nxt = self._ended(w, current, f, c)
             if isinstance(nxt, Executed):
                 return nxt
+            if nxt.current is None:  # _ended starts the next run whenever it goes on
+                raise ExecutionError(f"loop {w.display_name!r}: no run to go on with")
             w, current = nxt, nxt.current
 
     def _ended(self, w: Loop, run: Executed, f: Frame, c: Ctx) -> Executed | Loop:
@@ -303,17 +307,16 @@ class _ForEach(Semantics[ForEach]):
         return Frame(element, element, (*f.wrap, wrap), (*f.route, key), f.retry)
 
     def advance(self, w: ForEach, f: Frame, c: Ctx) -> Node:
-        if w.running is None:
+        started = w.running
+        if started is None:
             elements = list(w.elements(f.input))
             keys = [w.key(e) for e in elements]
             if len(set(keys)) != len(keys):
                 name = w.display_name or "<unnamed>"
                 raise ExecutionError(f"for-each {name!r}: elements have duplicate keys {keys}")
-            w = replace(
-                w, running=tuple((k, e, w.body) for k, e in zip(keys, elements, strict=True))
-            )
-        assert w.running is not None
-        running = tuple((k, e, advance(sub, self._frame(w, f, k, e), c)) for k, e, sub in w.running)
+            started = tuple((k, e, w.body) for k, e in zip(keys, elements, strict=True))
+            w = replace(w, running=started)
+        running = tuple((k, e, advance(sub, self._frame(w, f, k, e), c)) for k, e, sub in started)
         node = replace(w, running=running)
         done = [sub for _, _, sub in running if isinstance(sub, Executed)]
         failed = _first_error(done)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import functools
 import inspect
 import types
 import typing
@@ -25,7 +26,7 @@ __all__ = [
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
     """True for coroutine functions, including callable objects and partials wrapping one."""
-    while hasattr(fn, "func"):  # functools.partial
+    while isinstance(fn, functools.partial):
         fn = fn.func
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - looking for an async __call__

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from ._wio import WIO, Chain, FlatMap, HandleErrorWith, Transform
 from ._wio_ops import (
@@ -15,6 +15,7 @@ from ._wio_ops import (
     Loop,
     Parallel,
     Retry,
+    StatefulRetry,
 )
 
 __all__ = ["definition_children", "definition_nodes", "recorded_event_types", "walk_with_paths"]
@@ -57,8 +58,8 @@ def definition_children(w: Node) -> Iterator[tuple[str, Node]]:
             yield "interruption", flow
         case _:
             extra = getattr(w, "draft_children", None)
-            if callable(extra):
-                yield from extra()
+            if callable(extra):  # a draft node: children that cannot run
+                yield from cast("Iterator[tuple[str, Node]]", extra())
 
 
 def definition_nodes(w: Node, *, into_subworkflows: bool = True) -> Iterator[Node]:
@@ -83,7 +84,7 @@ def recorded_event_types(w: Node) -> set[type[Any]]:
     for node in definition_nodes(w, into_subworkflows=False):
         if isinstance(node, RunIO | HandleSignal | Recovery | Checkpoint):
             found.update(node.event_types)
-        elif isinstance(node, Retry) and hasattr(node.policy, "event_types"):
+        elif isinstance(node, Retry) and isinstance(node.policy, StatefulRetry):
             found.update(node.policy.event_types)
     return found
 
