@@ -24,7 +24,7 @@ from workflows4py import (
     lint,
 )
 
-REFUSED = "is a draft: it can be drawn, not run; replace draft step"
+REFUSED = "is a draft: it can be inspected and linted, not run; replace draft step"
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def test_the_pull_request_draft_is_a_draft_and_lints_clean() -> None:
 
 def test_ensure_runnable_names_every_draft_step() -> None:
     message = (
-        "workflow PullRequestDraft is a draft: it can be drawn, not run; replace draft steps "
+        "workflow PullRequestDraft is a draft: it can be inspected and linted, not run; replace draft steps "
         "signal 'Create PR', step 'Run Pipeline', signal 'Process Review', step 'Merge PR', "
         "step 'Close PR' with real ones"
     )

@@ -63,7 +63,7 @@ def _refusal(parts: list[str], subject: str = "this definition") -> str:
         fix = f"replace draft step {parts[0]} with a real one"
     else:
         fix = f"replace draft steps {', '.join(parts)} with real ones"
-    return f"{subject} is a draft: it can be drawn, not run; {fix}"
+    return f"{subject} is a draft: it can be inspected and linted, not run; {fix}"
 
 
 class _Unwritten:
@@ -302,7 +302,7 @@ class Drafts:
 
     @staticmethod
     def timer(name: str | None = None, duration: timedelta | None = None) -> WIO[Any, Any, Any]:
-        """A timer; without ``duration`` it is drawn as computed at run time."""
+        """A timer; without ``duration`` its progress shows it as computed at run time."""
         return _timer(name, duration)
 
     @staticmethod

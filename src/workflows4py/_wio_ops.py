@@ -326,7 +326,7 @@ class ForkBuilder(Generic[In, Er, Out]):
         return self._add(name, lambda i: i, then).done()
 
     def done(self) -> WIO[In, Er, Out]:
-        """The fork. If no branch matches at run time, the engine raises NoBranchMatched."""
+        """The fork. If no branch matches at run time, the engine raises ExecutionError."""
         if not self._branches:
             raise DefinitionError("a fork needs at least one branch")
         return Fork(branches=self._branches, name=self._name)
