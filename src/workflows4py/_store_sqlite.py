@@ -34,9 +34,23 @@ Design choices:
   the price of a thread hop per call (and the thread waits on the busy timeout itself).
 - **Instants are integers**: microseconds since the Unix epoch, UTC. Exact round-trip,
   cheap comparisons and indexes.
-- **Schema versions** are rows of the ``migrations`` table; ``initialize`` applies the
-  missing ones in one ``BEGIN IMMEDIATE`` transaction, so concurrent initialisers serialise.
+- **Schema versions** are rows of the ``migrations`` table; ``initialize`` reads the version
+  first and, only if it is behind, applies the missing ones in one ``BEGIN IMMEDIATE``
+  transaction, so concurrent initialisers serialise and a current schema is never written.
   The file belongs to the store: keep other tables elsewhere.
+- **The path must name the file the store holds.** A file deleted, moved away or replaced
+  (a restore renaming a new file over the path) is still the one an open connection reads
+  and writes, and writes to it would be acknowledged and lost. The store remembers the
+  (device, inode) of the file it opened and compares it with ``stat(path)`` before each
+  read and before each commit: a mismatch raises StoreUnavailable. One stat, a few µs.
+- **Read-only use.** ``read_only=True``, or a file (or directory) this process cannot write
+  (asked of the kernel with access(2)), opens the file with ``mode=ro``; writes raise
+  StoreReadOnly before touching it. A WAL file that no process has open has no ``-shm``
+  index; if the directory cannot be written none can be created, and SQLite reads the file
+  only as ``immutable``, which the store does while no ``-wal`` file appears beside it.
+- **Rows are checked as they are read.** SQLite does not enforce column types; a row that
+  does not hold what the schema says raises DecodeError naming the instance (and the event
+  or snapshot's sequence number), and a search reports it in ``Page.errors``.
 
 Changes are signalled to waiters (``acquire``, ``wait_for_work``) of every store on the same
 file *in this process*; changes made by other processes are noticed by polling (every
