@@ -385,3 +385,24 @@ def test_the_cli_reads_an_unwritable_database(locked: Path) -> None:
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["journal"][0]["type"] == "workflows4py.TimerStarted"
     assert _digest(path) == digest
+
+
+async def test_a_read_only_sqlite_runtime_reads_and_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    async with SqliteRuntime(Shop, path, initial_state=Order()) as writer:
+        order = await writer.create_instance("o-1")
+        await order.deliver_signal(place_signal, Place("book"))
+        state = await order.query_state()
+        journal = await order.get_journal()
+    before = _digest(path)
+    async with SqliteRuntime(Shop, path, initial_state=Order(), read_only=True) as reader:
+        assert "read_only=True" in repr(reader.store)
+        order = await reader.get_instance("o-1")
+        assert await order.query_state() == state
+        assert await order.get_journal() == journal
+        assert [r.key.instance_id for r in (await reader.search()).records] == ["o-1"]
+        with pytest.raises(StoreReadOnly, match="nothing was written"):
+            await order.deliver_signal(place_signal, Place("pen"))
+        with pytest.raises(StoreReadOnly):
+            await reader.create_instance("o-2")
+    assert _digest(path) == before

@@ -145,16 +145,22 @@ async def test_a_wakeup_of_the_wrong_type(store: SqliteStore) -> None:
     _names(info.value, KEY.workflow, KEY.instance_id, None)
 
 
-async def test_claiming_a_bad_due_row_claims_nothing(store: SqliteStore) -> None:
+async def test_a_bad_due_row_does_not_stop_the_others_from_being_claimed(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
     good = InstanceKey(KEY.workflow, "o-0")
     await store.create(good, T0, next_wakeup=T0)
+    other = InstanceKey(KEY.workflow, "o-2")
+    await store.create(other, T0, next_wakeup=T0)
+    # a wakeup of the wrong type: claimed as due now (its operation writes a sound one)
     _damage(store, "UPDATE instances SET next_wakeup = 0.5 WHERE instance_id = 'o-1'")
-    with pytest.raises(DecodeError, match=r"holds REAL 0.5") as info:
-        await store.claim_due(LATER, 10, 30)
-    _names(info.value, KEY.workflow, KEY.instance_id, None)
-    conn = sqlite3.connect(store._file)
-    assert conn.execute("SELECT max(claimed_until) FROM instances").fetchone() == (None,)
-    conn.close()
+    # a key that is not text: skipped, with a warning naming the row
+    _damage(store, "UPDATE instances SET instance_id = x'6f2d32' WHERE instance_id = 'o-2'")
+    claims = await store.claim_due(LATER, 10, 30)
+    assert sorted(c.key.instance_id for c in claims) == ["o-0", "o-1"]
+    assert next(c for c in claims if c.key.instance_id == "o-1").wakeup_at == LATER
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("due wakeup skipped" in m and "BLOB" in m for m in warnings), warnings
 
 
 # -- snapshots and leases ------------------------------------------------------------------

@@ -652,7 +652,9 @@ class SqliteRuntime(DurableRuntime[S, Ev]):
     (not on a process crash) for speed. The store runs its statements on the event loop's
     thread (waiting for another process's write lock asynchronously); ``threaded=True``
     runs them on a thread of its own instead, which keeps the loop free during commits at
-    the cost of a thread hop per call. The other options are those of DurableRuntime.
+    the cost of a thread hop per call. ``read_only=True`` opens the file read-only (a file
+    this process cannot write is opened so anyway): reads work, writes raise StoreReadOnly.
+    The other options are those of DurableRuntime.
     """
 
     def __init__(
@@ -664,12 +666,17 @@ class SqliteRuntime(DurableRuntime[S, Ev]):
         synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
         busy_timeout: float = 30.0,
         threaded: bool = False,
+        read_only: bool = False,
         **options: Unpack[RuntimeOptions[S]],
     ) -> None:
         from ._store_sqlite import SqliteStore
 
         store = SqliteStore(
-            path, synchronous=synchronous, busy_timeout=busy_timeout, threaded=threaded
+            path,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            threaded=threaded,
+            read_only=read_only,
         )
         super().__init__(workflow, store, initial_state=initial_state, **options)
 

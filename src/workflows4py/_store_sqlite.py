@@ -63,6 +63,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -93,6 +94,8 @@ from ._store import (
     StoreUnavailable,
 )
 from ._store_memory import _acquire_loop, _check_limit, _Pulse, _utc
+
+_log = logging.getLogger("workflows4py")
 
 __all__ = ["SqliteStore"]
 
@@ -1128,13 +1131,18 @@ class SqliteStore:
             claims: list[Claim] = []
             for row in conn.execute(_SQL["due"], (at, limit, names)).fetchall():
                 wf, iid, wakeup = row
-                # a bad row raises, and rolls the claims back: nothing is claimed
-                if type(wf) is not str or type(iid) is not str or type(wakeup) is not int:
-                    raise _row_error("instances", row, _DUE_COLUMNS, None)
+                # one bad row must not stop a worker from running the others
+                if type(wf) is not str or type(iid) is not str:
+                    error = _row_error("instances", row, _DUE_COLUMNS, None)
+                    _log.warning("due wakeup skipped: %s", error)
+                    continue
                 try:
-                    claims.append(Claim(InstanceKey(wf, iid), _dt(wakeup), end))
+                    due = _dt(wakeup) if type(wakeup) is int else now
                 except OverflowError:
-                    raise _row_error("instances", row, _DUE_COLUMNS, None) from None
+                    due = now
+                # a wakeup of the wrong type is claimed as due now: the instance's
+                # operation then writes a sound one
+                claims.append(Claim(InstanceKey(wf, iid), due, end))
             conn.executemany(
                 _SQL["claim"], [(until, c.key.workflow, c.key.instance_id) for c in claims]
             )
