@@ -105,9 +105,9 @@ def test_the_pull_request_draft_is_a_draft_and_lints_clean() -> None:
 
 def test_ensure_runnable_names_every_draft_step() -> None:
     message = (
-        "workflow PullRequestDraft is a draft: it can be inspected and linted, not run; replace draft steps "
-        "signal 'Create PR', step 'Run Pipeline', signal 'Process Review', step 'Merge PR', "
-        "step 'Close PR' with real ones"
+        "workflow PullRequestDraft is a draft: it can be inspected and linted, not run; "
+        "replace draft steps signal 'Create PR', step 'Run Pipeline', signal 'Process Review', "
+        "step 'Merge PR', step 'Close PR' with real ones"
     )
     with pytest.raises(DefinitionError) as refused:
         ensure_runnable(PullRequestDraft)
