@@ -447,6 +447,9 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         """A step that fails with the domain error ``error``."""
         return Pure(fn=lambda _i: Err(error), errors=(error_name(type(error)),))
 
+    # The plain-function overloads also accept "sync or async" (a union of both callables):
+    # with a bare ``Callable[[In], Ev]`` pyright matches such a union with
+    # ``Ev = X | Awaitable[X]`` before trying the union's members one by one.
     @overload
     @staticmethod
     def run_io(
@@ -455,7 +458,10 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     @overload
     @staticmethod
     def run_io(
-        effect: Callable[[In], Ev], /, *, event: type[Ev] | None = None
+        effect: Callable[[In], Awaitable[Ev]] | Callable[[In], Ev],
+        /,
+        *,
+        event: type[Ev] | None = None,
     ) -> RunIOBuilder[In, Ev]: ...
     @overload
     @staticmethod
@@ -469,7 +475,11 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     @overload
     @staticmethod
     def run_io(
-        input: type[In], effect: Callable[[In], Ev], /, *, event: type[Ev] | None = None
+        input: type[In],
+        effect: Callable[[In], Awaitable[Ev]] | Callable[[In], Ev],
+        /,
+        *,
+        event: type[Ev] | None = None,
     ) -> RunIOBuilder[In, Ev]: ...
     @staticmethod
     def run_io(*args: Any, event: type[Any] | None = None) -> RunIOBuilder[Any, Any]:
@@ -782,7 +792,10 @@ class UntypedSignalBuilder(_SignalStart[Req, Resp]):
     ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
     @overload
     def with_side_effects(
-        self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
+        self,
+        fn: Callable[[In, Req], Awaitable[Ev]] | Callable[[In, Req], Ev],
+        *,
+        event: type[Ev] | None = None,
     ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
     def with_side_effects(
         self, fn: Callable[[Any, Req], Any], *, event: type[Any] | None = None
@@ -808,7 +821,10 @@ class SignalBuilder(_SignalStart[Req, Resp], Generic[In, Req, Resp]):
     ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
     @overload
     def with_side_effects(
-        self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
+        self,
+        fn: Callable[[In, Req], Awaitable[Ev]] | Callable[[In, Req], Ev],
+        *,
+        event: type[Ev] | None = None,
     ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
     def with_side_effects(
         self, fn: Callable[[In, Req], Any], *, event: type[Any] | None = None

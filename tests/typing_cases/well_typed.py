@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Never
 
@@ -74,3 +75,35 @@ def give_up(c: Caught[object, Rejected]) -> Published:
 total: WIO[Draft, Never, Published] = flow.handle_error_with(WIO.pure(give_up))
 dynamic: WIO[Draft, Rejected, Published] = submit.flat_map(lambda s: review >> release)
 mapped: WIO[Draft, Rejected, str] = flow.map(lambda p: p.url)
+
+
+def publish_now(s: Submitted) -> PublishedEvent:
+    return PublishedEvent(f"https://example.org/{s.text}")
+
+
+def on_event(s: Submitted, e: PublishedEvent) -> Published:
+    return Published(e.url)
+
+
+def release_with(
+    effect: Callable[[Submitted], PublishedEvent]
+    | Callable[[Submitted], Awaitable[PublishedEvent]],
+) -> WIO[Submitted, Never, Published]:
+    # sync or async: the event is PublishedEvent, not PublishedEvent | Awaitable[...]
+    return WIO.run_io(Submitted, effect).handle_event(on_event)
+
+
+sync_release: WIO[Submitted, Never, Published] = WIO.run_io(publish_now).handle_event(on_event)
+either: WIO[Submitted, Never, Published] = release_with(publish)
+
+
+def approve_with(
+    handler: Callable[[Submitted, Approve], SubmittedEvent]
+    | Callable[[Submitted, Approve], Awaitable[SubmittedEvent]],
+) -> WIO[Submitted, Never, Submitted]:
+    return (
+        WIO.handle_signal(approve, input=Submitted)
+        .with_side_effects(handler)
+        .handle_event(lambda s, e: Submitted(e.text))
+        .produce_response(lambda s, e, req: "thanks")
+    )
