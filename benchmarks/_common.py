@@ -231,6 +231,7 @@ def _source_revision() -> str:
 def postgres_facts(dsn: str) -> list[tuple[str, str]]:
     import psycopg
     from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
@@ -257,7 +258,7 @@ def postgres_facts(dsn: str) -> list[tuple[str, str]]:
                 data_dir = ""
     except psycopg.Error as e:
         return [("PostgreSQL", f"unreachable ({str(e).strip()})")]
-    host = psycopg.conninfo.conninfo_to_dict(dsn).get("host", "")
+    host = conninfo_to_dict(dsn).get("host", "")
     local = host in ("", "127.0.0.1", "localhost", "::1") or str(host).startswith("/")
     if data_dir and local and Path(data_dir).exists():
         disk = describe_disk(Path(data_dir))

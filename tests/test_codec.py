@@ -843,10 +843,14 @@ rich_values = st.builds(
     tags=st.lists(st.text()),
     scores=st.dictionaries(st.text(), finite_floats),
     shape=st.none() | st.builds(Point, st.integers(), st.integers()) | st.builds(Label, st.text()),
-    at=st.datetimes(
-        min_value=datetime(2, 1, 1),
-        max_value=datetime(9998, 12, 31),
-        timezones=st.one_of(st.none(), offsets.map(fixed_offset)),
+    # naive or aware (hypothesis' overloads take bounds only with all-naive or all-aware zones)
+    at=st.one_of(
+        st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+        st.datetimes(
+            min_value=datetime(2, 1, 1),
+            max_value=datetime(9998, 12, 31),
+            timezones=offsets.map(fixed_offset),
+        ),
     ),
     delay=st.timedeltas(),
     amount=st.decimals(allow_nan=False, allow_infinity=False),

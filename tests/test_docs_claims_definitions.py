@@ -55,6 +55,10 @@ def on_other(s: St, e: Other) -> St:
     return St(e.n)
 
 
+def same(s: St) -> St:
+    return s
+
+
 def effect() -> WIO[St, Any, St]:
     return WIO.run_io(bump).handle_event(on_done)
 
@@ -104,8 +108,8 @@ def test_wrappers_pass_the_attribute_name_to_the_step_they_wrap() -> None:
     class Flow(Workflow[St, Done | Other]):
         retried = effect().retry(timedelta(seconds=1))
         mapped = effect().map(lambda s: s)
-        adapted = effect().map_input(lambda s: s)
-        transformed = effect().transform(input=lambda s: s, output=lambda outer, s: s)
+        adapted = effect().map_input(same)
+        transformed = effect().transform(input=same, output=lambda outer, s: s)
         checked = effect().checkpointed(lambda i, o: Other(o.n), lambda i, e: St(e.n), event=Other)
         definition = retried >> mapped >> adapted >> transformed >> checked
 

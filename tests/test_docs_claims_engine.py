@@ -266,7 +266,7 @@ def test_next_action_records_a_checkpoint_computed_by_the_engine() -> None:
 
 def test_after_a_failure_the_error_handler_awaits() -> None:
     handler: WIO[Any, Any, St] = (
-        WIO.handle_signal(poke, input=Any)
+        WIO.handle_signal(poke, input=object)
         .purely(lambda c, r: Counted(9), event=Counted)
         .handle_event(lambda c, e: St(e.n))
         .void_response()

@@ -9,9 +9,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from workflows4py import WIO, PostgresRuntime, SqliteRuntime, Worker, Workflow
+from workflows4py._store import Store
 from workflows4py.testing import TestClock
 
 
@@ -44,9 +45,10 @@ READS = {"exists", "read", "load_snapshot", "get_record"}
 
 
 class Counting:
-    """Wraps a runtime's store and counts the calls by method."""
+    """Wraps a runtime's store and counts the calls by method (a ``Store`` by delegation:
+    ``__getattr__`` forwards every method, so it is installed with ``cast(Store, ...)``)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.calls: Counter[str] = Counter()
 
@@ -109,7 +111,7 @@ async def test_create_instance_of_k_effects_costs_k_plus_two_commits(tmp_path: P
     runtime = SqliteRuntime(Three, tmp_path / "c.db", initial_state=St())
     async with runtime:
         counting = Counting(runtime.store)
-        runtime.store = counting
+        runtime.store = cast(Store, counting)
         instance = await runtime.create_instance("c-1")
         assert counting.writes() == 3 + 2
         assert counting.calls["append"] == 3
@@ -126,7 +128,7 @@ async def test_a_woken_instance_costs_one_commit_per_event_plus_three(tmp_path: 
     worker_side = SqliteRuntime(Woken, path, initial_state=St(), clock=clock)
     async with worker_side:
         counting = Counting(worker_side.store)
-        worker_side.store = counting
+        worker_side.store = cast(Store, counting)
         assert await worker_side.run_due_wakeups() == ["w-1"]
         events = counting.calls["append"]
         assert events == 3  # the timer's release and two effects

@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, LiteralString, Protocol
 
 import psycopg
 import pytest
@@ -196,7 +196,7 @@ async def raw_store(pg_dsn: str, pg_schema: str) -> AsyncIterator[tuple[Postgres
     store = await PostgresStore.open(pg_dsn, schema=pg_schema)
     ident = sql.Identifier(pg_schema)
 
-    async def raw(statement: str, params: Sequence[Any] = ()) -> None:
+    async def raw(statement: LiteralString, params: Sequence[Any] = ()) -> None:
         async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
             await conn.execute(sql.SQL(statement).format(s=ident), params)
 
@@ -206,7 +206,12 @@ async def raw_store(pg_dsn: str, pg_schema: str) -> AsyncIterator[tuple[Postgres
         await store.close()
 
 
-Raw = Callable[..., Awaitable[None]]
+class Raw(Protocol):
+    """Runs one statement (``{s}`` is the schema) on a connection of its own, as the owner."""
+
+    def __call__(self, statement: LiteralString, params: Sequence[Any] = ()) -> Awaitable[None]: ...
+
+
 WHERE = "WHERE workflow = 'order' AND instance_id = 'o-1'"
 
 
@@ -231,7 +236,7 @@ async def _with_journal(store: PostgresStore) -> None:
     ids=["infinity", "year-10000", "bc", "null-data", "bytea-data", "text-instant", "naive"],
 )
 async def test_a_journal_row_that_does_not_load_is_a_decode_error_naming_it(
-    raw_store: tuple[PostgresStore, Raw], corruption: str
+    raw_store: tuple[PostgresStore, Raw], corruption: LiteralString
 ) -> None:
     store, raw = raw_store
     await _with_journal(store)
@@ -285,7 +290,7 @@ async def test_a_journal_row_that_does_not_load_is_a_decode_error_naming_it(
     ],
 )
 async def test_a_registry_row_that_does_not_decode_is_reported_and_the_page_goes_on(
-    raw_store: tuple[PostgresStore, Raw], corruption: str, column: str
+    raw_store: tuple[PostgresStore, Raw], corruption: LiteralString, column: str
 ) -> None:
     store, raw = raw_store
     third = InstanceKey("order", "o-3")
@@ -355,7 +360,7 @@ async def test_instants_out_of_range_in_wakeups_and_leases_do_not_stop_the_other
     ids=["negative-sequence", "bytea-data", "numeric-sequence"],
 )
 async def test_a_snapshot_row_that_does_not_load_is_a_decode_error(
-    raw_store: tuple[PostgresStore, Raw], corruption: str
+    raw_store: tuple[PostgresStore, Raw], corruption: LiteralString
 ) -> None:
     store, raw = raw_store
     await store.save_snapshot(KEY, Snapshot(2, "{}"))

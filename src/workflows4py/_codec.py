@@ -828,10 +828,10 @@ class _Compiler:
         elif key.kinds == {int} and not key.weak:
             inner_enc, inner_dec = key.enc, key.dec
 
-            def kenc(k: Any) -> str:
+            def int_key_enc(k: Any) -> str:
                 return str(inner_enc(k))
 
-            def kdec(k: Any) -> Any:
+            def int_key_dec(k: Any) -> Any:
                 try:
                     n = int(k)
                 except (TypeError, ValueError):
@@ -839,6 +839,8 @@ class _Compiler:
                 if n is None or str(n) != k:
                     raise _Fail(f"expected an integer key, got {k!r}")
                 return inner_dec(n)
+
+            kenc, kdec = int_key_enc, int_key_dec
         else:
             raise DefinitionError(
                 f"unsupported mapping key type {key.label} at {where}: keys must encode to "
@@ -1330,7 +1332,7 @@ class JsonCodec(Generic[T]):
     members: Mapping[str, type]
 
     @overload
-    def __init__(self: JsonCodec[T], tp: type[T]) -> None: ...
+    def __init__(self, tp: type[T]) -> None: ...
 
     @overload
     def __init__(self, tp: Any) -> None: ...

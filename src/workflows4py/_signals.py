@@ -13,6 +13,7 @@ __all__ = ["SignalDef"]
 
 _Req = TypeVar("_Req")
 _Resp_co = TypeVar("_Resp_co", covariant=True)
+_R = TypeVar("_R")  # method-scoped: the request type of a signal without a response
 
 _SIGNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
 
@@ -33,10 +34,10 @@ class SignalDef(Generic[_Req, _Resp_co]):
 
     @overload
     def __init__(
-        self: SignalDef[_Req, None],
+        self: SignalDef[_R, None],
         id: str,
         *,
-        request: type[_Req],
+        request: type[_R],
         response: None = None,
         name: str | None = None,
     ) -> None: ...

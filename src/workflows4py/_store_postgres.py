@@ -596,6 +596,7 @@ class PostgresStore:
                 if self._pool is None:
                     pool = AsyncConnectionPool(
                         self._conninfo,
+                        connection_class=psycopg.AsyncConnection,  # the default, typed
                         min_size=self._min_size,
                         max_size=self._max_size,
                         kwargs={"autocommit": True},
