@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from claims_common import Counted, Poke, St, counting, on_count, poke, poked
 
 from workflows4py import (
     WIO,
@@ -18,23 +19,12 @@ from workflows4py import (
     RetryAgain,
     RetryFailure,
     RunEffect,
-    SignalDef,
     Workflow,
     WorkflowError,
     current_step,
     type_tag,
 )
 from workflows4py.testing import TestClock
-
-
-@dataclass(frozen=True)
-class St:
-    n: int = 0
-
-
-@dataclass(frozen=True)
-class Counted:
-    n: int
 
 
 @type_tag("claims.Tagged")
@@ -54,26 +44,10 @@ class Failed:
     at: datetime
 
 
-@dataclass(frozen=True)
-class Poke:
-    pass
-
-
-poke = SignalDef("claims.engine.poke", request=Poke)
-
-
-def count(s: St) -> Counted:
-    return Counted(s.n + 1)
-
-
-def on_count(s: St, e: Counted) -> St:
-    return St(e.n)
-
-
 async def test_journal_entries_sequence_tag_and_clock() -> None:
     class Flow(Workflow[St, Counted | Tagged | Outer.Nested]):
         definition = (
-            WIO.run_io(count).handle_event(on_count)
+            counting()
             >> WIO.run_io(St, lambda s: Tagged(s.n), event=Tagged).handle_event(lambda s, e: s)
             >> WIO.run_io(St, lambda s: Outer.Nested(s.n), event=Outer.Nested).handle_event(
                 lambda s, e: s
@@ -151,13 +125,7 @@ async def test_the_live_run_applies_the_decoded_event() -> None:
 
 async def test_a_journal_with_a_gap_is_a_journal_error() -> None:
     class Flow(Workflow[St, Counted]):
-        definition = (
-            WIO.run_io(count).handle_event(on_count)
-            >> WIO.handle_signal(poke, input=St)
-            .purely(lambda s, r: Counted(s.n + 1), event=Counted)
-            .handle_event(on_count)
-            .void_response()
-        )
+        definition = counting() >> poked()
 
     runtime = InMemoryRuntime(Flow, initial_state=St())
     instance = await runtime.create_instance("g-1")
@@ -185,9 +153,7 @@ async def test_an_effect_that_raised_runs_again_with_the_same_idempotency_key() 
         return Counted(1)
 
     class Reservation(Workflow[St, Counted]):
-        definition = WIO.run_io(count).handle_event(on_count) >> WIO.run_io(reserve).handle_event(
-            on_count
-        )
+        definition = counting() >> WIO.run_io(reserve).handle_event(on_count)
 
     runtime = InMemoryRuntime(Reservation, initial_state=St())
     with pytest.raises(ConnectionError):
@@ -204,11 +170,7 @@ def test_current_step_outside_a_step_is_a_workflow_error() -> None:
 async def test_progress_fields_and_executed_steps() -> None:
     class Flow(Workflow[St, Counted]):
         unnamed = WIO.pure(St, lambda s: s).named("Prepared")
-        definition = (
-            WIO.pure(St, lambda s: s)
-            >> unnamed
-            >> WIO.run_io(count).handle_event(on_count).named("Count")
-        )
+        definition = WIO.pure(St, lambda s: s) >> unnamed >> counting().named("Count")
 
     instance = await InMemoryRuntime(Flow, initial_state=St()).create_instance("p-1")
     progress = await instance.get_progress()
@@ -235,10 +197,8 @@ def test_next_action_honours_a_retry_delay_that_next_effect_ignores() -> None:
     def decide(s: St, event: Failed, attempts: int) -> RetryAgain[int]:
         return RetryAgain(attempts + 1, event.at)
 
-    step: WIO[St, Any, St] = (
-        WIO.run_io(count)
-        .handle_event(on_count)
-        .retry_stateful(initial=0, on_error=on_error, handle_event=decide)
+    step: WIO[St, Any, St] = counting().retry_stateful(
+        initial=0, on_error=on_error, handle_event=decide
     )
     execution = Execution.start(step, St())
     assert isinstance(execution.next_action(now), RunEffect)
@@ -273,7 +233,7 @@ def test_after_a_failure_the_error_handler_awaits() -> None:
     )
     flow = WIO.fail("nope").handle_error_with(handler)
     execution = Execution.start(flow, St())
-    assert [s.id for s in execution.expected_signals()] == ["claims.engine.poke"]
+    assert [s.id for s in execution.expected_signals()] == ["claims.poke"]
     assert execution.expected_events() == (Counted,)
     done = execution.apply_event(Counted(9))
     assert done is not None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from claims_common import Counted, Poke, St, Still, poke, poked
 
 import workflows4py
 from workflows4py import (
@@ -31,24 +31,6 @@ from workflows4py import (
     WorkflowError,
 )
 from workflows4py.testing import TestClock
-
-
-@dataclass(frozen=True)
-class St:
-    n: int = 0
-
-
-@dataclass(frozen=True)
-class Counted:
-    n: int
-
-
-@dataclass(frozen=True)
-class Poke:
-    pass
-
-
-poke = SignalDef("claims.poke", request=Poke)
 
 
 @pytest.mark.parametrize(
@@ -80,9 +62,6 @@ def test_unexpected_signal_is_a_value_not_an_exception() -> None:
 
 
 async def test_arguments_of_the_wrong_kind_raise_plain_type_and_value_errors() -> None:
-    class Flow(Workflow[St, Counted]):
-        definition = WIO.pure(St, lambda s: s)
-
     bad: Any = 42
     with pytest.raises(TypeError) as wrong_type:
         InMemoryRuntime(bad, initial_state=St())
@@ -91,7 +70,7 @@ async def test_arguments_of_the_wrong_kind_raise_plain_type_and_value_errors() -
         TestClock().advance(timedelta(seconds=-1))
     assert not isinstance(wrong_value.value, WorkflowError)
 
-    instance = await InMemoryRuntime(Flow, initial_state=St()).create_instance("x")
+    instance = await InMemoryRuntime(Still, initial_state=St()).create_instance("x")
     with pytest.raises(TypeError) as not_a_signal:
         await instance.deliver_signal(bad, Poke())
     assert not isinstance(not_a_signal.value, WorkflowError)
@@ -99,27 +78,18 @@ async def test_arguments_of_the_wrong_kind_raise_plain_type_and_value_errors() -
 
 @pytest.mark.parametrize("bad", ["", "x" * 201, "a b", "a/b", "é"])
 async def test_invalid_instance_ids(bad: str) -> None:
-    class Flow(Workflow[St, Counted]):
-        definition = WIO.pure(St, lambda s: s)
-
     with pytest.raises(InvalidInstanceId):
-        await InMemoryRuntime(Flow, initial_state=St()).create_instance(bad)
+        await InMemoryRuntime(Still, initial_state=St()).create_instance(bad)
 
 
 async def test_valid_instance_ids() -> None:
-    class Flow(Workflow[St, Counted]):
-        definition = WIO.pure(St, lambda s: s)
-
-    runtime = InMemoryRuntime(Flow, initial_state=St())
+    runtime = InMemoryRuntime(Still, initial_state=St())
     for good in ["x" * 200, "A-z_0.9:@"]:
         assert (await runtime.create_instance(good)).id == good
 
 
 async def test_restoring_an_existing_id_raises_workflow_error() -> None:
-    class Flow(Workflow[St, Counted]):
-        definition = WIO.pure(St, lambda s: s)
-
-    runtime = InMemoryRuntime(Flow, initial_state=St())
+    runtime = InMemoryRuntime(Still, initial_state=St())
     await runtime.create_instance("dup")
     with pytest.raises(WorkflowError, match="already exists"):
         await runtime.restore_instance("dup", [])
@@ -193,9 +163,7 @@ async def test_a_failed_instance_answers_redeliveries_and_refuses_new_signals() 
     other = SignalDef("claims.other", request=Poke)
 
     class Flow(Workflow[St, Counted]):
-        definition = WIO.handle_signal(poke, input=St).purely(
-            lambda s, r: Counted(1), event=Counted
-        ).handle_event(lambda s, e: St(e.n)).void_response() >> WIO.fail("refused")
+        definition = poked(lambda s: Counted(1)) >> WIO.fail("refused")
 
     runtime = InMemoryRuntime(Flow, initial_state=St())
     instance = await runtime.create_instance("e-4")

@@ -6,38 +6,23 @@ import inspect
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+
+from claims_common import Counted, St, counting
 
 from workflows4py import WIO, PostgresRuntime, SqliteRuntime, Worker, Workflow
 from workflows4py._store import Store
 from workflows4py.testing import TestClock
 
 
-@dataclass(frozen=True)
-class St:
-    n: int = 0
-
-
-@dataclass(frozen=True)
-class Counted:
-    n: int
-
-
-def bump() -> WIO[St, Any, St]:
-    return WIO.run_io(St, lambda s: Counted(s.n + 1), event=Counted).handle_event(
-        lambda s, e: St(e.n)
-    )
-
-
 class Three(Workflow[St, Counted]):
-    definition = bump() >> bump() >> bump()
+    definition = counting() >> counting() >> counting()
 
 
 class Woken(Workflow[St, Counted]):
-    definition = WIO.timer(timedelta(minutes=1), input=St, name="Later") >> bump() >> bump()
+    definition = WIO.timer(timedelta(minutes=1), input=St, name="Later") >> counting() >> counting()
 
 
 WRITES = {"create", "create_leased", "acquire", "append", "update", "release", "save_snapshot"}

@@ -7,45 +7,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from claims_common import Counted, St, counting, on_count, poked
 
 from workflows4py import (
     WIO,
     DefinitionError,
     InMemoryRuntime,
-    SignalDef,
     WakeupTable,
     Workflow,
     WorkflowError,
 )
 from workflows4py.testing import TestClock
 
-
-@dataclass(frozen=True)
-class St:
-    n: int = 0
-
-
-@dataclass(frozen=True)
-class Counted:
-    n: int
-
-
-@dataclass(frozen=True)
-class Poke:
-    pass
-
-
-poke = SignalDef("claims.runtime.poke", request=Poke)
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
-
-
-def on_count(s: St, e: Counted) -> St:
-    return St(e.n)
 
 
 class Timed(Workflow[St, Counted]):
     wait = WIO.timer(timedelta(hours=3), input=St)
-    bump = WIO.run_io(St, lambda s: Counted(s.n + 1), event=Counted).handle_event(on_count)
+    bump = counting()
     definition = wait >> bump
 
 
@@ -102,9 +81,7 @@ async def test_restoring_runs_no_pending_effect_until_wakeup() -> None:
         return Counted(s.n + 10)
 
     class Flow(Workflow[St, Counted]):
-        definition = WIO.handle_signal(poke, input=St).purely(
-            lambda s, r: Counted(1), event=Counted
-        ).handle_event(on_count).void_response() >> WIO.run_io(second).handle_event(on_count)
+        definition = poked(lambda s: Counted(1)) >> WIO.run_io(second).handle_event(on_count)
 
     runtime = InMemoryRuntime(Flow, initial_state=St())
     copy = await runtime.restore_from_events("w-1", [Counted(1)])

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import pytest
+from claims_common import Counted, St
 
 from workflows4py import (
     WIO,
@@ -21,16 +22,6 @@ from workflows4py import (
     Workflow,
     type_tag,
 )
-
-
-@dataclass(frozen=True)
-class St:
-    n: int = 0
-
-
-@dataclass(frozen=True)
-class Counted:
-    n: int
 
 
 @dataclass(frozen=True)

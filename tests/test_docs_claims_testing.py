@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from claims_common import Counted, Poke, St, on_count, poke, poked
 
-from workflows4py import WIO, InMemoryRuntime, SignalDef, Workflow
+from workflows4py import WIO, InMemoryRuntime, Workflow
 from workflows4py.testing import ReplayCheckedInstance, TestClock, assert_replay_matches
-
-
-@dataclass(frozen=True)
-class St:
-    n: int = 0
-
-
-@dataclass(frozen=True)
-class Counted:
-    n: int
-
-
-@dataclass(frozen=True)
-class Poke:
-    pass
-
-
-poke = SignalDef("claims.testing.poke", request=Poke)
 
 
 def test_the_test_clock_starts_at_2024_and_moves_only_when_told() -> None:
@@ -59,12 +41,7 @@ def test_the_test_clock_takes_an_aware_start_only() -> None:
 class Unstable(Workflow[St, Counted]):
     """A "pure" step reading a global: replay computes another state."""
 
-    definition = WIO.pure(St, lambda s: St(COUNTER.pop())) >> (
-        WIO.handle_signal(poke, input=St)
-        .purely(lambda s, r: Counted(s.n), event=Counted)
-        .handle_event(lambda s, e: St(e.n))
-        .void_response()
-    )
+    definition = WIO.pure(St, lambda s: St(COUNTER.pop())) >> poked(lambda s: Counted(s.n))
 
 
 COUNTER: list[int] = []
@@ -85,12 +62,7 @@ async def test_replay_checked_instance_checks_after_each_signal() -> None:
         return Counted(s.n + 1)
 
     class Flow(Workflow[St, Counted]):
-        definition = WIO.run_io(effect).handle_event(lambda s, e: St(e.n)) >> (
-            WIO.handle_signal(poke, input=St)
-            .purely(lambda s, r: Counted(s.n + 1), event=Counted)
-            .handle_event(lambda s, e: St(e.n))
-            .void_response()
-        )
+        definition = WIO.run_io(effect).handle_event(on_count) >> poked()
 
     runtime = InMemoryRuntime(Flow, initial_state=St())
     checked = await ReplayCheckedInstance.create(runtime, "c-1")
