@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from runtime_conformance import Order, Place, Shop, place_signal
+from sqlite_schema import version_1
 from store_conformance import KEY, T0, event
 from worker_app import DB_ENV, make_runtime
 
@@ -112,13 +113,7 @@ async def test_read_only_initialize_refuses_a_missing_or_old_schema(tmp_path: Pa
     await store.close()
 
     old = tmp_path / "old.db"
-    conn = sqlite3.connect(old, isolation_level=None)
-    version, description, statements = _MIGRATIONS[0]
-    conn.execute("CREATE TABLE migrations (version INTEGER PRIMARY KEY, description TEXT, at)")
-    for statement in statements:
-        conn.execute(statement)
-    conn.execute("INSERT INTO migrations VALUES (?, ?, 0)", (version, description))
-    conn.close()
+    version_1(old).close()
     store = SqliteStore(old, read_only=True)
     with pytest.raises(StoreReadOnly) as info:
         await store.initialize()

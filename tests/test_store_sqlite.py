@@ -12,6 +12,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
+from sqlite_schema import version_1
 
 # Assertions in the shared suite get pytest's detailed messages.
 from store_conformance import KEY, T0, StoreConformance, StoreFactory, event, settle
@@ -85,15 +86,8 @@ async def test_schema_versions_are_recorded(tmp_path: Path) -> None:
 
 
 async def test_a_version_1_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
-    from workflows4py._store_sqlite import _MIGRATIONS
-
     path = tmp_path / "w.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    version, description, statements = _MIGRATIONS[0]
-    conn.execute("CREATE TABLE migrations (version INTEGER PRIMARY KEY, description TEXT, at)")
-    for statement in statements:
-        conn.execute(statement)
-    conn.execute("INSERT INTO migrations VALUES (?, ?, 0)", (version, description))
+    conn = version_1(path)
     conn.execute(
         "INSERT INTO instances (workflow, instance_id, status, created_at, updated_at, tags) "
         "VALUES (?, ?, 'awaiting', 0, 0, '{\"k\":\"v\"}')",
