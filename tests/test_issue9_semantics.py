@@ -79,6 +79,12 @@ def workflow_of(definition: WIO[Any, Any, Any], events: Any) -> type[Workflow[St
     return Flow
 
 
+def assert_refused(definition: WIO[Any, Any, Any], events: Any, match: str) -> None:
+    """A workflow of ``definition`` and ``events`` is a definition error saying ``match``."""
+    with pytest.raises(DefinitionError, match=match):
+        workflow_of(definition, events).codecs()
+
+
 # -- 1. a stateful retry whose on_error may return None ------------------------------------
 
 
@@ -339,36 +345,33 @@ async def test_a_for_each_journal_holds_the_wrapper_class_only() -> None:
 
 def test_a_for_each_whose_wrapper_is_not_in_the_union_is_refused() -> None:
     # used to pass, and the first event failed with EncodeError
-    wf = workflow_of(lines(reserve_line >> receive_line, LineEvent), Reserved | Received)
-    with pytest.raises(
-        DefinitionError,
-        match=r"for-each 'Lines' records its steps' events wrapped as LineEvent "
+    assert_refused(
+        lines(reserve_line >> receive_line, LineEvent),
+        Reserved | Received,
+        r"for-each 'Lines' records its steps' events wrapped as LineEvent "
         r"\(what wrap returns\), which is not one of the workflow's event types "
         r"\(Reserved, Received\)",
-    ):
-        wf.codecs()
+    )
 
 
 def test_a_for_each_step_whose_event_the_wrapper_does_not_take_is_refused() -> None:
     # used to pass, and the signal's event failed with EncodeError
-    wf = workflow_of(lines(reserve_line >> receive_line, ReservedOnly), ReservedOnly)
-    with pytest.raises(
-        DefinitionError,
-        match=r"step 'Handle Delivery' inside for-each 'Lines' records Received, which is not "
+    assert_refused(
+        lines(reserve_line >> receive_line, ReservedOnly),
+        ReservedOnly,
+        r"step 'Handle Delivery' inside for-each 'Lines' records Received, which is not "
         r"a class its wrap function takes \(ReservedOnly's 'event' is typed Reserved\)",
-    ):
-        wf.codecs()
+    )
 
 
 def test_a_timer_inside_a_for_each_needs_a_wrapper_taking_the_timer_events() -> None:
     wait = WIO.timer(timedelta(hours=1), input=St, name="Cool Down")
-    wf = workflow_of(lines(reserve_line >> wait, ReservedOnly), ReservedOnly)
-    with pytest.raises(
-        DefinitionError,
-        match=r"timer 'Cool Down' inside for-each 'Lines' records TimerStarted and "
+    assert_refused(
+        lines(reserve_line >> wait, ReservedOnly),
+        ReservedOnly,
+        r"timer 'Cool Down' inside for-each 'Lines' records TimerStarted and "
         r"TimerReleased, which are not a class its wrap function takes .*; add SystemEvent",
-    ):
-        wf.codecs()
+    )
     ok = workflow_of(lines(reserve_line >> wait, TimedLineEvent, unwrap_timed), TimedLineEvent)
     ok.codecs()
 
@@ -377,12 +380,12 @@ def test_a_wrap_function_is_checked_through_its_annotations() -> None:
     def wrap(key: str, event: Reserved) -> ReservedOnly:
         return ReservedOnly(key, event)
 
-    wf = workflow_of(lines(reserve_line >> receive_line, wrap), ReservedOnly)
-    with pytest.raises(DefinitionError, match=r"\(wrap's 'event' is typed Reserved\)"):
-        wf.codecs()
-    wrong_union = workflow_of(lines(reserve_line, wrap), LineEvent)
-    with pytest.raises(DefinitionError, match="wrapped as ReservedOnly"):
-        wrong_union.codecs()
+    assert_refused(
+        lines(reserve_line >> receive_line, wrap),
+        ReservedOnly,
+        r"\(wrap's 'event' is typed Reserved\)",
+    )
+    assert_refused(lines(reserve_line, wrap), LineEvent, "wrapped as ReservedOnly")
 
 
 def test_a_wrap_lambda_says_nothing_so_it_is_not_checked() -> None:
@@ -440,9 +443,7 @@ async def test_an_embedded_workflow_with_a_timer_records_the_wrapper_only() -> N
 
 
 def test_an_embed_whose_wrapper_is_not_in_the_union_is_refused() -> None:
-    wf = workflow_of(embedded(counting), Counted)
-    with pytest.raises(DefinitionError, match="embed 'Counting' records its steps' events"):
-        wf.codecs()
+    assert_refused(embedded(counting), Counted, "embed 'Counting' records its steps' events")
 
 
 def test_a_for_each_inside_an_embed_is_checked_against_the_embed_wrapper() -> None:
@@ -457,13 +458,12 @@ def test_a_for_each_inside_an_embed_is_checked_against_the_embed_wrapper() -> No
         return Inner(s.value)
 
     inner = lines(reserve_line, LineEvent).map_input(to_st).map(to_inner)
-    wf = workflow_of(embedded(inner, wrap=Outer), Outer)
-    with pytest.raises(
-        DefinitionError,
-        match=r"for-each 'Lines' inside embed 'Counting' records its steps' events wrapped "
+    assert_refused(
+        embedded(inner, wrap=Outer),
+        Outer,
+        r"for-each 'Lines' inside embed 'Counting' records its steps' events wrapped "
         r"as LineEvent",
-    ):
-        wf.codecs()
+    )
 
 
 @dataclass(frozen=True)
@@ -476,9 +476,7 @@ def test_a_checkpoint_inside_a_for_each_is_checked_against_the_wrapper() -> None
         return Snapshot(out.value)
 
     body = reserve_line.checkpointed(snapshot, lambda s, e: St(e.value))
-    wf = workflow_of(lines(body, LineEvent), LineEvent)
-    with pytest.raises(DefinitionError, match="inside for-each 'Lines' records Snapshot"):
-        wf.codecs()
+    assert_refused(lines(body, LineEvent), LineEvent, "inside for-each 'Lines' records Snapshot")
 
 
 @dataclass(frozen=True)
