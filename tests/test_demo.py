@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from example_script import run_example
 
 
 def test_demo_survives_a_restart_and_runs_every_example(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo.py"), "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    done = run_example("demo.py", "--db", str(db), timeout=120)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     first, _, rest = out.partition("the first process has exited")

@@ -4,17 +4,14 @@ timers inside for-each elements and embedded workflows (examples/timers_inside.p
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+
+from example_script import run_example
 
 from workflows4py import WIO, InMemoryRuntime, TimerStarted, Workflow
 from workflows4py.testing import TestClock
 
-ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -95,14 +92,7 @@ def test_the_timers_inside_example_runs() -> None:
 
 
 def test_the_timers_inside_example_runs_as_a_script() -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "timers_inside.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    done = run_example("timers_inside.py")
     assert done.returncode == 0, done.stderr
     assert "ParcelEvent(key='P-1', event=TimerStarted(timer='Delivery Window'" in done.stdout
     assert "CoolingOffEvent(event=TimerReleased(timer='Cooling Off'" in done.stdout
