@@ -17,17 +17,12 @@ from ._errors import WorkflowError
 from ._events import SystemEvent
 from ._progress import StepProgress
 from ._result import Result
-from ._runtime import (
-    InMemoryRuntime,
-    InstanceStatus,
-    JournalEntry,
-    UnexpectedSignal,
-    WorkflowInstance,
-)
 from ._signals import SignalDef
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the facade wraps runtimes; it never imports them (no import circle)
     from ._durable import DurableRuntime
+    from ._journal import JournalEntry
+    from ._runtime import InMemoryRuntime, InstanceStatus, UnexpectedSignal, WorkflowInstance
     from ._store import Page, SearchQuery
 
 __all__ = ["BlockingDurableRuntime", "BlockingInstance", "BlockingRuntime"]

@@ -237,9 +237,20 @@ async def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("workflows4py")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workflows4py`` command."""
     parser = argparse.ArgumentParser(prog="workflows4py", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"workflows4py {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run due wakeups and resume interrupted instances")
     worker.add_argument("app", help="MODULE:ATTRIBUTE giving the durable runtime(s) to drive")
