@@ -420,7 +420,7 @@ class Drafts:
         return progress(_wio(definition, "definition"))
 
 
-draft = Drafts()
+draft: Drafts = Drafts()
 """The draft builders: ``draft.step()``, ``draft.signal()``, ``draft.choice(...)``, ..."""
 
 

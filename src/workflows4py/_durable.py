@@ -132,7 +132,7 @@ class DurableRuntime(Generic[S, Ev]):
         self.store = store
         self.initial_state = initial_state
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.owner = owner or default_owner()
+        self.owner: str = owner or default_owner()
         self.lease_ttl = lease_ttl
         self.lease_wait = lease_wait
         if failure_backoff <= timedelta(0) or max_failure_backoff < failure_backoff:
@@ -145,10 +145,11 @@ class DurableRuntime(Generic[S, Ev]):
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError("snapshot_every must be a positive number of events, or None")
         self.snapshot_every = snapshot_every
-        self._snapshot_key, self.snapshot_key_shared = _snapshot_key(snapshot_key)
-        self.max_request_bytes = check_limit("max_request_bytes", max_request_bytes)
-        self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
-        self.max_snapshot_bytes = check_limit("max_snapshot_bytes", max_snapshot_bytes)
+        self._snapshot_key, shared = _snapshot_key(snapshot_key)
+        self.snapshot_key_shared: bool = shared
+        self.max_request_bytes: int = check_limit("max_request_bytes", max_request_bytes)
+        self.max_event_bytes: int = check_limit("max_event_bytes", max_event_bytes)
+        self.max_snapshot_bytes: int = check_limit("max_snapshot_bytes", max_snapshot_bytes)
         # recently used instances stay loaded (checked against the journal tail each time)
         self._cache: OrderedDict[str, _Instance[S, Ev]] = OrderedDict()
         self._cache_size = cache_size

@@ -87,7 +87,7 @@ class LintError(WorkflowError):
     """A definition has lint issues; ``issues`` lists them, one per line of the message."""
 
     def __init__(self, issues: Sequence[LintIssue], subject: str = "the definition") -> None:
-        self.issues = tuple(issues)
+        self.issues: tuple[LintIssue, ...] = tuple(issues)
         count = f"{len(self.issues)} lint issue{'s' if len(self.issues) != 1 else ''}"
         lines = "".join(f"\n  {issue}" for issue in self.issues)
         super().__init__(f"{subject} has {count}:{lines}")

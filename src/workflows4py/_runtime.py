@@ -575,8 +575,8 @@ class InMemoryRuntime(Generic[S, Ev]):
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"InMemoryRuntime expects a Workflow subclass, got {workflow!r}")
-        self.max_request_bytes = check_limit("max_request_bytes", max_request_bytes)
-        self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
+        self.max_request_bytes: int = check_limit("max_request_bytes", max_request_bytes)
+        self.max_event_bytes: int = check_limit("max_event_bytes", max_event_bytes)
         if "definition" not in dir(workflow):
             raise WorkflowError(f"{workflow.__name__} has no definition")
         from ._draft import ensure_runnable
@@ -586,7 +586,7 @@ class InMemoryRuntime(Generic[S, Ev]):
         self.workflow = workflow
         self.initial_state = initial_state
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.wakeups = WakeupTable()
+        self.wakeups: WakeupTable = WakeupTable()
         self._scheduler: WakeupScheduler = (
             self.wakeups if scheduler is None else _Both(self.wakeups, scheduler)
         )

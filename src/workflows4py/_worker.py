@@ -54,7 +54,7 @@ class Worker:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number, got {poll_interval!r}")
-        self.runtimes = list(runtimes)
+        self.runtimes: list[DurableRuntime[Any, Any]] = list(runtimes)
         self.poll_interval = poll_interval
         self.batch = batch
         self.concurrency = concurrency
