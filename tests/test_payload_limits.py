@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,14 @@ from pg import fresh_schema, require_postgres
 
 from examples import pull_request as pr
 from workflows4py import (
+    WIO,
     DurableRuntime,
     InMemoryRuntime,
     PayloadTooLarge,
     PostgresRuntime,
+    SignalDef,
     SqliteRuntime,
+    Workflow,
     WorkflowError,
 )
 from workflows4py._store import InstanceKey
@@ -152,3 +156,44 @@ async def test_a_snapshot_past_its_limit_is_not_kept(tmp_path: Path) -> None:
         instance = await rt.get_instance("pr-1")
         await instance.deliver_signal(pr.review_pr_signal, pr.ReviewRequest(approve=True))
         assert await rt.store.load_snapshot(InstanceKey(pr.PullRequest.name, "pr-1")) is not None
+
+
+class Opaque:
+    """A request type the codec cannot encode (not a dataclass): it cannot be measured."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+
+@dataclass(frozen=True)
+class Count:
+    n: int
+
+
+@dataclass(frozen=True)
+class Counted:
+    n: int
+
+
+opaque_signal = SignalDef("opaque", request=Opaque)
+
+
+class Opaques(Workflow[Count, Counted]):
+    take = (
+        WIO.handle_signal(opaque_signal, input=Count)
+        .purely(lambda state, request: Counted(len(request.blob)), event=Counted)
+        .handle_event(lambda state, event: Count(event.n))
+        .void_response()
+    )
+    definition = take
+
+
+async def test_a_request_the_codec_cannot_encode_is_not_measured_but_its_event_is() -> None:
+    runtime = InMemoryRuntime(Opaques, initial_state=Count(0), max_request_bytes=10)
+    instance = await runtime.create_instance("o-1")
+    await instance.deliver_signal(opaque_signal, Opaque(b"x" * 1000))  # far past 10 bytes
+    assert await instance.query_state() == Count(1000)
+    small = InMemoryRuntime(Opaques, initial_state=Count(0), max_event_bytes=5)
+    other = await small.create_instance("o-2")
+    with pytest.raises(PayloadTooLarge, match="max_event_bytes"):
+        await other.deliver_signal(opaque_signal, Opaque(b"x" * 1000))
