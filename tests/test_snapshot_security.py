@@ -392,3 +392,13 @@ def test_encoding_refuses_a_value_outside_the_table() -> None:
     with pytest.raises(Exception, match="not one of the workflow's declared types"):
         encode_execution(ex, pr.PullRequest)
     assert issubclass(pr.PullRequest, Workflow)
+
+
+async def test_a_stored_snapshot_past_max_snapshot_bytes_is_refused(
+    backend: tuple[str, str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    await prepare(backend)
+    with caplog.at_level(logging.WARNING, logger="workflows4py"):
+        async with opened(backend, max_snapshot_bytes=50) as small:
+            assert await (await small.get_instance(ID)).query_state() == STATE
+    assert [r for r in caplog.records if "larger than max_snapshot_bytes" in r.getMessage()]
