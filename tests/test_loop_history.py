@@ -12,7 +12,7 @@ from test_snapshot import assert_snapshots_continue_like_replay
 from workflows4py import WIO, Execution, InMemoryRuntime, Ok, SignalDef, Workflow
 from workflows4py._engine_core import Executed
 from workflows4py._snapshot import decode_execution, encode_execution
-from workflows4py._wio_ops import KEPT_ITERATIONS, Loop
+from workflows4py._wio import KEPT_ITERATIONS, Loop
 from workflows4py.testing import ReplayCheckedInstance
 
 

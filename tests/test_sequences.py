@@ -21,8 +21,7 @@ from workflows4py import (
     Workflow,
 )
 from workflows4py._snapshot import decode_execution, encode_execution
-from workflows4py._walk import definition_children, walk_with_paths
-from workflows4py._wio import Chain
+from workflows4py._wio import Chain, definition_children, walk_with_paths
 from workflows4py.testing import assert_replay_matches
 
 

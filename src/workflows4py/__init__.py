@@ -48,8 +48,7 @@ from ._store import (
     StoreReadOnly,
     StoreUnavailable,
 )
-from ._wio import WIO, Caught
-from ._wio_ops import RetryAgain, RetryFailure
+from ._wio import WIO, Caught, RetryAgain, RetryFailure
 from ._worker import Worker
 from ._workflow import Workflow
 

@@ -27,19 +27,21 @@ from ._engine_core import Ctx, Frame, Leaf, Semantics, progress, register
 from ._errors import DefinitionError
 from ._progress import StepProgress
 from ._signals import SignalDef
-from ._walk import definition_nodes
-from ._wio import WIO, HandleSignal, RunIO
-from ._wio_ops import (
+from ._wio import (
+    WIO,
     Checkpoint,
     ForEach,
     Fork,
     ForkBranch,
+    HandleSignal,
     Loop,
     Parallel,
     Recovery,
     Retry,
+    RunIO,
     StatelessRetry,
     Timer,
+    definition_nodes,
 )
 from ._workflow import Workflow
 

@@ -34,8 +34,7 @@ from ._events import TimerReleased, TimerStarted
 from ._progress import StepProgress
 from ._result import Ok, Result
 from ._signals import SignalDef
-from ._wio import HandleSignal, RunIO
-from ._wio_ops import Checkpoint, Recovery, Retry, StatefulRetry, Timer
+from ._wio import Checkpoint, HandleSignal, Recovery, Retry, RunIO, StatefulRetry, Timer
 
 __all__ = [
     "Action",

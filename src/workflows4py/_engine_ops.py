@@ -1,4 +1,4 @@
-"""Semantics of control-flow and time nodes (see :mod:`._wio_ops` for what each one means)."""
+"""Semantics of control-flow and time nodes (see :mod:`._wio` for what each one means)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ from ._errors import ExecutionError
 from ._events import TimerReleased, TimerStarted
 from ._progress import StepProgress
 from ._result import Err, Ok, Result
-from ._wio import WIO
-from ._wio_ops import (
+from ._wio import (
     _UNSET,
     NO_MATCH,
+    WIO,
     Checkpoint,
     Embedded,
     ForEach,

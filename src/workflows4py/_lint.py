@@ -16,7 +16,7 @@ Rules (ids are stable, for ``ignore=``):
     ``handle_error_with`` around steps none of which can fail.
 
 "At once" means both steps can be on the frontier together. Two kinds of node put steps
-there together: a :class:`~workflows4py._wio_ops.Parallel` (every step of one branch can
+there together: a :class:`~workflows4py._wio.Parallel` (every step of one branch can
 await while any step of another does) and an interruption (its trigger awaits as long as
 any step of its base does); a checkpoint and a stateful retry also take their own events
 while any step inside them awaits. Steps in a sequence, a fork, a loop or an error handler
@@ -39,20 +39,28 @@ from typing import Any
 
 from ._draft import DraftSignal
 from ._errors import DefinitionError, WorkflowError
-from ._walk import definition_children, walk_with_paths
-from ._wio import WIO, End, FlatMap, HandleErrorWith, HandleSignal, Pure, RunIO, _checked_result
-from ._wio_ops import (
+from ._wio import (
+    WIO,
     Checkpoint,
     Embedded,
+    End,
+    FlatMap,
     ForEach,
+    HandleErrorWith,
+    HandleSignal,
     Interruptible,
     Loop,
     Parallel,
+    Pure,
     Recovery,
     Retry,
+    RunIO,
     StatefulRetry,
     Timer,
+    _checked_result,
+    definition_children,
     first_leaf,
+    walk_with_paths,
 )
 from ._workflow import Workflow
 

@@ -38,7 +38,7 @@ from ._journal import JournalEntry
 from ._progress import StepProgress
 from ._result import Result
 from ._signals import SignalDef
-from ._wio_ops import RetryFailure, StatelessRetry
+from ._wio import RetryFailure, StatelessRetry
 from ._workflow import Workflow, WorkflowCodecs
 
 _log = logging.getLogger("workflows4py")

@@ -45,19 +45,26 @@ from ._errors import CodecError, DefinitionError
 from ._events import TimerReleased, TimerStarted
 from ._result import Err, Ok
 from ._signals import SignalDef
-from ._walk import definition_children, definition_nodes
-from ._wio import EMPTY_HISTORY, WIO, Caught, Chain, FlatMap, HandleErrorWith, Transform
-from ._wio_ops import (
+from ._wio import (
     _UNSET,
+    EMPTY_HISTORY,
+    WIO,
+    Caught,
+    Chain,
     Checkpoint,
     Embedded,
+    FlatMap,
     ForEach,
     Fork,
+    HandleErrorWith,
     Interruptible,
     Loop,
     Parallel,
     Retry,
     Timer,
+    Transform,
+    definition_children,
+    definition_nodes,
 )
 
 if TYPE_CHECKING:

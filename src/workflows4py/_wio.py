@@ -1,9 +1,15 @@
-"""Workflow definitions: WIO, an immutable, typed tree of operations.
+"""Workflow definitions: WIO, an immutable, typed tree of operations, and its traversal.
 
 ``WIO[In, Err, Out]`` is a step (or a composition of steps) that takes an input of type
 ``In`` and ends with an output ``Out`` (the new workflow state) or a domain error ``Err``.
-Nothing in this module runs anything: the engine interprets the tree, the runtime does I/O,
-and renderers draw it.
+Nothing in this module runs anything: the engine interprets the tree, the runtime does I/O.
+
+The module holds every node type (the basic steps and compositions; timers, forks, loops,
+parallel branches, for-each, interruptions, checkpoints, recovery, retries and embedded
+workflows), the builders that make them, and the walks over a definition. They are one
+module because each needs the others: ``WIO``'s builder methods make the control-flow
+nodes, which are ``WIO`` subclasses, and building a checkpoint walks the tree. The fields
+after ``# -- progress`` in a node are filled in by the engine as the node executes.
 """
 
 from __future__ import annotations
@@ -11,7 +17,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Never, Self, TypeVar, overload
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Never,
+    Self,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from ._errors import DefinitionError
 from ._introspect import error_names, event_types, is_async_callable, resolve_event_types
@@ -19,34 +35,50 @@ from ._naming import error_name, pretty_name
 from ._result import Err, Ok, Result
 from ._signals import SignalDef
 
-if TYPE_CHECKING:
-    from ._wio_ops import (
-        ForEachBuilder,
-        ForkBuilder,
-        LoopBuilder,
-        ParallelBuilder,
-        RetryAgain,
-        RetryFailure,
-    )
-
 __all__ = [
     "EMPTY_HISTORY",
+    "KEPT_ITERATIONS",
+    "NO_MATCH",
     "WIO",
     "Caught",
     "Chain",
+    "Checkpoint",
+    "Embedded",
     "End",
     "FlatMap",
+    "ForEach",
+    "ForEachBuilder",
+    "Fork",
+    "ForkBranch",
+    "ForkBuilder",
     "HandleErrorWith",
     "HandleSignal",
     "History",
+    "Interruptible",
+    "Loop",
+    "LoopBuilder",
+    "Parallel",
+    "ParallelBuilder",
     "Pure",
+    "Recovery",
+    "Retry",
+    "RetryAgain",
+    "RetryFailure",
     "RunIO",
     "RunIOBuilder",
     "SignalBuilder",
     "SignalEventBuilder",
     "SignalResponseBuilder",
+    "StatefulRetry",
+    "StatelessRetry",
+    "Timer",
     "Transform",
     "UntypedSignalBuilder",
+    "definition_children",
+    "definition_nodes",
+    "first_leaf",
+    "recorded_event_types",
+    "walk_with_paths",
 ]
 
 _I_contra = TypeVar("_I_contra", contravariant=True)
@@ -184,7 +216,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         discarded and ``flow`` continues from the last state this step reached. Once this
         step has completed, it can no longer be interrupted.
         """
-        from ._wio_ops import make_interruptible
 
         return make_interruptible(self, flow)
 
@@ -200,7 +231,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         On replay that event alone restores the output (``from_event``), which lets a
         later definition replace this step by :meth:`WIO.recover`.
         """
-        from ._wio_ops import make_checkpoint
 
         return make_checkpoint(self, to_event, from_event, event)
 
@@ -212,7 +242,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         ``delay`` may depend on the exception; returning None re-raises it. Nothing is
         persisted between attempts; domain errors are never retried.
         """
-        from ._wio_ops import Retry, StatelessRetry
 
         if isinstance(delay, timedelta):
             fixed = delay
@@ -241,7 +270,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         ``handle_event(input, event, state)`` then says: retry later (:class:`RetryAgain`
         with the new state and the instant), give up with ``Err``, or recover with ``Ok``.
         """
-        from ._wio_ops import Retry, StatefulRetry, check_distinct_events
 
         if not callable(on_error) or is_async_callable(on_error):
             raise DefinitionError(
@@ -284,7 +312,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         The start and the release are recorded as events carrying their instants; the
         output is the input.
         """
-        from ._wio_ops import make_timer
 
         return make_timer(duration, name)
 
@@ -299,7 +326,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         input: type[Any] | None = None, /, *, name: str | None = None
     ) -> ForkBuilder[Any, Never, Never]:
         """Choose one of several branches by a condition on the input."""
-        from ._wio_ops import ForkBuilder
 
         return ForkBuilder(name)
 
@@ -314,7 +340,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         name: str | None = None,
     ) -> WIO[In, Er | Er2, Out | Out2]:
         """A yes/no fork: branch "Yes" when ``condition(input)`` holds, else "No"."""
-        from ._wio_ops import ForkBuilder
 
         start: ForkBuilder[In, Never, Never] = ForkBuilder(name)
         return start.when(condition, if_true, name="Yes").otherwise(if_false, name="No")
@@ -322,7 +347,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     @staticmethod
     def repeat(body: WIO[In, Er, Out], /) -> LoopBuilder[In, Er, Out]:
         """Repeat ``body``: finish with ``.until(...)`` or ``.until_some(...)``."""
-        from ._wio_ops import LoopBuilder
 
         return LoopBuilder(body)
 
@@ -335,7 +359,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         name: str | None = None,
     ) -> ParallelBuilder[In, S, Never]:
         """Branches advancing independently; ``interim(input)`` seeds the state shown meanwhile."""
-        from ._wio_ops import ParallelBuilder
 
         return ParallelBuilder(interim, name)
 
@@ -351,7 +374,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     ) -> ForEachBuilder[In, El, Er, Out]:
         """Run ``body`` once per element of ``elements(input)``, each element its own
         sub-workflow (keyed by ``key(element)``, which routes signals to it)."""
-        from ._wio_ops import ForEachBuilder
 
         return ForEachBuilder(elements, body, key, name)
 
@@ -375,7 +397,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         state in and out; ``state(outer_input, inner_state)`` is the outer state meanwhile.
         ``outer`` names the outer input type when ``input`` is a lambda.
         """
-        from ._wio_ops import Embedded
 
         if not isinstance(inner, WIO):
             raise DefinitionError(f"embed expects a WIO, got {inner!r}")
@@ -404,7 +425,6 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         checkpoint event (an explicit, not a silent, skip).
         """
         from ._introspect import resolve_event_types
-        from ._wio_ops import Recovery
 
         types = resolve_event_types(
             (event,) if event is not None else None, from_event, from_event, step="recover"
@@ -911,3 +931,626 @@ class SignalResponseBuilder(Generic[In, Req, Resp, Ev, Er, Out]):
             respond=respond,
             errors=self._errors,
         )
+
+
+# -- control flow and time ----------------------------------------------------------------------
+
+E = TypeVar("E")
+St = TypeVar("St")
+
+
+class _NoMatch:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_MATCH"
+
+
+NO_MATCH: Any = _NoMatch()
+"""Returned by a fork branch's selector when the branch does not apply."""
+
+_UNSET: Any = object()
+
+KEPT_ITERATIONS = 10
+"""How many finished iterations a loop keeps (for progress and diagrams); older ones are
+only counted, so a loop's memory and snapshot do not grow with the iterations it ran."""
+
+# -- time -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Timer(WIO[Any, Never, Any]):
+    """Waits until an instant computed when the timer starts; output = input."""
+
+    until: Callable[[Any, datetime], datetime]
+    static: timedelta | None
+    name: str | None = None
+    # -- progress
+    started_at: datetime | None = None
+    resume_at: datetime | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "timer"
+
+    @property
+    def timer_id(self) -> str:
+        return self.display_name or "timer"
+
+
+# -- choices and repetition -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ForkBranch:
+    """A branch of a fork: ``select(input)`` gives the branch's input, or NO_MATCH."""
+
+    name: str
+    select: Callable[[Any], Any]
+    wio: WIO[Any, Any, Any]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Fork(WIO[Any, Any, Any]):
+    """Runs the first branch whose selector matches the input (recomputed on replay)."""
+
+    branches: tuple[ForkBranch, ...]
+    name: str | None = None
+    # -- progress
+    chosen: int | None = None
+    chosen_input: Any = _UNSET
+    current: WIO[Any, Any, Any] | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "fork"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Loop(WIO[Any, Any, Any]):
+    """Repeats ``body`` until ``stop`` says done, optionally running ``on_restart`` between."""
+
+    body: WIO[Any, Any, Any]
+    stop: Callable[[Any], tuple[bool, Any]]
+    on_restart: WIO[Any, Any, Any] | None
+    name: str | None = None
+    release_name: str = "Yes"
+    restart_name: str = "No"
+    keep: int = KEPT_ITERATIONS
+    # -- progress: ``finished`` runs of the body or on_restart ended before ``current``;
+    # ``history`` holds the last of them (``keep`` iterations: twice as many runs with
+    # on_restart, whose runs alternate with the body's)
+    finished: int = 0
+    history: tuple[WIO[Any, Any, Any], ...] = ()
+    current: WIO[Any, Any, Any] | None = None
+    phase: Literal["body", "restart"] = "body"
+    phase_input: Any = _UNSET
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "loop"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Parallel(WIO[Any, Any, Any]):
+    """Branches that advance independently; output when all are done."""
+
+    branches: tuple[WIO[Any, Any, Any], ...]
+    incorporate: tuple[Callable[[Any, Any], Any], ...]
+    interim: Callable[[Any], Any]
+    output: Callable[[Any, list[Any]], Any]
+    name: str | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "parallel"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ForEach(WIO[Any, Any, Any]):
+    """One sub-workflow per element; its events are wrapped into the parent's events."""
+
+    elements: Callable[[Any], Iterable[Any]]
+    key: Callable[[Any], str]
+    body: WIO[Any, Any, Any]
+    wrap: Callable[[str, Any], Any]
+    unwrap: Callable[[Any], tuple[str, Any] | None]
+    interim: Callable[[Any, dict[str, Any]], Any]
+    output: Callable[[Any, dict[str, Any]], Any]
+    name: str | None = None
+    # -- progress
+    running: tuple[tuple[str, Any, WIO[Any, Any, Any]], ...] | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "for_each"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Embedded(WIO[Any, Any, Any]):
+    """A workflow with its own state and event types inside another one."""
+
+    inner: WIO[Any, Any, Any]
+    wrap: Callable[[Any], Any]
+    unwrap: Callable[[Any], Any]
+    input_fn: Callable[[Any], Any]
+    output_fn: Callable[[Any, Any], Any]
+    state_fn: Callable[[Any, Any], Any] | None
+    name: str | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "embedded"
+
+
+# -- interruption, checkpoints, recovery ------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Interruptible(WIO[Any, Any, Any]):
+    """``base``, unless ``flow``'s first step (a signal or a timer) fires first.
+
+    ``flow`` gets the last state ``base`` reached; once it fires, ``base`` is discarded.
+    """
+
+    base: WIO[Any, Any, Any]
+    flow: WIO[Any, Any, Any]
+    # -- progress
+    interrupted: bool = False
+    flow_input: Any = _UNSET
+    kind: ClassVar[str] = "interruptible"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Checkpoint(WIO[Any, Any, Any]):
+    """After ``base`` succeeds, records an event that alone restores its output on replay."""
+
+    base: WIO[Any, Any, Any]
+    to_event: Callable[[Any, Any], Any]
+    from_event: Callable[[Any, Any], Any]
+    event_types: tuple[type[Any], ...]
+    kind: ClassVar[str] = "checkpoint"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Recovery(WIO[Any, Any, Any]):
+    """Never runs: completes only by consuming a checkpoint event from the journal."""
+
+    from_event: Callable[[Any, Any], Any]
+    event_types: tuple[type[Any], ...]
+    discards: tuple[type[Any], ...] = ()
+    name: str | None = None
+    _nameable: ClassVar[bool] = True
+    kind: ClassVar[str] = "recovery"
+
+
+# -- retries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryFailure(Generic[In, R]):
+    """What a stateful retry policy sees when an attempt raised."""
+
+    input: In
+    error: Exception
+    state: R
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAgain(Generic[R]):
+    """Keep retrying with retry state ``state``, not before ``at``."""
+
+    state: R
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatelessRetry:
+    """Next attempt after ``delay(error)``; None rethrows. Nothing is persisted."""
+
+    delay: Callable[[Exception], timedelta | None]
+
+
+@dataclass(frozen=True, slots=True)
+class StatefulRetry:
+    """Failures become events (``on_error``) that move a persisted retry state."""
+
+    initial: Any
+    on_error: Callable[[RetryFailure[Any, Any]], Any]
+    handle_event: Callable[[Any, Any, Any], RetryAgain[Any] | Result[Any, Any]]
+    event_types: tuple[type[Any], ...]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Retry(WIO[Any, Any, Any]):
+    """Retries technical failures (exceptions) of the effects inside ``base``."""
+
+    base: WIO[Any, Any, Any]
+    policy: StatelessRetry | StatefulRetry
+    # -- progress (stateful only)
+    state: Any = _UNSET
+    not_before: datetime | None = None
+    kind: ClassVar[str] = "retry"
+
+
+def first_leaf(w: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """The first step of a sequence (what an interruption flow is triggered by), as it
+    stands: completed, running or not started."""
+    while isinstance(w, Chain):
+        if w.done:
+            w = w.done.first
+        elif w.current is not None:
+            w = w.current
+        else:
+            w = w.steps[0]
+    return w
+
+
+# -- builders ---------------------------------------------------------------------------------
+
+
+class ForkBuilder(Generic[In, Er, Out]):
+    """Collects the branches of :meth:`WIO.fork`; the first matching branch runs."""
+
+    __slots__ = ("_branches", "_name")
+
+    def __init__(self, name: str | None, branches: tuple[ForkBranch, ...] = ()) -> None:
+        self._name = name
+        self._branches = branches
+
+    def when(
+        self, condition: Callable[[In], bool], then: WIO[In, Er2, Out2], *, name: str
+    ) -> ForkBuilder[In, Er | Er2, Out | Out2]:
+        """A branch taken when ``condition(input)`` holds; it gets the same input."""
+        return self._add(name, lambda i: i if condition(i) else NO_MATCH, then)
+
+    def when_some(
+        self, select: Callable[[In], In2 | None], then: WIO[In2, Er2, Out2], *, name: str
+    ) -> ForkBuilder[In, Er | Er2, Out | Out2]:
+        """A branch taken when ``select(input)`` is not None; it gets that value as input."""
+
+        def pick(i: Any) -> Any:
+            value = select(i)
+            return NO_MATCH if value is None else value
+
+        return self._add(name, pick, then)
+
+    def otherwise(
+        self, then: WIO[In, Er2, Out2], *, name: str = "Otherwise"
+    ) -> WIO[In, Er | Er2, Out | Out2]:
+        """The last branch, taken when no other matched; completes the fork."""
+        return self._add(name, lambda i: i, then).done()
+
+    def done(self) -> WIO[In, Er, Out]:
+        """The fork. If no branch matches at run time, the engine raises ExecutionError."""
+        if not self._branches:
+            raise DefinitionError("a fork needs at least one branch")
+        return Fork(branches=self._branches, name=self._name)
+
+    def _add(
+        self, name: str, select: Callable[[Any], Any], then: WIO[Any, Any, Any]
+    ) -> ForkBuilder[Any, Any, Any]:
+        if not isinstance(then, WIO):
+            raise DefinitionError(f"fork branch {name!r} must be a WIO, got {then!r}")
+        if any(b.name == name for b in self._branches):
+            raise DefinitionError(f"fork {self._name!r} has two branches named {name!r}")
+        return ForkBuilder(self._name, (*self._branches, ForkBranch(name, select, then)))
+
+
+class LoopBuilder(Generic[In, Er, Out]):
+    """Second half of :meth:`WIO.repeat`: when to stop, and what to do before repeating."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: WIO[In, Er, Out]) -> None:
+        self._body = body
+
+    @overload
+    def until(
+        self: LoopBuilder[In, Er, In],
+        condition: Callable[[In], bool],
+        *,
+        on_restart: None = None,
+        name: str | None = None,
+        release: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[In, Er, In]: ...
+    @overload
+    def until(
+        self,
+        condition: Callable[[Out], bool],
+        *,
+        on_restart: WIO[Out, Er2, In],
+        name: str | None = None,
+        release: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[In, Er | Er2, Out]: ...
+    def until(
+        self,
+        condition: Callable[[Any], bool],
+        *,
+        on_restart: WIO[Any, Any, Any] | None = None,
+        name: str | None = None,
+        release: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[Any, Any, Any]:
+        """Stop when ``condition(output)`` holds; else run ``on_restart`` (if any), then repeat.
+
+        ``name`` names the condition (e.g. "All checks completed?"); ``release`` and
+        ``restart`` name its two outcomes in progress and diagrams.
+        """
+        return self._build(lambda o: (bool(condition(o)), o), on_restart, name, release, restart)
+
+    @overload
+    def until_some(
+        self: LoopBuilder[In, Er, In],
+        select: Callable[[In], Out2 | None],
+        *,
+        on_restart: None = None,
+        name: str | None = None,
+        release: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[In, Er, Out2]: ...
+    @overload
+    def until_some(
+        self,
+        select: Callable[[Out], Out2 | None],
+        *,
+        on_restart: WIO[Out, Er2, In],
+        name: str | None = None,
+        release: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[In, Er | Er2, Out2]: ...
+    def until_some(
+        self,
+        select: Callable[[Any], Any],
+        *,
+        on_restart: WIO[Any, Any, Any] | None = None,
+        name: str | None = None,
+        release: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[Any, Any, Any]:
+        """Stop when ``select(output)`` is not None; the loop's output is that value."""
+
+        def stop(o: Any) -> tuple[bool, Any]:
+            value = select(o)
+            return (False, o) if value is None else (True, value)
+
+        return self._build(stop, on_restart, name, release, restart)
+
+    def _build(
+        self,
+        stop: Callable[[Any], tuple[bool, Any]],
+        on_restart: WIO[Any, Any, Any] | None,
+        name: str | None,
+        release: str,
+        restart: str,
+    ) -> WIO[Any, Any, Any]:
+        if on_restart is not None and not isinstance(on_restart, WIO):
+            raise DefinitionError(f"on_restart must be a WIO, got {on_restart!r}")
+        return Loop(
+            body=self._body,
+            stop=stop,
+            on_restart=on_restart,
+            name=name,
+            release_name=release,
+            restart_name=restart,
+            keep=KEPT_ITERATIONS,
+        )
+
+
+class ParallelBuilder(Generic[In, St, Er]):
+    """Collects the branches of :meth:`WIO.parallel`."""
+
+    __slots__ = ("_branches", "_incorporate", "_interim", "_name")
+
+    def __init__(
+        self,
+        interim: Callable[[In], St],
+        name: str | None,
+        branches: tuple[WIO[Any, Any, Any], ...] = (),
+        incorporate: tuple[Callable[[Any, Any], Any], ...] = (),
+    ) -> None:
+        self._interim = interim
+        self._name = name
+        self._branches = branches
+        self._incorporate = incorporate
+
+    def branch(
+        self, wio: WIO[In, Er2, Out2], *, incorporate: Callable[[St, Any], St]
+    ) -> ParallelBuilder[In, St, Er | Er2]:
+        """Add a branch; ``incorporate(interim, branch_state)`` folds its progress in."""
+        if not isinstance(wio, WIO):
+            raise DefinitionError(f"parallel branch must be a WIO, got {wio!r}")
+        return ParallelBuilder(
+            self._interim, self._name, (*self._branches, wio), (*self._incorporate, incorporate)
+        )
+
+    def output(self, build: Callable[[In, list[Any]], Out]) -> WIO[In, Er, Out]:
+        """The node's output once every branch is done, from the input and their outputs."""
+        if len(self._branches) < 2:
+            raise DefinitionError("a parallel node needs at least two branches")
+        return Parallel(
+            branches=self._branches,
+            incorporate=self._incorporate,
+            interim=self._interim,
+            output=build,
+            name=self._name,
+        )
+
+
+class ForEachBuilder(Generic[In, E, Er, Out]):
+    """Second half of :meth:`WIO.for_each`: how inner events are wrapped and results combined."""
+
+    __slots__ = ("_body", "_elements", "_key", "_name")
+
+    def __init__(
+        self,
+        elements: Callable[[In], Iterable[E]],
+        body: WIO[E, Er, Out],
+        key: Callable[[E], str],
+        name: str | None,
+    ) -> None:
+        self._elements = elements
+        self._body = body
+        self._key = key
+        self._name = name
+
+    def build(
+        self,
+        *,
+        wrap: Callable[[str, Any], Any],
+        unwrap: Callable[[Any], tuple[str, Any] | None],
+        interim: Callable[[In, dict[str, Any]], Any],
+        output: Callable[[In, dict[str, Out]], Out2],
+    ) -> WIO[In, Er, Out2]:
+        """``wrap(key, inner_event)`` makes a parent event, ``unwrap`` reverses it (None if
+        not one of ours); ``interim`` is the state while elements run; ``output`` the result."""
+        return ForEach(
+            elements=self._elements,
+            key=self._key,
+            body=self._body,
+            wrap=wrap,
+            unwrap=unwrap,
+            interim=interim,
+            output=output,
+            name=self._name,
+        )
+
+
+def make_timer(
+    duration: timedelta | Callable[[Any], timedelta | datetime], name: str | None
+) -> Timer:
+    if isinstance(duration, timedelta):
+        if duration < timedelta(0):
+            raise DefinitionError(f"timer duration must not be negative, got {duration}")
+        static = duration
+        return Timer(until=lambda _i, now: now + static, static=static, name=name)
+    if not callable(duration):
+        raise DefinitionError(f"timer takes a timedelta or a function, got {duration!r}")
+
+    def until(i: Any, now: datetime) -> datetime:
+        value = duration(i)
+        if isinstance(value, timedelta):
+            return now + value
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise DefinitionError(f"timer {name!r}: instants must be timezone-aware")
+            return value
+        raise DefinitionError(f"timer {name!r}: expected timedelta or datetime, got {value!r}")
+
+    return Timer(until=until, static=None, name=name)
+
+
+def make_interruptible(base: WIO[Any, Any, Any], flow: WIO[Any, Any, Any]) -> Interruptible:
+    trigger = first_leaf(flow)
+    if not isinstance(trigger, HandleSignal | Timer):
+        raise DefinitionError(
+            "an interruption must start with a signal handler or a timer, "
+            f"not a {trigger.kind} step"
+        )
+    return Interruptible(base=base, flow=flow)
+
+
+def make_checkpoint(
+    base: WIO[Any, Any, Any],
+    to_event: Callable[[Any, Any], Any],
+    from_event: Callable[[Any, Any], Any],
+    event: type[Any] | None,
+) -> Checkpoint:
+    types = event_types(to_event, event, step="checkpoint")
+    if not types:
+        raise DefinitionError("checkpoint: annotate to_event's return type or pass event=")
+    check_distinct_events(types, base, "checkpoint")
+    return Checkpoint(base=base, to_event=to_event, from_event=from_event, event_types=types)
+
+
+def check_distinct_events(
+    types: tuple[type[Any], ...], base: WIO[Any, Any, Any], what: str
+) -> None:
+    """A checkpoint's or stateful retry's events are offered before the base's, so the base
+    must not record the same classes (its own events would be taken away from it)."""
+
+    clash = sorted(
+        {t.__qualname__ for t in types for r in recorded_event_types(base) if issubclass(r, t)}
+    )
+    if clash:
+        raise DefinitionError(
+            f"{what}: its event class(es) {', '.join(clash)} are also recorded by the steps it "
+            "wraps; give it a class of its own"
+        )
+
+
+# -- walking a definition ----------------------------------------------------------------------
+
+Node = WIO[Any, Any, Any]
+
+
+def definition_children(w: Node) -> Iterator[tuple[str, Node]]:
+    """The direct children of a definition node, each with a label for paths.
+
+    Labels: ``step[<n>]`` (sequence), ``base``, ``handler``, ``branch[<name>]``,
+    ``body``, ``on_restart``, ``branch[<n>]`` (parallel), ``element``, ``inner``,
+    ``interruption``. A ``flat_map``'s next step is only known at run time.
+    """
+    match w:
+        case Chain(steps=steps):
+            for i, step in enumerate(steps):
+                yield f"step[{i}]", step
+        case FlatMap(base=base) | Transform(base=base) | Checkpoint(base=base) | Retry(base=base):
+            yield "base", base
+        case HandleErrorWith(base=base, handler=handler):
+            yield "base", base
+            yield "handler", handler
+        case Fork(branches=branches):
+            for branch in branches:
+                yield f"branch[{branch.name}]", branch.wio
+        case Loop(body=body, on_restart=on_restart):
+            yield "body", body
+            if on_restart is not None:
+                yield "on_restart", on_restart
+        case Parallel(branches=parallel):
+            for i, part in enumerate(parallel):
+                yield f"branch[{i}]", part
+        case ForEach(body=body):
+            yield "element", body
+        case Embedded(inner=inner):
+            yield "inner", inner
+        case Interruptible(base=base, flow=flow):
+            yield "base", base
+            yield "interruption", flow
+        case _:
+            extra = getattr(w, "draft_children", None)
+            if callable(extra):  # a draft node: children that cannot run
+                yield from cast("Iterator[tuple[str, Node]]", extra())
+
+
+def definition_nodes(w: Node, *, into_subworkflows: bool = True) -> Iterator[Node]:
+    """Every node of a definition reachable without running it, parents first.
+
+    With ``into_subworkflows=False`` the walk stops at embedded workflows and for-each
+    elements, whose events are wrapped into the parent's.
+    """
+    yield w
+    if not into_subworkflows and isinstance(w, Embedded | ForEach):
+        return
+    for _, child in definition_children(w):
+        yield from definition_nodes(child, into_subworkflows=into_subworkflows)
+
+
+def recorded_event_types(w: Node) -> set[type[Any]]:
+    """Event classes the steps of ``w`` (outside sub-workflows) can record."""
+
+    found: set[type[Any]] = set()
+    for node in definition_nodes(w, into_subworkflows=False):
+        if isinstance(node, RunIO | HandleSignal | Recovery | Checkpoint):
+            found.update(node.event_types)
+        elif isinstance(node, Retry) and isinstance(node.policy, StatefulRetry):
+            found.update(node.policy.event_types)
+    return found
+
+
+def walk_with_paths(
+    w: Node, path: tuple[str, ...] = ("root",)
+) -> Iterator[tuple[tuple[str, ...], Node]]:
+    """Every node with its path from the root; named nodes contribute their name.
+
+    A path reads ``root > Create PR > branch[Yes]``: sequences are transparent, named
+    steps add their name, structural children add their label.
+    """
+    yield path, w
+    for label, child in definition_children(w):
+        child_path = path if label.startswith("step[") else (*path, label)
+        name = child.display_name
+        if name is not None:
+            child_path = (*child_path, name)
+        yield from walk_with_paths(child, child_path)

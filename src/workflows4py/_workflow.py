@@ -11,9 +11,19 @@ from ._errors import DefinitionError
 from ._events import SystemEvent, TimerReleased, TimerStarted
 from ._introspect import parameter_classes, wrapper_classes
 from ._signals import SignalDef
-from ._walk import definition_nodes
-from ._wio import WIO, HandleSignal, RunIO
-from ._wio_ops import Checkpoint, Embedded, ForEach, Recovery, Retry, StatefulRetry, Timer
+from ._wio import (
+    WIO,
+    Checkpoint,
+    Embedded,
+    ForEach,
+    HandleSignal,
+    Recovery,
+    Retry,
+    RunIO,
+    StatefulRetry,
+    Timer,
+    definition_nodes,
+)
 
 __all__ = ["Workflow", "WorkflowCodecs"]
 
