@@ -83,7 +83,7 @@ from ._store import (
     StoreError,
     StoreUnavailable,
 )
-from ._store_memory import _acquire_loop, _check_limit, _Pulse, _utc
+from ._store_common import _acquire_loop, _check_limit, _Pulse, _utc
 
 __all__ = ["PostgresStore"]
 

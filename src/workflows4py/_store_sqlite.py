@@ -93,7 +93,7 @@ from ._store import (
     StoreReadOnly,
     StoreUnavailable,
 )
-from ._store_memory import _acquire_loop, _check_limit, _Pulse, _utc
+from ._store_common import _acquire_loop, _check_limit, _Pulse, _utc
 
 _log = logging.getLogger("workflows4py")
 
