@@ -438,19 +438,18 @@ class DurableRuntime(Generic[S, Ev]):
     ) -> tuple[list[JournalEntry], bool]:
         """Lay the stored snapshot (if it holds) over ``inner``; returns the journal entries
         still to replay and whether a stored snapshot was refused (to be rewritten)."""
+        position: int | None = None
         try:
-            snapshot = await self.store.load_snapshot(key)
-        except DecodeError as e:  # a corrupt snapshot row
-            self._refused(key, None, SnapshotRefused(str(e)))
-            return await self.store.read(key), True
-        if snapshot is None:
-            return await self.store.read(key), False
-        covered = snapshot.sequence
-        if type(covered) is not int or covered < 0:
-            self._refused(key, None, SnapshotRefused(f"malformed position {covered!r}"))
-            return await self.store.read(key), True
-        entries = await self.store.read(key, after=max(covered - 1, 0))
-        try:
+            try:
+                snapshot = await self.store.load_snapshot(key)
+            except DecodeError as e:  # a corrupt snapshot row
+                raise SnapshotRefused(str(e)) from e
+            if snapshot is None:
+                return await self.store.read(key), False
+            if type(snapshot.sequence) is not int or snapshot.sequence < 0:
+                raise SnapshotRefused(f"malformed position {snapshot.sequence!r}")
+            position = covered = snapshot.sequence
+            entries = await self.store.read(key, after=max(covered - 1, 0))
             if covered == 0:
                 last = ""
             elif not entries or entries[0].sequence != covered:
@@ -462,29 +461,21 @@ class DurableRuntime(Generic[S, Ev]):
                 raise SnapshotRefused("larger than max_snapshot_bytes")
             body = unseal(self._snapshot_key, str(key), covered, last, snapshot.data)
             execution = decode_execution(body, self.workflow, self.initial_state)
-        except SnapshotRefused as e:  # a cache only: rebuild from the journal instead
-            self._refused(key, covered, e)
+        except SnapshotRefused as why:  # a cache only: rebuild from the journal instead
+            at = "" if position is None else f" at #{position}"
+            _log.log(
+                logging.INFO if why.foreign else logging.WARNING,
+                "snapshot of %s%s %s: %s; rebuilt from the journal and rewritten",
+                key,
+                at,
+                "not used" if why.foreign else "ignored",
+                why,
+            )
+            inner.last_entry = None
             return await self.store.read(key), True
         inner.execution = execution
         inner.sequence = inner.snapshot_sequence = covered
         return entries, False
-
-    def _refused(self, key: InstanceKey, sequence: int | None, why: SnapshotRefused) -> None:
-        at = "" if sequence is None else f" at #{sequence}"
-        if why.foreign:
-            _log.info(
-                "snapshot of %s%s not used: %s; rebuilt from the journal and rewritten",
-                key,
-                at,
-                why,
-            )
-        else:
-            _log.warning(
-                "snapshot of %s%s ignored: %s; rebuilt from the journal and rewritten",
-                key,
-                at,
-                why,
-            )
 
     async def _maybe_snapshot(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
         every = self.snapshot_every
@@ -496,8 +487,6 @@ class DurableRuntime(Generic[S, Ev]):
         self, key: InstanceKey, inner: _Instance[S, Ev], *, replace: bool = False
     ) -> None:
         """Store a sealed snapshot of ``inner`` (best effort: a snapshot is a cache)."""
-        if self.snapshot_every is None:
-            return
         sequence = inner.sequence
         try:
             body = encode_execution(inner.execution, self.workflow)
