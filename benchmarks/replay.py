@@ -53,12 +53,11 @@ from _common import (
 from workflows4py import (
     DurableRuntime,
     InMemoryRuntime,
-    InstanceKey,
     JournalEntry,
     PostgresRuntime,
     SqliteRuntime,
 )
-from workflows4py._store import NewEvent
+from workflows4py.stores import InstanceKey, NewEvent
 
 TARGET = 100_000
 TARGET_SIZE = 10_000

@@ -53,14 +53,8 @@ from _common import (
     write_section,
 )
 
-from workflows4py import (
-    InMemoryRuntime,
-    InstanceKey,
-    PostgresRuntime,
-    SqliteRuntime,
-    Workflow,
-)
-from workflows4py._store import NewEvent
+from workflows4py import InMemoryRuntime, PostgresRuntime, SqliteRuntime, Workflow
+from workflows4py.stores import InstanceKey, NewEvent
 
 TARGET = 0.5
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
@@ -70,7 +64,7 @@ Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
 async def _init_sqlite_schema(path: Path, register: bool = False) -> None:
     """The store's schema; with ``register``, the instance ("raw", "a") registered."""
-    from workflows4py._store_sqlite import SqliteStore
+    from workflows4py.stores import SqliteStore
 
     store = SqliteStore(path)
     try:
@@ -103,7 +97,7 @@ def store_sql_sqlite(path: Path, steps: int, synchronous: Synchronous) -> float 
     """The SQLite store's own one-event append statement (autocommit, as the store runs it),
     in a plain loop (no asyncio, no engine)."""
     try:
-        from workflows4py._store_sqlite import _SQL
+        from workflows4py.stores import SqliteStore
     except ImportError:
         return None
     remove_sqlite(path)
@@ -115,7 +109,7 @@ def store_sql_sqlite(path: Path, steps: int, synchronous: Synchronous) -> float 
         start = time.perf_counter()
         for n in range(1, steps + 1):
             at = 1_700_000_000_000_000 + n
-            conn.execute(_SQL["append"], ("raw", "a", n, *payload(n), at))
+            conn.execute(SqliteStore.SQL["append"], ("raw", "a", n, *payload(n), at))
         elapsed = time.perf_counter() - start
     except (sqlite3.ProgrammingError, KeyError) as e:  # the store's SQL changed shape
         print(f"  (store SQL row skipped: {e})")
@@ -152,7 +146,7 @@ def raw_postgres(dsn: str, schema: str, steps: int) -> float:
     import psycopg
     from psycopg import sql
 
-    from workflows4py._store_postgres import PostgresStore
+    from workflows4py.stores import PostgresStore
 
     async def init() -> None:
         store = PostgresStore(dsn, schema=schema)
@@ -179,7 +173,7 @@ def store_sql_postgres(dsn: str, schema: str, steps: int) -> float | None:
     """The PostgreSQL store's own one-event append statement, in a plain sync loop."""
     import psycopg
 
-    from workflows4py._store_postgres import PostgresStore
+    from workflows4py.stores import PostgresStore
 
     store = PostgresStore(dsn, schema=schema)
     queries: dict[str, bytes] = getattr(store, "_q", {})
@@ -496,7 +490,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
 
 
 def _sqlite_store_rate(path: Path, steps: int, synchronous: Synchronous) -> float:
-    from workflows4py._store_sqlite import SqliteStore
+    from workflows4py.stores import SqliteStore
 
     remove_sqlite(path)
     store = SqliteStore(path, synchronous=synchronous)
@@ -506,7 +500,7 @@ def _sqlite_store_rate(path: Path, steps: int, synchronous: Synchronous) -> floa
 
 
 def _postgres_store_rate(dsn: str, schema: str, steps: int) -> float:
-    from workflows4py._store_postgres import PostgresStore
+    from workflows4py.stores import PostgresStore
 
     drop_schema(dsn, schema)
     rate = asyncio.run(store_append_rate(PostgresStore(dsn, schema=schema), steps))

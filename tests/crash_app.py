@@ -40,11 +40,8 @@ from workflows4py import (
     WIO,
     DurableRuntime,
     InMemoryRuntime,
-    InstanceKey,
-    InstanceRecord,
     JournalEntry,
     PostgresRuntime,
-    SearchQuery,
     SignalDef,
     SqliteRuntime,
     Workflow,
@@ -52,7 +49,7 @@ from workflows4py import (
     current_step,
     type_tag,
 )
-from workflows4py._store import Store
+from workflows4py.stores import InstanceKey, InstanceRecord, SearchQuery, Store
 
 __all__ = [
     "EFFECT_EVENT_TYPES",
@@ -252,7 +249,7 @@ def make_runtime(
     if backend == "sqlite":
         return SqliteRuntime(Crashy, db, initial_state=initial, **options)
     if backend == "postgres" and connect_timeout is not None:
-        from workflows4py._store_postgres import PostgresStore
+        from workflows4py.stores import PostgresStore
 
         store = PostgresStore(
             db, schema=schema, max_size=max_connections, connect_timeout=connect_timeout

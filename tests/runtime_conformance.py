@@ -41,8 +41,8 @@ from workflows4py import (
     JournalError,
     Ok,
     Result,
-    SearchQuery,
     SignalDef,
+    StoreError,
     TimerReleased,
     TimerStarted,
     UnexpectedEvent,
@@ -52,7 +52,7 @@ from workflows4py import (
     WorkflowInstance,
     current_step,
 )
-from workflows4py._store import InstanceKey, InstanceRecord, NewEvent, Store, StoreError
+from workflows4py.stores import InstanceKey, InstanceRecord, NewEvent, SearchQuery, Store
 from workflows4py.testing import TestClock
 
 __all__ = [
@@ -423,11 +423,11 @@ def open_spec(spec: StoreSpec) -> Store:
     """A new, unopened store on the data ``spec`` names."""
     kind, *args = spec
     if kind == "sqlite":
-        from workflows4py._store_sqlite import SqliteStore
+        from workflows4py.stores import SqliteStore
 
         return SqliteStore(args[0])
     if kind == "postgres":
-        from workflows4py._store_postgres import PostgresStore
+        from workflows4py.stores import PostgresStore
 
         return PostgresStore(args[0], schema=args[1], max_size=4)
     raise ValueError(f"unknown store spec {spec!r}")

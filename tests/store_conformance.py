@@ -17,19 +17,16 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import pytest_asyncio
 
-from workflows4py._store import (
+from workflows4py import LeaseLost, LeaseTimeout, SequenceConflict, StoreError
+from workflows4py.stores import (
     Claim,
     InstanceKey,
-    LeaseLost,
-    LeaseTimeout,
     NewEvent,
     RegistryStatus,
     RegistryUpdate,
     SearchQuery,
-    SequenceConflict,
     Snapshot,
     Store,
-    StoreError,
 )
 
 __all__ = [

@@ -34,11 +34,10 @@ from workflows4py import (
     DecodeError,
     DurableRuntime,
     InMemoryRuntime,
-    InstanceKey,
     PostgresRuntime,
-    SearchQuery,
     SqliteRuntime,
 )
+from workflows4py.stores import InstanceKey, SearchQuery
 from workflows4py.testing import TestClock
 
 __all__ = ["CASES", "Backend", "Case", "backend_for", "populate"]

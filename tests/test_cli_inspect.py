@@ -18,8 +18,9 @@ from pg import dsn
 from test_bad_rows import BAD, CASES, Backend, backend_for, populate
 from worker_app import DB_ENV, make_runtime
 
-from workflows4py import DurableRuntime, InstanceKey
-from workflows4py._cli import main
+from workflows4py import DurableRuntime
+from workflows4py.cli import main
+from workflows4py.stores import InstanceKey
 
 APP = "worker_app:runtimes"
 PR_APP = "test_cli_inspect:pull_requests"

@@ -1,4 +1,4 @@
-"""Tests for the typed JSON codec (``workflows4py._codec``)."""
+"""Tests for the typed JSON codec (``workflows4py.serialization``)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from workflows4py._codec import JsonCodec, decoder_for, encoder_for, tag_of, type_tag
-from workflows4py._errors import DecodeError, DefinitionError, EncodeError
+from workflows4py import DecodeError, DefinitionError, EncodeError, JsonCodec, type_tag
+from workflows4py.serialization import decoder_for, encoder_for, tag_of
 
 T = TypeVar("T")
 
@@ -627,7 +627,7 @@ def test_codec_module_imports_without_pydantic() -> None:
         "import sys\n"
         "sys.modules['pydantic'] = None\n"
         "from dataclasses import dataclass\n"
-        "from workflows4py._codec import JsonCodec\n"
+        "from workflows4py import JsonCodec\n"
         "@dataclass\n"
         "class A:\n"
         "    x: int\n"

@@ -54,10 +54,8 @@ from crash_app import (
 )
 from pg import fresh_schema, require_postgres
 
-from workflows4py import DurableRuntime, InstanceKey, Worker
-from workflows4py._store import Store
-from workflows4py._store_postgres import PostgresStore
-from workflows4py._store_sqlite import SqliteStore
+from workflows4py import DurableRuntime, Worker
+from workflows4py.stores import InstanceKey, PostgresStore, SqliteStore, Store
 
 TRIALS = int(os.environ.get("WORKFLOWS4PY_CRASH_TRIALS", "50"))
 INSTANCES = 3

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from workflows4py import WIO, DefinitionError, Err, Ok, Result, SignalDef, Workflow
-from workflows4py._naming import pretty_name
+from workflows4py.definition import pretty_name
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def test_steps_are_named_after_class_attributes_even_inside_definition() -> None
     assert Flow.create_pr.display_name == "Create PR"
     assert Flow.close_it.display_name == "Close It"
     assert Flow.explicit.display_name == "Custom Name"
-    from workflows4py import Execution
+    from workflows4py.engine import Execution
 
     names = [c.name for c in Execution.start(Flow.definition, S(0)).progress().children]
     assert names == ["Create PR", "Close It", "Custom Name"]
@@ -96,7 +96,7 @@ def test_named_returns_a_copy_and_validates() -> None:
 
 
 def test_signal_handler_without_explicit_name_is_named_after_signal() -> None:
-    from workflows4py import Execution
+    from workflows4py.engine import Execution
 
     step = WIO.handle_signal(sig, input=S).purely(lambda s, r: Ev(r.n)).handle_event(handle)
     flow = step.void_response()
@@ -104,7 +104,7 @@ def test_signal_handler_without_explicit_name_is_named_after_signal() -> None:
 
 
 def test_event_type_from_annotations_or_explicit() -> None:
-    from workflows4py._wio import RunIO
+    from workflows4py.definition import RunIO
 
     by_return = WIO.run_io(effect).handle_event(lambda s, e: s)
     assert isinstance(by_return, RunIO)
@@ -120,7 +120,7 @@ def test_event_type_from_annotations_or_explicit() -> None:
 
 
 def test_error_names_are_read_from_result_annotations() -> None:
-    from workflows4py._wio import RunIO
+    from workflows4py.definition import RunIO
 
     step = WIO.run_io(effect).handle_event_with_error(handle_checked)
     assert isinstance(step, RunIO)

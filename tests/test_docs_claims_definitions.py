@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from claims_common import Counted, Poke, St, counting, on_count, poke, poked
 
-from workflows4py import WIO, DefinitionError, Execution, InMemoryRuntime, Workflow
+from workflows4py import WIO, DefinitionError, InMemoryRuntime, Workflow
+from workflows4py.engine import Execution
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,17 @@ from claims_common import Counted, Poke, St, counting, on_count, poke, poked
 
 from workflows4py import (
     WIO,
-    Execution,
     InMemoryRuntime,
     JournalError,
     Ok,
-    Record,
     RetryAgain,
     RetryFailure,
-    RunEffect,
     Workflow,
     WorkflowError,
     current_step,
     type_tag,
 )
+from workflows4py.engine import Execution, Record, RunEffect
 from workflows4py.testing import TestClock
 
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 from claims_common import Counted, St, counting
 
 from workflows4py import WIO, PostgresRuntime, SqliteRuntime, Worker, Workflow
-from workflows4py._store import Store
+from workflows4py.stores import Store
 from workflows4py.testing import TestClock
 
 

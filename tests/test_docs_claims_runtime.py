@@ -9,14 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from claims_common import Counted, St, counting, on_count, poked
 
-from workflows4py import (
-    WIO,
-    DefinitionError,
-    InMemoryRuntime,
-    WakeupTable,
-    Workflow,
-    WorkflowError,
-)
+from workflows4py import WIO, DefinitionError, InMemoryRuntime, Workflow, WorkflowError
+from workflows4py.runtime import WakeupTable
 from workflows4py.testing import TestClock
 
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)

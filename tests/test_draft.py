@@ -13,7 +13,6 @@ from workflows4py import (
     WIO,
     Caught,
     DefinitionError,
-    Execution,
     InMemoryRuntime,
     SignalDef,
     StepProgress,
@@ -23,6 +22,7 @@ from workflows4py import (
     is_draft,
     lint,
 )
+from workflows4py.engine import Execution
 
 REFUSED = "is a draft: it can be inspected and linted, not run; replace draft step"
 

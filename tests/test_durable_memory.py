@@ -13,7 +13,7 @@ pytest.register_assert_rewrite("runtime_conformance")
 
 from runtime_conformance import RuntimeConformance, StoreFactory  # noqa: E402
 
-from workflows4py._store_memory import MemoryStore  # noqa: E402
+from workflows4py.stores import MemoryStore  # noqa: E402
 
 
 class TestDurableMemory(RuntimeConformance):

@@ -27,7 +27,7 @@ from runtime_conformance import (  # noqa: E402
 )
 
 from workflows4py import PostgresRuntime  # noqa: E402
-from workflows4py._store_postgres import PostgresStore  # noqa: E402
+from workflows4py.stores import PostgresStore  # noqa: E402
 from workflows4py.testing import TestClock  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from runtime_conformance import (  # noqa: E402
 )
 
 from workflows4py import SqliteRuntime  # noqa: E402
-from workflows4py._store_sqlite import SqliteStore  # noqa: E402
+from workflows4py.stores import SqliteStore  # noqa: E402
 from workflows4py.testing import TestClock  # noqa: E402
 
 

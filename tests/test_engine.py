@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from workflows4py import WIO, Caught, DefinitionError, Err, Execution, Ok, Result, SignalDef
-from workflows4py._engine import FreshSignal, Redelivery
+from workflows4py import WIO, Caught, DefinitionError, Err, Ok, Result, SignalDef
+from workflows4py.engine import Execution, FreshSignal, Redelivery
 
 
 @dataclass(frozen=True)

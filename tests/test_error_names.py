@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows4py import WIO, Err, Execution, Ok, Result, SignalDef, draft
+from workflows4py import WIO, Err, Ok, Result, SignalDef, draft
+from workflows4py.engine import Execution
 
 
 @dataclass(frozen=True)

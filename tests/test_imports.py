@@ -1,9 +1,14 @@
-"""No import circles in the library: every import counts, a lazy one inside a function
-too; only imports under ``if TYPE_CHECKING:`` (which never run) are left out."""
+"""The package's layers, checked on its source: no import circles, each layer imports only
+the layers below it and only through their public ``__init__``, and nothing outside the
+library (tests, examples, benchmarks, docs) imports a private name.
+
+Every import counts, a lazy one inside a function too; only imports under
+``if TYPE_CHECKING:`` (which never run) are left out of the layer rules."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "workflows4py"
@@ -82,8 +87,124 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_library_has_no_import_circles() -> None:
     graph = import_graph()
     assert len(graph) > 30  # the walk found the package's modules
-    assert "workflows4py._wio" in graph["workflows4py._engine"]
+    assert "workflows4py.definition" in graph["workflows4py.engine._core"]
     assert cycles(graph) == []
+
+
+# Each layer and the layers it may import (docs/architecture.md draws them). ``_errors`` is
+# the root of the exception tree, below every layer.
+BELOW: dict[str, set[str]] = {
+    "_errors": set(),
+    "serialization": {"_errors"},
+    "definition": {"_errors", "serialization"},
+    "engine": {"_errors", "serialization", "definition"},
+    "stores": {"_errors"},
+    "runtime": {"_errors", "serialization", "definition", "engine", "stores"},
+    "cli": {"_errors", "definition", "engine", "stores", "runtime"},
+    "testing": {"_errors", "definition", "engine", "serialization", "stores", "runtime"},
+}
+EDGES = {"workflows4py", "workflows4py.__main__"}  # the top level re-exports every layer
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1]
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    found: list[str] = []
+    for module, targets in sorted(graph.items()):
+        if module in EDGES:
+            continue
+        here = _layer(module)
+        for target in sorted(targets):
+            if target in EDGES:
+                found.append(f"{module} imports the top level {target}")
+                continue
+            there = _layer(target)
+            if there == here:
+                continue
+            if there not in BELOW[here]:
+                found.append(f"{module} imports {target}, not below layer {here}")
+            elif target.count(".") > 1:
+                found.append(f"{module} reaches into {target}, not through workflows4py.{there}")
+    return found
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    for module in import_graph():
+        if module not in EDGES:
+            assert _layer(module) in BELOW, f"{module} is in no layer of BELOW"
+
+
+def test_each_layer_imports_only_layers_below_it_through_their_packages() -> None:
+    assert layer_violations(import_graph()) == []
+
+
+def test_an_upward_or_private_import_is_found() -> None:
+    graph = {
+        "workflows4py.definition._wio": {"workflows4py.engine"},
+        "workflows4py.runtime._durable": {"workflows4py.stores._sqlite"},
+        "workflows4py.stores._sqlite": {"workflows4py"},
+        "workflows4py.engine._core": {"workflows4py.engine._progress", "workflows4py._errors"},
+    }
+    assert layer_violations(graph) == [
+        "workflows4py.definition._wio imports workflows4py.engine, not below layer definition",
+        "workflows4py.runtime._durable reaches into workflows4py.stores._sqlite, "
+        "not through workflows4py.stores",
+        "workflows4py.stores._sqlite imports the top level workflows4py",
+    ]
+
+
+ROOT = PACKAGE.parents[1]
+OUTSIDE = ["tests", "examples", "benchmarks"]
+
+
+def _private_imports(source: str) -> list[str]:
+    """``import``/``from`` statements of ``source`` that name a private library module or name."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            parts = node.module.split(".")
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            parts = [p for a in node.names for p in a.name.split(".")]
+            names = []
+        else:
+            continue
+        if parts[0] != "workflows4py":
+            continue
+        if any(p.startswith("_") for p in parts[1:]) or any(n.startswith("_") for n in names):
+            found.append(ast.unparse(node))
+    return found
+
+
+def _doc_samples() -> list[tuple[Path, str]]:
+    fence = re.compile(r"```python[^\n]*\n(.*?)```", re.S)
+    return [
+        (path, sample)
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for sample in fence.findall(path.read_text())
+    ]
+
+
+def test_tests_examples_benchmarks_and_docs_import_only_public_names() -> None:
+    offenders: list[str] = []
+    for folder in OUTSIDE:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if "typing_cases" in path.parts:
+                continue
+            offenders += [
+                f"{path.relative_to(ROOT)}: {i}" for i in _private_imports(path.read_text())
+            ]
+    for path, sample in _doc_samples():
+        try:
+            offenders += [f"{path.relative_to(ROOT)}: {i}" for i in _private_imports(sample)]
+        except SyntaxError:
+            continue  # a sample that is not meant to parse (a shell session, a fragment)
+    assert offenders == []
+    assert _private_imports("from workflows4py.stores._sqlite import SqliteStore")
+    assert _private_imports("from workflows4py.stores import _SQL")
+    assert not _private_imports("from workflows4py.stores import SqliteStore")
 
 
 def test_a_circle_is_found() -> None:

@@ -139,7 +139,7 @@ async def test_a_retry_whose_on_error_may_return_none_builds_and_runs(
 
 
 def test_the_optional_event_is_read_through_awaitable_annotations_too() -> None:
-    from workflows4py._introspect import event_types
+    from workflows4py.definition import event_types
 
     def awaited(failure: Any) -> Awaitable[Failed | None]:
         raise NotImplementedError

@@ -14,7 +14,7 @@ import pytest
 from examples import pull_request as pr
 from examples import timers_inside as ti
 from workflows4py import JournalEntry, SqliteRuntime, TimerReleased, TimerStarted
-from workflows4py import InstanceKey
+from workflows4py.stores import InstanceKey
 from workflows4py.testing import TestClock
 
 FIXTURE = Path(__file__).parent / "fixtures" / "layout_v0.db"

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from test_snapshot import assert_snapshots_continue_like_replay
 
-from workflows4py import WIO, Execution, InMemoryRuntime, Ok, SignalDef, Workflow
-from workflows4py._engine_core import Executed
-from workflows4py._snapshot import decode_execution, encode_execution
-from workflows4py._wio import KEPT_ITERATIONS, Loop
+from workflows4py import WIO, InMemoryRuntime, Ok, SignalDef, Workflow
+from workflows4py.definition import KEPT_ITERATIONS, Loop
+from workflows4py.engine import Executed, Execution, decode_execution, encode_execution
 from workflows4py.testing import ReplayCheckedInstance
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows4py._cli import main
+from workflows4py.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,7 +27,7 @@ from workflows4py import (
     Workflow,
     WorkflowError,
 )
-from workflows4py._store import InstanceKey
+from workflows4py.stores import InstanceKey
 
 MiB = 1024 * 1024
 

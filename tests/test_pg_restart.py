@@ -54,8 +54,7 @@ from pg import fresh_schema, require_postgres
 from psycopg.conninfo import conninfo_to_dict
 
 from workflows4py import DurableRuntime, StoreUnavailable, Worker, WorkflowError
-from workflows4py._store import Store
-from workflows4py._store_sqlite import SqliteStore
+from workflows4py.stores import SqliteStore, Store
 
 INSTANCES = 40
 LATE = 10  # of which created once the database is back

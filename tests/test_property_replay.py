@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_snapshot import assert_snapshots_continue_like_replay
 
-from workflows4py import WIO, InMemoryRuntime, Ok, SignalDef, UnexpectedSignal, Workflow, _wio
+from workflows4py import WIO, InMemoryRuntime, Ok, SignalDef, UnexpectedSignal, Workflow
 from workflows4py.testing import TestClock, assert_replay_matches
 
 
@@ -177,7 +177,7 @@ async def test_replay_equals_live_run_when_loops_keep_one_iteration(
     spec: Any, script: list[Any]
 ) -> None:
     # loops here go round three times: a bound of one iteration drops some of them
-    with mock.patch.object(_wio, "KEPT_ITERATIONS", 1):
+    with mock.patch("workflows4py.definition._wio.KEPT_ITERATIONS", 1):
         await check_replay_equals_live_run(spec, script)
 
 

@@ -11,16 +11,32 @@ import pytest
 
 import workflows4py
 
-PUBLIC_MODULES = ["workflows4py", "workflows4py.testing"]
+# The top level, and each layer's package (docs/architecture.md).
+PUBLIC_MODULES = [
+    "workflows4py",
+    "workflows4py.cli",
+    "workflows4py.definition",
+    "workflows4py.engine",
+    "workflows4py.runtime",
+    "workflows4py.serialization",
+    "workflows4py.stores",
+    "workflows4py.testing",
+]
 
 
 def _modules() -> list[ModuleType]:
     names = [
-        f"workflows4py.{info.name}"
-        for info in pkgutil.iter_modules(workflows4py.__path__)
-        if info.name != "__main__"  # importing it runs the command line
+        info.name
+        for info in pkgutil.walk_packages(workflows4py.__path__, "workflows4py.")
+        if info.name != "workflows4py.__main__"  # importing it runs the command line
     ]
     return [importlib.import_module(n) for n in ["workflows4py", *names]]
+
+
+def test_the_walk_finds_every_layer_and_its_modules() -> None:
+    found = {m.__name__ for m in _modules()}
+    assert set(PUBLIC_MODULES) <= found
+    assert "workflows4py.stores._sqlite" in found
 
 
 @pytest.mark.parametrize("module", _modules(), ids=lambda m: m.__name__)
@@ -39,15 +55,18 @@ def test_every_module_has_a_sorted_complete_all(module: ModuleType) -> None:
 
 @pytest.mark.parametrize("module", _modules(), ids=lambda m: m.__name__)
 def test_private_or_public_naming(module: ModuleType) -> None:
-    short = module.__name__.rsplit(".", 1)[-1]
-    assert module.__name__ in PUBLIC_MODULES or short.startswith("_")
+    parts = module.__name__.split(".")[1:]
+    assert module.__name__ in PUBLIC_MODULES or any(p.startswith("_") for p in parts)
 
 
-def test_public_names_are_reexported_from_private_modules() -> None:
-    for name in workflows4py.__all__:
-        obj = getattr(workflows4py, name)
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_public_names_are_reexported_from_private_modules(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    for name in module.__all__:
+        obj = getattr(module, name)
         if isinstance(obj, type) or inspect.isfunction(obj):
-            assert obj.__module__.startswith("workflows4py._"), f"{name} lives in {obj.__module__}"
+            private = any(p.startswith("_") for p in obj.__module__.split(".")[1:])
+            assert private, f"{name} lives in {obj.__module__}"
 
 
 def test_every_public_class_and_function_is_documented() -> None:
@@ -68,3 +87,29 @@ def test_exceptions_form_one_tree() -> None:
     ]
     assert len(errors) >= 10
     assert all(issubclass(e, workflows4py.WorkflowError) for e in errors)
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_a_package_exports_exactly_its_public_names(module_name: str) -> None:
+    # compare httpx's test: every public name of the namespace is in __all__, and no more
+    module = importlib.import_module(module_name)
+    public = {
+        n for n in dir(module) if not n.startswith("_") and not inspect.ismodule(getattr(module, n))
+    }
+    assert public == set(module.__all__) - set(getattr(module, "_LAZY", ()))
+
+
+@pytest.mark.parametrize(
+    "module", [m for m in _modules() if m.__name__ not in PUBLIC_MODULES], ids=lambda m: m.__name__
+)
+def test_a_private_module_exports_the_classes_and_functions_it_defines(module: ModuleType) -> None:
+    defined = {
+        n
+        for n, obj in vars(module).items()
+        if not n.startswith("_")
+        and (isinstance(obj, type) or inspect.isfunction(obj))
+        and obj.__module__ == module.__name__
+    }
+    assert defined <= set(module.__all__), (
+        f"not in __all__: {sorted(defined - set(module.__all__))}"
+    )

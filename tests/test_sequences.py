@@ -11,17 +11,9 @@ from typing import Any
 import pytest
 from test_snapshot import assert_snapshots_continue_like_replay, replay
 
-from workflows4py import (
-    WIO,
-    Err,
-    Execution,
-    InMemoryRuntime,
-    Ok,
-    SignalDef,
-    Workflow,
-)
-from workflows4py._snapshot import decode_execution, encode_execution
-from workflows4py._wio import Chain, definition_children, walk_with_paths
+from workflows4py import WIO, Err, InMemoryRuntime, Ok, SignalDef, Workflow
+from workflows4py.definition import Chain, definition_children, walk_with_paths
+from workflows4py.engine import Execution, decode_execution, encode_execution
 from workflows4py.testing import assert_replay_matches
 
 

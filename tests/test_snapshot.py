@@ -11,9 +11,15 @@ import pytest
 
 from examples import pull_request as pr
 from examples import withdrawal as wd
-from workflows4py import WIO, Execution, InMemoryRuntime, JournalEntry, SqliteRuntime, Workflow
-from workflows4py._snapshot import SnapshotError, decode_execution, encode_execution, fingerprint
-from workflows4py._store import InstanceKey, Snapshot
+from workflows4py import WIO, InMemoryRuntime, JournalEntry, SqliteRuntime, Workflow
+from workflows4py.engine import (
+    Execution,
+    SnapshotError,
+    decode_execution,
+    encode_execution,
+    fingerprint,
+)
+from workflows4py.stores import InstanceKey, Snapshot
 from workflows4py.testing import TestClock
 
 

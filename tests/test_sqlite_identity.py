@@ -18,8 +18,7 @@ from runtime_conformance import Order, Place, Shop, place_signal
 from store_conformance import KEY, T0, event
 
 from workflows4py import SqliteRuntime, StoreUnavailable
-from workflows4py._store import InstanceKey, Snapshot
-from workflows4py._store_sqlite import SqliteStore
+from workflows4py.stores import InstanceKey, Snapshot, SqliteStore
 
 MODES = pytest.mark.parametrize("threaded", [False, True], ids=["inline", "threaded"])
 OTHER = InstanceKey("wf", "other")

@@ -31,8 +31,7 @@ from store_conformance import KEY, T0, event
 from worker_app import DB_ENV, make_runtime
 
 from workflows4py import DurableRuntime, SqliteRuntime, StoreReadOnly, StoreUnavailable
-from workflows4py._store import InstanceKey, SearchQuery, Snapshot
-from workflows4py._store_sqlite import _MIGRATIONS, SqliteStore
+from workflows4py.stores import InstanceKey, SearchQuery, Snapshot, SqliteStore
 
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
@@ -107,7 +106,7 @@ async def test_read_only_initialize_refuses_a_missing_or_old_schema(tmp_path: Pa
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()  # a database file without tables
     store = SqliteStore(empty, read_only=True)
-    latest = _MIGRATIONS[-1][0]
+    latest = SqliteStore.MIGRATIONS[-1][0]
     with pytest.raises(StoreReadOnly, match=f"schema is missing .* needs version {latest}"):
         await store.initialize()
     await store.close()
@@ -210,8 +209,8 @@ _READER = textwrap.dedent(
     import asyncio, json, os, sys
     from store_conformance import KEY, T0, event
     from workflows4py import StoreReadOnly
-    from workflows4py._store import SearchQuery
-    from workflows4py._store_sqlite import SqliteStore
+    from workflows4py.stores import SearchQuery
+    from workflows4py.stores import SqliteStore
 
     async def main(path, threaded):
         out = {"can_write": os.access(path, os.W_OK)}
@@ -334,7 +333,7 @@ async def test_an_unwritable_old_schema_raises_store_read_only(locked: Path) -> 
     script = textwrap.dedent(
         """
         import asyncio, sys
-        from workflows4py._store_sqlite import SqliteStore
+        from workflows4py.stores import SqliteStore
         async def main():
             store = SqliteStore(sys.argv[1])
             try:

@@ -19,8 +19,7 @@ import pytest
 from store_conformance import KEY, T0, event
 
 from workflows4py import DecodeError
-from workflows4py._store import InstanceKey, SearchQuery, Snapshot
-from workflows4py._store_sqlite import SqliteStore
+from workflows4py.stores import InstanceKey, SearchQuery, Snapshot, SqliteStore
 
 LATER = T0.replace(year=T0.year + 1)
 

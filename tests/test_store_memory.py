@@ -7,7 +7,7 @@ import pytest
 # Assertions in the shared suite get pytest's detailed messages.
 from store_conformance import KEY, T0, StoreConformance, StoreFactory
 
-from workflows4py._store_memory import MemoryStore
+from workflows4py.stores import MemoryStore
 
 
 class TestMemoryStore(StoreConformance):

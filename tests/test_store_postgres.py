@@ -22,16 +22,8 @@ from pg import fresh_schema, require_postgres
 from psycopg import sql
 from store_conformance import KEY, OTHER, T0, StoreConformance, StoreFactory
 
-from workflows4py import DecodeError
-from workflows4py._store import (
-    InstanceKey,
-    LeaseTimeout,
-    NewEvent,
-    SearchQuery,
-    Snapshot,
-    StoreUnavailable,
-)
-from workflows4py._store_postgres import PostgresStore
+from workflows4py import DecodeError, LeaseTimeout, StoreUnavailable
+from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SearchQuery, Snapshot
 
 
 @pytest.fixture
@@ -113,17 +105,17 @@ async def test_a_version_1_schema_is_migrated_and_keeps_its_data(
 ) -> None:
     from psycopg import sql
 
-    from workflows4py._store_postgres import _MIGRATIONS, _SQL
+    from workflows4py.stores import PostgresStore
 
     ident = sql.Identifier(pg_schema)
-    version, description, statements = _MIGRATIONS[0]
+    version, description, statements = PostgresStore.MIGRATIONS[0]
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-        await conn.execute(sql.SQL(_SQL["migrations_schema"]).format(s=ident))
-        await conn.execute(sql.SQL(_SQL["migrations_table"]).format(s=ident))
+        await conn.execute(sql.SQL(PostgresStore.SQL["migrations_schema"]).format(s=ident))
+        await conn.execute(sql.SQL(PostgresStore.SQL["migrations_table"]).format(s=ident))
         for statement in statements:
             await conn.execute(sql.SQL(statement).format(s=ident))
         await conn.execute(
-            sql.SQL(_SQL["migrations_record"]).format(s=ident), (version, description)
+            sql.SQL(PostgresStore.SQL["migrations_record"]).format(s=ident), (version, description)
         )
         await conn.execute(
             sql.SQL(

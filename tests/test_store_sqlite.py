@@ -17,14 +17,8 @@ from sqlite_schema import version_1
 # Assertions in the shared suite get pytest's detailed messages.
 from store_conformance import KEY, T0, StoreConformance, StoreFactory, event, settle
 
-from workflows4py._store import (
-    InstanceKey,
-    NewEvent,
-    SequenceConflict,
-    StoreError,
-    StoreUnavailable,
-)
-from workflows4py._store_sqlite import SqliteStore
+from workflows4py import SequenceConflict, StoreError, StoreUnavailable
+from workflows4py.stores import InstanceKey, NewEvent, SqliteStore
 
 
 class TestSqliteStore(StoreConformance):

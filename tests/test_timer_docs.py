@@ -66,7 +66,7 @@ async def test_a_started_timer_keeps_its_instant_when_the_duration_changes() -> 
 
 
 def test_a_timer_not_started_shows_the_duration_of_the_definition() -> None:
-    from workflows4py import Execution
+    from workflows4py.engine import Execution
 
     progress = Execution.start(waiting(7).definition, Case("c-3")).progress()
     assert progress.children[0].meta == {"duration": timedelta(days=7)}

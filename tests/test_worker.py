@@ -11,10 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workflows4py import WIO, DurableRuntime, Worker, Workflow
-from workflows4py._journal import JournalEntry
-from workflows4py._store import Claim, InstanceKey, NewEvent, StoreUnavailable
-from workflows4py._store_memory import MemoryStore
+from workflows4py import WIO, DurableRuntime, JournalEntry, StoreUnavailable, Worker, Workflow
+from workflows4py.stores import Claim, InstanceKey, MemoryStore, NewEvent
 from workflows4py.testing import TestClock
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)

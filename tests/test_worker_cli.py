@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from worker_app import DB_ENV, Note, Sent, Wakeup, make_runtime
 
-from workflows4py import DurableRuntime, InstanceKey
-from workflows4py._cli import load_runtimes
+from workflows4py import DurableRuntime
+from workflows4py.cli import load_runtimes
+from workflows4py.stores import InstanceKey
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "workflows4py"

@@ -1,12 +1,11 @@
-"""workflows4py: durable business workflows as typed, drawable values, run by event sourcing."""
+"""workflows4py: durable business workflows as typed, drawable values, run by event sourcing.
 
-from ._blocking import BlockingDurableRuntime, BlockingInstance, BlockingRuntime
-from ._clock import Clock, SystemClock
-from ._codec import JsonCodec, type_tag
-from ._context import StepContext, current_step
-from ._draft import draft, ensure_runnable, is_draft
-from ._durable import DurableRuntime, PostgresRuntime, SqliteRuntime
-from ._engine import Execution, FreshSignal, Record, Redelivery, RunEffect
+This module exports what a workflow author and an application need: the definitions,
+the runtimes, the results and the errors. The layers underneath are packages of their own,
+each with a public ``__init__``: ``definition``, ``engine``, ``serialization``, ``stores``,
+``runtime``, ``cli`` and ``testing`` (see docs/architecture.md).
+"""
+
 from ._errors import (
     CodecError,
     DecodeError,
@@ -22,35 +21,57 @@ from ._errors import (
     UnexpectedEvent,
     WorkflowError,
 )
-from ._events import SystemEvent, TimerReleased, TimerStarted
-from ._lint import LINT_RULES, LintError, LintIssue, assert_clean, lint, lint_workflow
-from ._progress import StepProgress
-from ._result import Err, Ok, Result
-from ._runtime import (
+from .definition import (
+    LINT_RULES,
+    WIO,
+    Caught,
+    Err,
+    LintError,
+    LintIssue,
+    Ok,
+    Result,
+    RetryAgain,
+    RetryFailure,
+    SignalDef,
+    SystemEvent,
+    TimerReleased,
+    TimerStarted,
+    Workflow,
+    assert_clean,
+    ensure_runnable,
+    is_draft,
+    lint,
+    lint_workflow,
+)
+from .engine import StepProgress, draft
+from .runtime import (
+    BlockingDurableRuntime,
+    BlockingInstance,
+    BlockingRuntime,
+    Clock,
+    DurableRuntime,
     InMemoryRuntime,
     InstanceStatus,
-    JournalEntry,
+    PostgresRuntime,
+    SqliteRuntime,
+    StepContext,
+    SystemClock,
     UnexpectedSignal,
     WakeupScheduler,
-    WakeupTable,
+    Worker,
     WorkflowInstance,
+    current_step,
 )
-from ._signals import SignalDef
-from ._store import (
-    InstanceKey,
-    InstanceRecord,
+from .serialization import JsonCodec, type_tag
+from .stores import (
+    JournalEntry,
     LeaseLost,
     LeaseTimeout,
-    Page,
-    SearchQuery,
     SequenceConflict,
     StoreError,
     StoreReadOnly,
     StoreUnavailable,
 )
-from ._wio import WIO, Caught, RetryAgain, RetryFailure
-from ._worker import Worker
-from ._workflow import Workflow
 
 __all__ = [
     "LINT_RULES",
@@ -67,13 +88,9 @@ __all__ = [
     "EffectContractError",
     "EncodeError",
     "Err",
-    "Execution",
     "ExecutionError",
-    "FreshSignal",
     "InMemoryRuntime",
-    "InstanceKey",
     "InstanceNotFound",
-    "InstanceRecord",
     "InstanceStatus",
     "InvalidInstanceId",
     "InvalidSignalRequest",
@@ -85,16 +102,11 @@ __all__ = [
     "LintError",
     "LintIssue",
     "Ok",
-    "Page",
     "PayloadTooLarge",
     "PostgresRuntime",
-    "Record",
-    "Redelivery",
     "Result",
     "RetryAgain",
     "RetryFailure",
-    "RunEffect",
-    "SearchQuery",
     "SequenceConflict",
     "SignalDef",
     "SqliteRuntime",
@@ -110,7 +122,6 @@ __all__ = [
     "UnexpectedEvent",
     "UnexpectedSignal",
     "WakeupScheduler",
-    "WakeupTable",
     "Worker",
     "Workflow",
     "WorkflowError",

@@ -1,0 +1,148 @@
+"""Definitions: the typed tree of steps a workflow is (``WIO``), its signals, its events, the
+draft nodes, the linter, and the walks over a tree.
+
+Nothing here runs anything: the engine interprets these values and the runtime does the
+I/O. Beside what a workflow author writes (``WIO``, ``Workflow``, ``SignalDef``, ``Ok`` /
+``Err``), the node classes and walks are exported for the engine and for tools that read a
+definition (renderers, linters of your own).
+"""
+
+from ._draft import (
+    DraftBuilders,
+    DraftRecovery,
+    DraftSignal,
+    DraftStep,
+    DraftTimer,
+    draft_refusal,
+    ensure_runnable,
+    is_draft,
+)
+from ._events import (
+    SystemEvent,
+    TimerReleased,
+    TimerStarted,
+)
+from ._introspect import event_types
+from ._lint import (
+    LINT_RULES,
+    LintError,
+    LintIssue,
+    assert_clean,
+    lint,
+    lint_workflow,
+)
+from ._naming import (
+    error_name,
+    pretty_name,
+)
+from ._result import (
+    Err,
+    Ok,
+    Result,
+)
+from ._signals import SignalDef
+from ._wio import (
+    EMPTY_HISTORY,
+    KEPT_ITERATIONS,
+    NO_MATCH,
+    UNSET,
+    WIO,
+    Caught,
+    Chain,
+    Checkpoint,
+    Embedded,
+    End,
+    FlatMap,
+    ForEach,
+    Fork,
+    ForkBranch,
+    HandleErrorWith,
+    HandleSignal,
+    History,
+    Interruptible,
+    Loop,
+    NameLabel,
+    Parallel,
+    Pure,
+    Recovery,
+    Retry,
+    RetryAgain,
+    RetryFailure,
+    RunIO,
+    StatefulRetry,
+    StatelessRetry,
+    Timer,
+    Transform,
+    definition_children,
+    definition_nodes,
+    first_leaf,
+    walk_with_paths,
+)
+from ._workflow import (
+    Workflow,
+    WorkflowCodecs,
+)
+
+__all__ = [
+    "EMPTY_HISTORY",
+    "KEPT_ITERATIONS",
+    "LINT_RULES",
+    "NO_MATCH",
+    "UNSET",
+    "WIO",
+    "Caught",
+    "Chain",
+    "Checkpoint",
+    "DraftBuilders",
+    "DraftRecovery",
+    "DraftSignal",
+    "DraftStep",
+    "DraftTimer",
+    "Embedded",
+    "End",
+    "Err",
+    "FlatMap",
+    "ForEach",
+    "Fork",
+    "ForkBranch",
+    "HandleErrorWith",
+    "HandleSignal",
+    "History",
+    "Interruptible",
+    "LintError",
+    "LintIssue",
+    "Loop",
+    "NameLabel",
+    "Ok",
+    "Parallel",
+    "Pure",
+    "Recovery",
+    "Result",
+    "Retry",
+    "RetryAgain",
+    "RetryFailure",
+    "RunIO",
+    "SignalDef",
+    "StatefulRetry",
+    "StatelessRetry",
+    "SystemEvent",
+    "Timer",
+    "TimerReleased",
+    "TimerStarted",
+    "Transform",
+    "Workflow",
+    "WorkflowCodecs",
+    "assert_clean",
+    "definition_children",
+    "definition_nodes",
+    "draft_refusal",
+    "ensure_runnable",
+    "error_name",
+    "event_types",
+    "first_leaf",
+    "is_draft",
+    "lint",
+    "lint_workflow",
+    "pretty_name",
+    "walk_with_paths",
+]

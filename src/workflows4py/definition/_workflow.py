@@ -1,0 +1,199 @@
+"""A workflow: a definition plus the state and event types its journal holds."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from workflows4py._errors import DefinitionError
+from workflows4py.serialization import JsonCodec
+
+from ._events import SystemEvent, TimerReleased, TimerStarted
+from ._introspect import parameter_classes, wrapper_classes
+from ._signals import SignalDef
+from ._wio import (
+    WIO,
+    Checkpoint,
+    Embedded,
+    ForEach,
+    HandleSignal,
+    Recovery,
+    Retry,
+    RunIO,
+    StatefulRetry,
+    Timer,
+    definition_nodes,
+)
+
+__all__ = ["Workflow", "WorkflowCodecs"]
+
+S = TypeVar("S")
+Ev = TypeVar("Ev")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCodecs(Generic[S, Ev]):
+    """JSON codecs for a workflow's state and events."""
+
+    state: JsonCodec[S]
+    events: JsonCodec[Ev | SystemEvent]
+
+
+class Workflow(Generic[S, Ev]):
+    """Base class of workflow declarations.
+
+    Subclass it with the state and event types (a class or a union of classes each) and
+    assign the whole definition to ``definition``; steps assigned to other class attributes
+    are named after them (``create_pr`` becomes "Create PR")::
+
+        class PullRequest(Workflow[PRState, PREvent]):
+            create_pr = ...
+            definition = create_pr >> run_pipeline
+    """
+
+    definition: ClassVar[WIO[Any, Any, Any]]
+    name: ClassVar[str]
+    state_type: ClassVar[Any]
+    event_type: ClassVar[Any]
+    _codecs: ClassVar[WorkflowCodecs[Any, Any] | None]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if typing.get_origin(base) is Workflow:
+                cls.state_type, cls.event_type = typing.get_args(base)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+        cls._codecs = None
+        if "definition" in cls.__dict__:
+            if not isinstance(cls.definition, WIO):
+                raise DefinitionError(
+                    f"{cls.__name__}.definition must be a WIO, got {type(cls.definition).__name__}"
+                )
+            if not hasattr(cls, "state_type"):
+                raise DefinitionError(
+                    f"{cls.__name__} must subclass Workflow[StateType, EventType]"
+                )
+            _check_signals(cls)
+
+    @classmethod
+    def codecs(cls) -> WorkflowCodecs[S, Ev]:
+        """The JSON codecs of this workflow's state and event types (built once)."""
+        if cls._codecs is None:
+            events: Any = typing.Union[cls.event_type, SystemEvent]  # noqa: UP007 - runtime union of a type variable's value
+            codecs: WorkflowCodecs[S, Ev] = WorkflowCodecs(
+                state=JsonCodec(cls.state_type), events=JsonCodec(events)
+            )
+            _check_events(cls, codecs.events)
+            cls._codecs = codecs
+        return cls._codecs
+
+    @classmethod
+    def signals(cls) -> tuple[SignalDef[Any, Any], ...]:
+        """Every signal the definition can handle (dynamic flat_map parts excluded)."""
+        found: dict[str, SignalDef[Any, Any]] = {}
+        for node in definition_nodes(cls.definition):
+            if isinstance(node, HandleSignal):
+                found.setdefault(node.signal.id, node.signal)
+        return tuple(found.values())
+
+
+def _check_signals(cls: type[Workflow[Any, Any]]) -> None:
+    seen: dict[str, SignalDef[Any, Any]] = {}
+    for node in definition_nodes(cls.definition):
+        if isinstance(node, HandleSignal):
+            other = seen.setdefault(node.signal.id, node.signal)
+            if (
+                other.request is not node.signal.request
+                or other.response is not node.signal.response
+            ):
+                raise DefinitionError(
+                    f"{cls.__name__}: two different SignalDefs share the id {node.signal.id!r}"
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Where events are recorded: the workflow's journal, or a for-each's or embed's wrap.
+
+    ``accepts`` are the classes an event recorded there may have (None: not known, so not
+    checked); ``timers`` whether the library's timer events are among them.
+    """
+
+    accepts: tuple[type[Any], ...] | None
+    timers: bool
+    described: str
+    inside: str = ""
+
+
+def _names(classes: tuple[type[Any], ...]) -> str:
+    return ", ".join(c.__qualname__ for c in classes)
+
+
+def _check_events(cls: type[Workflow[Any, Any]], codec: JsonCodec[Any]) -> None:
+    """Every class a step records must reach the journal: a member of the event union at
+    the top, a class the wrap function takes inside a for-each or an embed, whose wrapped
+    event must in turn be one the enclosing scope records."""
+    members = tuple(m for m in codec.members.values() if m not in (TimerStarted, TimerReleased))
+    top = _Scope(members, True, f"one of the workflow's event types ({_names(members)})")
+    _check_scope(cls.__name__, cls.definition, top)
+
+
+def _recorded(node: WIO[Any, Any, Any]) -> tuple[type[Any], ...]:
+    if isinstance(node, RunIO | HandleSignal | Checkpoint | Recovery):
+        return node.event_types
+    if isinstance(node, Retry) and isinstance(node.policy, StatefulRetry):
+        return node.policy.event_types
+    return ()
+
+
+def _accepted(event_type: type[Any], scope: _Scope) -> bool:
+    return scope.accepts is None or issubclass(event_type, scope.accepts)
+
+
+def _check_scope(workflow: str, root: WIO[Any, Any, Any], scope: _Scope) -> None:
+    for node in definition_nodes(root, into_subworkflows=False):
+        step = node.display_name or (
+            f"Handle {node.signal.name}" if isinstance(node, HandleSignal) else node.kind
+        )
+        for event_type in _recorded(node):
+            if not _accepted(event_type, scope):
+                raise DefinitionError(
+                    f"{workflow}: step {step!r}{scope.inside} records "
+                    f"{event_type.__qualname__}, which is not {scope.described}"
+                )
+        if isinstance(node, Timer) and not scope.timers and scope.accepts is not None:
+            raise DefinitionError(
+                f"{workflow}: timer {node.timer_id!r}{scope.inside} records TimerStarted and "
+                f"TimerReleased, which are not {scope.described}; add SystemEvent to it"
+            )
+        if isinstance(node, ForEach | Embedded):
+            _check_wrapped(workflow, node, scope)
+
+
+def _check_wrapped(workflow: str, node: ForEach | Embedded, scope: _Scope) -> None:
+    what = "for-each" if isinstance(node, ForEach) else "embed"
+    label = f"{what} {node.display_name!r}" if node.display_name else f"an unnamed {what}"
+    wrapped = wrapper_classes(node.wrap)
+    for outer in wrapped or ():
+        if not _accepted(outer, scope):
+            raise DefinitionError(
+                f"{workflow}: {label}{scope.inside} records its steps' events wrapped as "
+                f"{outer.__qualname__} (what wrap returns), which is not {scope.described}"
+            )
+    param = parameter_classes(node.wrap, 1 if isinstance(node, ForEach) else 0)
+    wrap_name = getattr(node.wrap, "__name__", "wrap")
+    if param is None:
+        inner = _Scope(None, True, "", f" inside {label}")
+    else:
+        name, classes = param
+        accepts = tuple(c for c in classes if c not in (TimerStarted, TimerReleased))
+        inner = _Scope(
+            accepts,
+            issubclass(TimerStarted, classes) and issubclass(TimerReleased, classes),
+            f"a class its wrap function takes ({wrap_name}'s {name!r} is typed {_names(classes)})",
+            f" inside {label}",
+        )
+    body = node.body if isinstance(node, ForEach) else node.inner
+    _check_scope(workflow, body, inner)

@@ -1,0 +1,231 @@
+"""The engine's vocabulary and dispatch: frames, leaves, completed nodes, per-node semantics.
+
+Each node type registers a :class:`Semantics` that knows five things about it: how to make
+progress without events (``advance``), how to take an event (``apply``), which leaf steps
+await now (``frontier``), what the workflow state is inside it (``state``), and which
+children it has (``children``, for walks over executed steps). Everything is pure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+
+from workflows4py._errors import DefinitionError
+from workflows4py.definition import WIO, NameLabel, Result
+
+from ._progress import StepProgress
+
+__all__ = [
+    "Ctx",
+    "Executed",
+    "Frame",
+    "Leaf",
+    "RetryScope",
+    "Semantics",
+    "advance",
+    "apply",
+    "children",
+    "executed_nodes",
+    "frontier",
+    "progress",
+    "register",
+    "replace",
+    "settled",
+    "state_of",
+]
+
+N = TypeVar("N", bound=WIO[Any, Any, Any])
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Executed(WIO[Any, Any, Any]):
+    """A completed subtree: the node as it completed, its result, input, order and event."""
+
+    node: WIO[Any, Any, Any]
+    result: Result[Any, Any]
+    input: Any
+    index: int
+    event: Any = None
+    kind: ClassVar[str] = "executed"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScope:
+    """The innermost retry around a leaf, with the frame the retry node runs in."""
+
+    node: WIO[Any, Any, Any]
+    frame: Frame
+
+
+class Frame(NamedTuple):
+    """What a node sees from above: its input, the state before it, how its events are
+    wrapped into the root's events, the for-each keys it runs under, its retry scope.
+
+    A named tuple: the engine makes a few frames per event, and a tuple is built in C.
+    """
+
+    input: Any
+    state: Any
+    wrap: tuple[Callable[[Any], Any], ...] = ()
+    route: tuple[str, ...] = ()
+    retry: RetryScope | None = None
+
+    @staticmethod
+    def root(state: Any) -> Frame:
+        """The frame of a workflow's root: the initial state is its input and state."""
+        return _new_tuple(Frame, (state, state, (), (), None))
+
+    def down(self, input: Any, state: Any) -> Frame:
+        return _new_tuple(Frame, (input, state, self[2], self[3], self[4]))
+
+    def same_state(self, input: Any) -> Frame:
+        return _new_tuple(Frame, (input, input, self[2], self[3], self[4]))
+
+    def wrap_event(self, event: Any) -> Any:
+        for wrap in reversed(self.wrap):
+            event = wrap(event)
+        return event
+
+
+_new_tuple: Callable[[type[Frame], tuple[Any, ...]], Frame] = tuple.__new__
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """A step on the frontier (awaiting now) and the frame it runs in."""
+
+    node: WIO[Any, Any, Any]
+    frame: Frame
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Mutable per-call context: the execution counter that orders completed nodes."""
+
+    next_index: int
+    loop_guard: int = field(default=0)
+
+    def done(
+        self, node: WIO[Any, Any, Any], result: Result[Any, Any], inp: Any, event: Any = None
+    ) -> Executed:
+        index = self.next_index
+        self.next_index += 1
+        executed = object.__new__(Executed)
+        executed.__dict__.update(
+            _label=_EXECUTED_LABEL, node=node, result=result, input=inp, index=index, event=event
+        )
+        return executed
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """``dataclasses.replace`` for engine nodes, without re-running ``__init__``.
+
+    The engine rewrites a few nodes per event; the generic replace costs microseconds
+    each, which dominated replay. Nodes are frozen dataclasses with plain ``__dict__``s and
+    no ``__post_init__``, so copying the dict is exact.
+    """
+    fields = getattr(obj, "__dict__", None)
+    if fields is None:  # slotted values (progress): the generic way
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    new = object.__new__(type(obj))
+    attrs = new.__dict__
+    attrs.update(fields)
+    attrs.update(changes)
+    return new
+
+
+class Semantics(Generic[N]):
+    """How the engine treats one node type. Leaves override only what applies."""
+
+    # set by register(): True when advance is left as is (a leaf only an event moves)
+    settled: bool = False
+
+    def advance(self, w: N, f: Frame, c: Ctx) -> WIO[Any, Any, Any]:
+        return w
+
+    def apply(self, w: N, f: Frame, event: Any, c: Ctx) -> WIO[Any, Any, Any] | None:
+        return None
+
+    def frontier(self, w: N, f: Frame) -> Iterator[Leaf]:
+        return iter(())
+
+    def state(self, w: N, f: Frame) -> Any:
+        return f.state
+
+    def children(self, w: N, f: Frame) -> Iterator[tuple[WIO[Any, Any, Any], Frame]]:
+        return iter(())
+
+    def progress(self, w: N) -> StepProgress:
+        raise NotImplementedError
+
+
+class _Registry(dict[type[Any], Semantics[Any]]):
+    """The semantics of each node type; a type without any cannot run."""
+
+    def __missing__(self, node_type: type[Any]) -> Semantics[Any]:
+        raise DefinitionError(
+            f"{node_type.__name__} nodes cannot run (is this a draft definition?)"
+        )
+
+
+_SEMANTICS = _Registry()
+_EXECUTED_LABEL = NameLabel()  # completed nodes are never named through an attribute
+
+
+def register(node_type: type[N]) -> Callable[[type[Semantics[N]]], type[Semantics[N]]]:
+    def add(cls: type[Semantics[N]]) -> type[Semantics[N]]:
+        semantics = cls()
+        semantics.settled = cls.advance is Semantics.advance
+        _SEMANTICS[node_type] = semantics
+        return cls
+
+    return add
+
+
+# The dispatchers look the semantics up inline: they run for every node an event passes.
+
+
+def advance(w: WIO[Any, Any, Any], f: Frame, c: Ctx) -> WIO[Any, Any, Any]:
+    """Make all progress possible without an event."""
+    return _SEMANTICS[type(w)].advance(w, f, c)
+
+
+def settled(w: WIO[Any, Any, Any]) -> bool:
+    """Whether ``advance(w, ...)`` returns ``w`` whatever the frame (a step awaiting an event,
+    a completed node): callers skip building a frame for it."""
+    return _SEMANTICS[type(w)].settled
+
+
+def apply(w: WIO[Any, Any, Any], f: Frame, event: Any, c: Ctx) -> WIO[Any, Any, Any] | None:
+    """Offer ``event`` to the frontier; the rewritten tree, or None if nothing took it."""
+    return _SEMANTICS[type(w)].apply(w, f, event, c)
+
+
+def frontier(w: WIO[Any, Any, Any], f: Frame) -> Iterator[Leaf]:
+    """The leaf steps awaiting now, in definition order."""
+    return _SEMANTICS[type(w)].frontier(w, f)
+
+
+def state_of(w: WIO[Any, Any, Any], f: Frame) -> Any:
+    """The workflow state after what has run inside ``w``."""
+    return _SEMANTICS[type(w)].state(w, f)
+
+
+def children(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[WIO[Any, Any, Any], Frame]]:
+    return _SEMANTICS[type(w)].children(w, f)
+
+
+def progress(w: WIO[Any, Any, Any]) -> StepProgress:
+    return _SEMANTICS[type(w)].progress(w)
+
+
+def executed_nodes(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[Executed, Frame]]:
+    """Every completed node inside ``w`` with its frame, parents before children."""
+    if isinstance(w, Executed):
+        yield w, f
+    for child, cf in children(w, f):
+        yield from executed_nodes(child, cf)

@@ -1,0 +1,336 @@
+"""The pure engine: interprets a WIO tree. No I/O, no asyncio, no clock of its own.
+
+An :class:`Execution` is an immutable snapshot of one instance: the definition tree
+rewritten as it runs (completed subtrees become ``Executed``). The runtime asks it what to
+do next (:meth:`Execution.next_action` given the current instant,
+:meth:`Execution.find_signal`), performs the I/O, and feeds the resulting event back with
+:meth:`Execution.apply_event`. Replaying a journal is a fold of ``apply_event`` over its
+events, so live runs and recovery share every line of the engine.
+
+Every event is offered only to the current *frontier* (the steps awaiting now), never to a
+future step; an event nothing on the frontier accepts is reported, not skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from workflows4py.definition import (
+    Checkpoint,
+    HandleSignal,
+    Ok,
+    Recovery,
+    Result,
+    Retry,
+    RunIO,
+    SignalDef,
+    StatefulRetry,
+    Timer,
+    TimerReleased,
+    TimerStarted,
+)
+
+from . import _basic, _ops  # noqa: F401 - they register the node semantics
+from ._core import Ctx, Executed, Frame, Leaf, advance, apply, executed_nodes, frontier, progress
+from ._progress import StepProgress
+
+__all__ = [
+    "Action",
+    "Execution",
+    "FreshSignal",
+    "Record",
+    "Redelivery",
+    "RunEffect",
+    "Status",
+]
+
+Status = Literal["awaiting", "finished", "failed"]
+Route = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunEffect:
+    """Run ``node.effect(input)``, then record ``wrap_event(its event)``.
+
+    ``retry`` is the innermost retry around the step: the runtime consults it when the
+    effect raises.
+    """
+
+    node: RunIO
+    frame: Frame
+
+    @property
+    def input(self) -> Any:
+        return self.frame.input
+
+    @property
+    def name(self) -> str:
+        return self.node.display_name or "run_io"
+
+    @property
+    def retry(self) -> Retry | None:
+        scope = self.frame.retry
+        return scope.node if scope is not None and isinstance(scope.node, Retry) else None
+
+    @property
+    def retry_input(self) -> Any:
+        return self.frame.retry.frame.input if self.frame.retry is not None else None
+
+    def wrap_event(self, event: Any) -> Any:
+        return self.frame.wrap_event(event)
+
+    def wrap_retry_event(self, event: Any) -> Any:
+        scope = self.frame.retry
+        return scope.frame.wrap_event(event) if scope is not None else event
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Record ``event`` (computed by the engine: a timer, a checkpoint); no effect to run."""
+
+    event: Any
+    name: str
+
+
+Action = RunEffect | Record
+
+
+@dataclass(frozen=True, slots=True)
+class FreshSignal:
+    """A step awaiting the signal now: run ``node.handler(input, request)`` for the event."""
+
+    node: HandleSignal
+    frame: Frame
+
+    @property
+    def input(self) -> Any:
+        return self.frame.input
+
+    def wrap_event(self, event: Any) -> Any:
+        return self.frame.wrap_event(event)
+
+    def respond(self, event: Any, request: Any) -> Any:
+        return self.node.respond(self.frame.input, event, request)
+
+
+@dataclass(frozen=True, slots=True)
+class Redelivery:
+    """The signal was already handled: the response is recomputed from the stored event."""
+
+    node: HandleSignal
+    input: Any
+    event: Any
+
+    def respond(self, request: Any) -> Any:
+        return self.node.respond(self.input, self.event, request)
+
+
+def _route(route: str | Route | None) -> Route:
+    if route is None:
+        return ()
+    return (route,) if isinstance(route, str) else tuple(route)
+
+
+def _not_before(leaf: Leaf) -> datetime | None:
+    scope = leaf.frame.retry
+    if scope is not None and isinstance(scope.node, Retry):
+        return scope.node.not_before
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """Immutable state of one workflow instance as the engine sees it."""
+
+    tree: Any
+    initial_state: Any
+    next_index: int
+    events_applied: int
+
+    @property
+    def _root(self) -> Frame:
+        return Frame.root(self.initial_state)
+
+    @classmethod
+    def start(cls, definition: Any, initial_state: Any) -> Execution:
+        """A new instance of ``definition``, advanced as far as it goes without events."""
+        c = Ctx(0)
+        tree = advance(definition, Frame.root(initial_state), c)
+        return cls(
+            tree=tree, initial_state=initial_state, next_index=c.next_index, events_applied=0
+        )
+
+    def apply_event(self, event: Any) -> Execution | None:
+        """The execution after ``event``, or None if no step on the frontier accepts it."""
+        c = Ctx(self.next_index)
+        root = self._root
+        tree = apply(self.tree, root, event, c)
+        if tree is None:
+            return None
+        tree = advance(tree, root, c)
+        return Execution(tree, self.initial_state, c.next_index, self.events_applied + 1)
+
+    def frontier(self) -> list[Leaf]:
+        """The steps awaiting now, in definition order."""
+        return list(frontier(self.tree, self._root))
+
+    def next_action(
+        self, now: datetime, delayed: Mapping[tuple[Any, Route], datetime] | None = None
+    ) -> Action | None:
+        """What the runtime should do at ``now``: run an effect, record an event, or nothing.
+
+        ``delayed`` holds the runtime's own not-before instants of effects, keyed by
+        ``(step, route)`` (a stateless retry keeps its next attempt there, unpersisted).
+        """
+        for leaf in self.frontier():
+            node = leaf.node
+            if isinstance(node, RunIO):
+                not_before = _not_before(leaf)
+                if delayed:
+                    extra = delayed.get((node, leaf.frame.route))
+                    if extra is not None and (not_before is None or extra > not_before):
+                        not_before = extra
+                if not_before is None or now >= not_before:
+                    return RunEffect(node, leaf.frame)
+            elif isinstance(node, Timer):
+                if node.started_at is None:
+                    resume_at = node.until(leaf.frame.input, now)
+                    event = TimerStarted(node.timer_id, now, resume_at)
+                    return Record(leaf.frame.wrap_event(event), node.timer_id)
+                if node.resume_at is not None and now >= node.resume_at:
+                    return Record(
+                        leaf.frame.wrap_event(TimerReleased(node.timer_id, now)), node.timer_id
+                    )
+            elif isinstance(node, Checkpoint) and isinstance(node.base, Executed):
+                out = node.base.result.value if isinstance(node.base.result, Ok) else None
+                event = node.to_event(leaf.frame.input, out)
+                return Record(leaf.frame.wrap_event(event), "checkpoint")
+        return None
+
+    def next_effect(self) -> RunEffect | None:
+        """The first side effect waiting to run (ignoring retry delays), if any."""
+        for leaf in self.frontier():
+            if isinstance(leaf.node, RunIO):
+                return RunEffect(leaf.node, leaf.frame)
+        return None
+
+    def wakeup_at(self) -> datetime | None:
+        """The earliest instant at which something is due: a timer, a delayed retry."""
+        instants: list[datetime] = []
+        for leaf in self.frontier():
+            if isinstance(leaf.node, Timer) and leaf.node.resume_at is not None:
+                instants.append(leaf.node.resume_at)
+            elif isinstance(leaf.node, RunIO) and (nb := _not_before(leaf)) is not None:
+                instants.append(nb)
+        return min(instants) if instants else None
+
+    def find_signal(
+        self, signal_id: str, route: str | Route | None = None
+    ) -> FreshSignal | Redelivery | None:
+        """Who handles a signal now: a waiting step first, else the latest step that handled it.
+
+        ``route`` picks the for-each element (by key) a signal is meant for.
+        """
+        wanted = _route(route)
+        for leaf in self.frontier():
+            node = leaf.node
+            if (
+                isinstance(node, HandleSignal)
+                and node.signal.id == signal_id
+                and leaf.frame.route == wanted
+            ):
+                return FreshSignal(node, leaf.frame)
+        latest: tuple[Executed, HandleSignal] | None = None
+        for ex, f in executed_nodes(self.tree, self._root):
+            handler = ex.node
+            if (
+                isinstance(handler, HandleSignal)
+                and handler.signal.id == signal_id
+                and ex.event is not None
+                and f.route == wanted
+                and (latest is None or ex.index > latest[0].index)
+            ):
+                latest = (ex, handler)
+        if latest is not None:
+            ex, handler = latest
+            return Redelivery(handler, ex.input, ex.event)
+        return None
+
+    def first_taker(self, event: Any, route: Route) -> Any:
+        """The step on the frontier that replay would hand ``event`` (an unwrapped event of a
+        step running under ``route``) to: the first effect or signal step accepting its class."""
+        for leaf in self.frontier():
+            node = leaf.node
+            if (
+                isinstance(node, RunIO | HandleSignal)
+                and leaf.frame.route == route
+                and isinstance(event, node.event_types)
+            ):
+                return node
+        return None
+
+    def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
+        """Signals a step is waiting for now (deduplicated, in definition order)."""
+        found: dict[str, SignalDef[Any, Any]] = {}
+        for leaf in self.frontier():
+            if isinstance(leaf.node, HandleSignal):
+                found.setdefault(leaf.node.signal.id, leaf.node.signal)
+        return tuple(found.values())
+
+    def signal_routes(self, signal_id: str) -> tuple[Route, ...]:
+        """The routes (for-each keys) under which a step awaits ``signal_id`` now."""
+        return tuple(
+            leaf.frame.route
+            for leaf in self.frontier()
+            if isinstance(leaf.node, HandleSignal) and leaf.node.signal.id == signal_id
+        )
+
+    def expected_events(self) -> tuple[type[Any], ...]:
+        """Event classes (as the steps see them, before wrapping) the frontier would accept."""
+        types: list[type[Any]] = []
+        for leaf in self.frontier():
+            node = leaf.node
+            if isinstance(node, RunIO | HandleSignal | Recovery):
+                types.extend(node.event_types)
+            elif isinstance(node, Timer):
+                types.append(TimerReleased if node.started_at is not None else TimerStarted)
+            scope = leaf.frame.retry
+            if scope is not None and isinstance(getattr(scope.node, "policy", None), StatefulRetry):
+                types.extend(scope.node.policy.event_types)  # type: ignore[attr-defined]
+        return tuple(dict.fromkeys(types))
+
+    def awaiting_steps(self) -> tuple[str, ...]:
+        """Names of the steps awaiting now (for error messages)."""
+        names: list[str] = []
+        for leaf in self.frontier():
+            node = leaf.node
+            name = node.display_name
+            if name is None and isinstance(node, HandleSignal):
+                name = f"Handle {node.signal.name}"
+            names.append(name or f"<{node.kind}>")
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def status(self) -> Status:
+        if isinstance(self.tree, Executed):
+            return "finished" if isinstance(self.tree.result, Ok) else "failed"
+        return "awaiting"
+
+    @property
+    def result(self) -> Result[Any, Any] | None:
+        """The workflow's outcome once it has finished or failed."""
+        return self.tree.result if isinstance(self.tree, Executed) else None
+
+    @property
+    def state(self) -> Any:
+        """The current workflow state."""
+        from ._core import state_of
+
+        return state_of(self.tree, self._root)
+
+    def progress(self) -> StepProgress:
+        """What ran, with which result and in which order, and what is still ahead."""
+        return progress(self.tree)

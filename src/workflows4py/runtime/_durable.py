@@ -1,0 +1,705 @@
+"""Durable runtimes: the engine driven over a :class:`~workflows4py._store.Store`.
+
+An operation on an instance (a signal, a wakeup) is: take the instance's lease in the store
+(waiting up to ``lease_wait`` seconds for another process to finish) → load it (the cached
+execution plus the journal tail written since, or a full replay) → run the engine, writing
+each event to the store *before* it takes effect → update the registry row (status, next
+wakeup, tags) → release the lease. The lease is renewed while a long effect runs. If the
+lease lapsed anyway and another process wrote meanwhile, the store's (instance, sequence)
+key refuses the second writer (:class:`SequenceConflict`): a history never forks.
+
+Effects run at least once: a process that dies after an effect but before its event is
+written leaves the instance "running" with a lapsed lease, and a worker resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unpack
+
+from workflows4py._errors import DecodeError, InstanceNotFound, WorkflowError
+from workflows4py.definition import Workflow
+from workflows4py.engine import (
+    Execution,
+    SnapshotError,
+    SnapshotRefused,
+    decode_execution,
+    encode_execution,
+    event_digest,
+    seal,
+    unseal,
+)
+from workflows4py.stores import (
+    InstanceKey,
+    JournalEntry,
+    NewEvent,
+    Page,
+    RegistryUpdate,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    Store,
+)
+
+from ._clock import Clock, SystemClock
+from ._runtime import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_SNAPSHOT_BYTES,
+    WorkflowInstance,
+    _Instance,
+    check_instance_id,
+    check_journal_sizes,
+    check_limit,
+    encoded_size,
+)
+
+if TYPE_CHECKING:
+    from ._blocking import BlockingDurableRuntime
+
+__all__ = [
+    "DurableRuntime",
+    "PostgresRuntime",
+    "RuntimeOptions",
+    "SqliteRuntime",
+    "default_owner",
+]
+
+S = TypeVar("S")
+Ev = TypeVar("Ev")
+R = TypeVar("R")
+
+_log = logging.getLogger("workflows4py")
+
+
+class _NoScheduler:
+    """Durable runtimes keep wakeups in the store's registry, written after each operation."""
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        pass
+
+    def cancel(self, instance_id: str) -> None:
+        pass
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class DurableRuntime(Generic[S, Ev]):
+    """Runs instances of one workflow on a store, safely from many processes at once.
+
+    Use :class:`SqliteRuntime` (one file, the embedded default) or
+    :class:`PostgresRuntime` (many workers on many machines), or pass any store.
+    Call :meth:`initialize` (or use ``async with``) before the first operation.
+
+    Snapshots are sealed with ``snapshot_key`` (at least 16 bytes; default: the
+    environment variable ``WORKFLOWS4PY_SNAPSHOT_KEY``, else a random key of this runtime
+    only): give every process of the application the same key so that each uses the
+    snapshots the others wrote. ``max_request_bytes``, ``max_event_bytes`` and
+    ``max_snapshot_bytes`` bound what is accepted and stored (see docs/security.md).
+    """
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        store: Store,
+        *,
+        initial_state: S,
+        clock: Clock | None = None,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        lease_wait: float = 30.0,
+        failure_backoff: timedelta = timedelta(seconds=60),
+        max_failure_backoff: timedelta = timedelta(hours=1),
+        tags: Callable[[S], dict[str, str]] | None = None,
+        snapshot_every: int | None = 100,
+        snapshot_key: str | bytes | None = None,
+        cache_size: int = 10_000,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES,
+    ) -> None:
+        if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
+            raise TypeError(f"{type(self).__name__} expects a Workflow subclass, got {workflow!r}")
+        from workflows4py.definition import ensure_runnable
+
+        ensure_runnable(workflow)
+        workflow.codecs()
+        self.workflow = workflow
+        self.store = store
+        self.initial_state = initial_state
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.owner: str = owner or default_owner()
+        self.lease_ttl = lease_ttl
+        self.lease_wait = lease_wait
+        if failure_backoff <= timedelta(0) or max_failure_backoff < failure_backoff:
+            raise ValueError(
+                "failure_backoff must be positive and max_failure_backoff at least as long"
+            )
+        self.failure_backoff = failure_backoff
+        self.max_failure_backoff = max_failure_backoff
+        self._tags = tags
+        if snapshot_every is not None and snapshot_every < 1:
+            raise ValueError("snapshot_every must be a positive number of events, or None")
+        self.snapshot_every = snapshot_every
+        self._snapshot_key, shared = _snapshot_key(snapshot_key)
+        self.snapshot_key_shared: bool = shared
+        self.max_request_bytes: int = check_limit("max_request_bytes", max_request_bytes)
+        self.max_event_bytes: int = check_limit("max_event_bytes", max_event_bytes)
+        self.max_snapshot_bytes: int = check_limit("max_snapshot_bytes", max_snapshot_bytes)
+        # recently used instances stay loaded (checked against the journal tail each time)
+        self._cache: OrderedDict[str, _Instance[S, Ev]] = OrderedDict()
+        self._cache_size = cache_size
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Create or migrate the store's schema (safe from many processes at once)."""
+        await self.store.initialize()
+
+    async def close(self) -> None:
+        """Close the store."""
+        await self.store.close()
+
+    def blocking(self) -> BlockingDurableRuntime[S, Ev]:
+        """A blocking facade over this runtime, for code without an event loop; use it as
+        a context manager (it initializes the store, and closes it at the end)."""
+        from ._blocking import BlockingDurableRuntime
+
+        return BlockingDurableRuntime(self)
+
+    async def __aenter__(self) -> DurableRuntime[S, Ev]:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- instances --------------------------------------------------------------------------
+
+    def _key(self, instance_id: str) -> InstanceKey:
+        return InstanceKey(self.workflow.name, instance_id)
+
+    def _handle(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        return WorkflowInstance(self, instance_id, self.workflow.name)
+
+    async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        """The instance with this id, created (and run until it waits) if it does not exist."""
+        check_instance_id(instance_id)
+        key = self._key(instance_id)
+        now = self.clock.now()
+        if instance_id in self._cache:  # it exists (instances are never deleted)
+            await self._operate(instance_id, _proceed, write_registry=True)
+        elif await self.store.create_leased(key, self.owner, self.lease_ttl, now):
+            # registered as running with our lease, in one write: if this process dies
+            # before the first steps are done, the lease lapses and a worker resumes it
+            await self._operate(instance_id, _proceed, write_registry=True, created=True)
+        else:
+            # it exists (perhaps created by a process that died before running it): run what
+            # is due; or, in the odd case of a lease on an unregistered id, register it due now
+            await self.store.create(key, now, next_wakeup=now)
+            await self._operate(instance_id, _proceed, write_registry=True)
+        return self._handle(instance_id)
+
+    async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        """An existing instance; raises InstanceNotFound."""
+        check_instance_id(instance_id)
+        if not await self.store.exists(self._key(instance_id)):
+            raise InstanceNotFound(instance_id)
+        return self._handle(instance_id)
+
+    async def restore_instance(
+        self, instance_id: str, journal: Iterable[JournalEntry]
+    ) -> WorkflowInstance[S, Ev]:
+        """Import ``journal`` as a new instance (checked by replaying it first); no effect runs."""
+        check_instance_id(instance_id)
+        key = self._key(instance_id)
+        entries = list(journal)
+        check_journal_sizes(entries, self.max_event_bytes)
+        probe = self._new(instance_id)
+        probe.replay(entries)  # refuses a journal that does not fit, before anything is written
+        if not await self.store.create(key, self.clock.now()):
+            raise WorkflowError(f"instance {instance_id!r} already exists")
+        events = [NewEvent(e.type, e.data, e.recorded_at) for e in entries]
+        await self.store.append(key, 0, events)
+        await self._write_registry(key, probe)
+        return self._handle(instance_id)
+
+    async def instance_ids(self) -> list[str]:
+        """Ids of every instance of this workflow, oldest update first."""
+        ids: list[str] = []
+        offset = 0
+        while True:
+            page = await self.search(SearchQuery(limit=500, offset=offset))
+            ids.extend(r.key.instance_id for r in page.records)
+            offset += len(page.records) + len(page.errors)  # a bad row still takes a place
+            if offset >= page.total or not (page.records or page.errors):
+                return ids
+
+    async def search(self, query: SearchQuery | None = None) -> Page:
+        """Registry rows of this workflow matching ``query`` (status, times, tags, paging)."""
+        query = query or SearchQuery()
+        if query.workflow is None:
+            from dataclasses import replace
+
+            query = replace(query, workflow=self.workflow.name)
+        return await self.store.search(query)
+
+    # -- background work --------------------------------------------------------------------
+
+    async def run_due_wakeups(
+        self, limit: int = 100, *, stop: asyncio.Event | None = None
+    ) -> list[str]:
+        """Claim and run instances whose wakeup (timer, retry) is due; returns their ids.
+
+        If ``stop`` is set meanwhile, the remaining claims are left to lapse (another
+        worker takes them over after ``lease_ttl``).
+        """
+        claims = await self.store.claim_due(
+            self.clock.now(), limit, self.lease_ttl, workflows=[self.workflow.name]
+        )
+        woken: list[str] = []
+        for claim in claims:
+            if stop is not None and stop.is_set():
+                break
+            if claim.key.workflow != self.workflow.name:
+                continue
+            if await self._background(claim.key.instance_id):
+                woken.append(claim.key.instance_id)
+        return woken
+
+    async def resume_stale(
+        self, limit: int = 100, *, stop: asyncio.Event | None = None
+    ) -> list[str]:
+        """Resume instances left "running" by a process that died mid-step."""
+        keys = await self.store.stale(self.clock.now(), limit, workflows=[self.workflow.name])
+        resumed: list[str] = []
+        for key in keys:
+            if stop is not None and stop.is_set():
+                break
+            if key.workflow == self.workflow.name and await self._background(key.instance_id):
+                resumed.append(key.instance_id)
+        return resumed
+
+    async def run_claimed(self, instance_id: str) -> bool:
+        """Run an instance a worker claimed for this runtime; False if that failed (logged)."""
+        return await self._background(instance_id)
+
+    async def _background(self, instance_id: str) -> bool:
+        try:
+            # a claimed wakeup is cleared by the registry write, even if nothing was due
+            await self._operate(instance_id, _proceed, write_registry=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("background wakeup of %s:%s failed", self.workflow.name, instance_id)
+            return False
+        return True
+
+    # -- the host protocol used by WorkflowInstance ----------------------------------------
+
+    def _new(self, instance_id: str) -> _Instance[S, Ev]:
+        execution = Execution.start(self.workflow.definition, self.initial_state)
+        return _Instance(
+            self.workflow,
+            instance_id,
+            execution,
+            self.clock,
+            _NoScheduler(),
+            keep_journal=False,
+            max_event_bytes=self.max_event_bytes,
+        )
+
+    async def _load(self, instance_id: str, *, created: bool = False) -> _Instance[S, Ev]:
+        key = self._key(instance_id)
+        inner = self._cache.get(instance_id)
+        tail: list[JournalEntry] = []
+        refused = False
+        if created:
+            # just registered, under our lease: no snapshot, no journal (were there stray
+            # rows, the first append would meet them and fail with SequenceConflict)
+            inner = self._new(instance_id)
+        elif inner is None:
+            inner = self._new(instance_id)
+            if self.snapshot_every is not None:
+                tail, refused = await self._from_snapshot(key, inner)
+            else:
+                tail = await self.store.read(key)
+        else:
+            tail = await self.store.read(key, after=inner.sequence)
+        if tail:
+            try:
+                inner.replay(tail)
+            except BaseException:
+                self._cache.pop(instance_id, None)
+                raise
+        if refused:
+            await self._save_snapshot(key, inner, replace=True)
+        self._cache[instance_id] = inner
+        self._cache.move_to_end(instance_id)
+        while len(self._cache) > self._cache_size:
+            evicted, _ = self._cache.popitem(last=False)
+            lock = self._locks.get(evicted)
+            if lock is not None and not lock.locked():
+                del self._locks[evicted]
+        return inner
+
+    def _lock(self, instance_id: str) -> asyncio.Lock:
+        lock = self._locks.get(instance_id)
+        if lock is None:
+            lock = self._locks[instance_id] = asyncio.Lock()
+        return lock
+
+    async def _operate(
+        self,
+        instance_id: str,
+        fn: Callable[[_Instance[S, Ev]], Awaitable[R]],
+        *,
+        write_registry: bool = False,
+        created: bool = False,
+    ) -> R:
+        key = self._key(instance_id)
+        async with self._lock(instance_id):
+            # instances are never deleted: one in the cache exists; one created with
+            # create_leased is ours already
+            if not created:
+                if instance_id not in self._cache and not await self.store.exists(key):
+                    raise InstanceNotFound(instance_id)
+                await self.store.acquire(
+                    key, self.owner, self.lease_ttl, self.lease_wait, self.clock.now()
+                )
+            renewer = asyncio.create_task(self._renew(key))
+            released = False
+            try:
+                inner = await self._load(instance_id, created=created)
+                inner.persist = lambda entry: self._append(key, entry)
+                # a created instance is registered as running already
+                if not created:
+                    inner.before_effects = lambda: self._mark_running(key, inner)
+                before = self._registry_view(inner)
+                try:
+                    result = await fn(inner)
+                except SequenceConflict:
+                    self._cache.pop(instance_id, None)  # someone else wrote: reload next time
+                    raise
+                except BaseException as e:
+                    if self._registry_view(inner) != before or inner.before_effects is None:
+                        # the instance's own failure (an effect raised, say), not a caller's
+                        # mistake such as a wrong signal: counted in the registry
+                        error = _describe(e) if isinstance(e, Exception) else None
+                        await self._write_registry(key, inner, failed=True, error=error)
+                    raise
+                changed = self._registry_view(inner) != before
+                await self._maybe_snapshot(key, inner)
+                update = None
+                if write_registry or changed or inner.before_effects is None:
+                    # something happened (a rejected or redelivered signal writes nothing):
+                    # the registry row is written with the release, in one transaction
+                    update = self._registry_update(inner)
+                renewer.cancel()
+                await self.store.release(key, self.owner, update)
+                released = True
+                return result
+            finally:
+                renewer.cancel()
+                if not released:
+                    try:
+                        await self.store.release(key, self.owner)
+                    except Exception:  # the lease lapses by itself; keep the first error
+                        _log.warning("could not release the lease of %s", key, exc_info=True)
+
+    async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
+        key = self._key(instance_id)
+        lock = self._lock(instance_id)
+        cached = self._cache.get(instance_id)
+        if cached is not None and lock.locked():
+            # an operation of this process runs it (so no other process writes to it):
+            # answer as of its latest recorded event, like the in-memory runtime
+            return cached
+        async with lock:
+            if instance_id not in self._cache and not await self.store.exists(key):
+                raise InstanceNotFound(instance_id)
+            return await self._load(instance_id)
+
+    async def _journal(self, instance_id: str) -> list[JournalEntry]:
+        key = self._key(instance_id)
+        if not await self.store.exists(key):
+            raise InstanceNotFound(instance_id)
+        return await self.store.read(key)
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    async def _from_snapshot(
+        self, key: InstanceKey, inner: _Instance[S, Ev]
+    ) -> tuple[list[JournalEntry], bool]:
+        """Lay the stored snapshot (if it holds) over ``inner``; returns the journal entries
+        still to replay and whether a stored snapshot was refused (to be rewritten)."""
+        position: int | None = None
+        try:
+            try:
+                snapshot = await self.store.load_snapshot(key)
+            except DecodeError as e:  # a corrupt snapshot row
+                raise SnapshotRefused(str(e)) from e
+            if snapshot is None:
+                return await self.store.read(key), False
+            if type(snapshot.sequence) is not int or snapshot.sequence < 0:
+                raise SnapshotRefused(f"malformed position {snapshot.sequence!r}")
+            position = covered = snapshot.sequence
+            entries = await self.store.read(key, after=max(covered - 1, 0))
+            if covered == 0:
+                last = ""
+            elif not entries or entries[0].sequence != covered:
+                raise SnapshotRefused(f"the journal has no event #{covered}")
+            else:
+                last = event_digest(entries[0].type, entries[0].data)
+                inner.last_entry, entries = entries[0], entries[1:]
+            if encoded_size(snapshot.data, self.max_snapshot_bytes) > self.max_snapshot_bytes:
+                raise SnapshotRefused("larger than max_snapshot_bytes")
+            body = unseal(self._snapshot_key, str(key), covered, last, snapshot.data)
+            execution = decode_execution(body, self.workflow, self.initial_state)
+        except SnapshotRefused as why:  # a cache only: rebuild from the journal instead
+            at = "" if position is None else f" at #{position}"
+            _log.log(
+                logging.INFO if why.foreign else logging.WARNING,
+                "snapshot of %s%s %s: %s; rebuilt from the journal and rewritten",
+                key,
+                at,
+                "not used" if why.foreign else "ignored",
+                why,
+            )
+            inner.last_entry = None
+            return await self.store.read(key), True
+        inner.execution = execution
+        inner.sequence = inner.snapshot_sequence = covered
+        return entries, False
+
+    async def _maybe_snapshot(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
+        every = self.snapshot_every
+        if every is None or inner.sequence - inner.snapshot_sequence < every:
+            return
+        await self._save_snapshot(key, inner)
+
+    async def _save_snapshot(
+        self, key: InstanceKey, inner: _Instance[S, Ev], *, replace: bool = False
+    ) -> None:
+        """Store a sealed snapshot of ``inner`` (best effort: a snapshot is a cache)."""
+        sequence = inner.sequence
+        try:
+            body = encode_execution(inner.execution, self.workflow)
+            if encoded_size(body, self.max_snapshot_bytes) > self.max_snapshot_bytes:
+                raise SnapshotError(f"larger than max_snapshot_bytes ({self.max_snapshot_bytes})")
+        except SnapshotError as e:
+            _log.debug("no snapshot for %s: %s", key, e)
+            inner.snapshot_sequence = sequence  # do not retry at every event
+            return
+        last = ""
+        if sequence > 0:
+            last_entry = inner.last_entry
+            if last_entry is None or last_entry.sequence != sequence:
+                return  # the instance was loaded from a snapshot and did not move since
+            last = event_digest(last_entry.type, last_entry.data)
+        data = seal(self._snapshot_key, str(key), sequence, last, body)
+        try:
+            await self.store.save_snapshot(key, Snapshot(sequence, data), replace=replace)
+        except Exception:  # an optimisation only: the operation itself succeeded
+            _log.log(
+                logging.DEBUG if replace else logging.WARNING,
+                "could not save a snapshot of %s",
+                key,
+                exc_info=True,
+            )
+            return
+        inner.snapshot_sequence = sequence
+
+    # -- store writes -----------------------------------------------------------------------
+
+    async def _append(self, key: InstanceKey, entry: JournalEntry) -> None:
+        event = NewEvent(entry.type, entry.data, entry.recorded_at)
+        await self.store.append(key, entry.sequence - 1, [event])
+
+    async def _renew(self, key: InstanceKey) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            try:
+                await self.store.renew(key, self.owner, self.lease_ttl, self.clock.now())
+            except Exception:  # the append fence still protects the journal
+                _log.warning("could not renew the lease of %s", key, exc_info=True)
+
+    async def _mark_running(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
+        await self.store.update(
+            key,
+            "running",
+            inner.next_wakeup(),
+            self._tags_of(inner),
+            self.clock.now(),
+            keep_failures=True,  # whether this attempt fails is told when it ends
+        )
+
+    def _registry_view(self, inner: _Instance[S, Ev]) -> tuple[Any, ...]:
+        return (inner.sequence, inner.execution.status, inner.next_wakeup(), self._tags_of(inner))
+
+    def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
+        return self._tags(inner.execution.state) if self._tags is not None else {}
+
+    def backoff_after(self, failures: int) -> timedelta:
+        """How long to wait after the ``failures``-th failure in a row (1, 2, ...):
+        ``failure_backoff`` doubled at each further failure, up to ``max_failure_backoff``."""
+        if failures <= 1:
+            return self.failure_backoff
+        doublings = min(failures - 1, 62)
+        ratio = self.max_failure_backoff / self.failure_backoff
+        if 2**doublings >= ratio:
+            return self.max_failure_backoff
+        return self.failure_backoff * float(2**doublings)
+
+    def _registry_update(
+        self,
+        inner: _Instance[S, Ev],
+        *,
+        failed: bool = False,
+        error: str | None = None,
+        backoff: timedelta | None = None,
+    ) -> RegistryUpdate:
+        now = self.clock.now()
+        wakeup = inner.next_wakeup()
+        if inner.execution.next_action(now, inner.retry_at) is not None:
+            # something is due but did not run (it raised, or this operation only answered
+            # a signal): a worker must come back, now, or after a backoff if it failed
+            due = now + (backoff or self.failure_backoff) if failed else now
+            wakeup = due if wakeup is None else min(wakeup, due)
+        return RegistryUpdate(inner.execution.status, wakeup, self._tags_of(inner), now, error)
+
+    async def _write_registry(
+        self,
+        key: InstanceKey,
+        inner: _Instance[S, Ev],
+        *,
+        failed: bool = False,
+        error: str | None = None,
+    ) -> None:
+        try:
+            backoff = None
+            if failed and error is not None:
+                # the failures in a row so far, this one included, set the backoff
+                record = await self.store.get_record(key)
+                backoff = self.backoff_after((record.failures if record else 0) + 1)
+            u = self._registry_update(inner, failed=failed, error=error, backoff=backoff)
+            await self.store.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
+        except Exception:
+            if not failed:
+                raise
+            _log.warning("could not update the registry row of %s", key, exc_info=True)
+
+
+def _snapshot_key(key: str | bytes | None) -> tuple[bytes, bool]:
+    """The key snapshots are sealed with, and whether it is shared (given, not random)."""
+    if key is None:
+        key = os.environ.get("WORKFLOWS4PY_SNAPSHOT_KEY") or None
+    if key is None:
+        return secrets.token_bytes(32), False
+    raw = key.encode() if isinstance(key, str) else key
+    if not isinstance(raw, bytes) or len(raw) < 16:
+        raise ValueError("snapshot_key must be at least 16 bytes (a secret shared by the app)")
+    return raw, True
+
+
+def _describe(error: Exception, limit: int = 2000) -> str:
+    """``Type: message`` of an exception, for the registry's last_error."""
+    text = f"{type(error).__qualname__}: {error}" if str(error) else type(error).__qualname__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _proceed(inner: _Instance[Any, Any]) -> None:
+    await inner.proceed()
+
+
+class RuntimeOptions(TypedDict, Generic[S], total=False):
+    """The options every durable runtime takes (see :class:`DurableRuntime`)."""
+
+    clock: Clock | None
+    owner: str | None
+    lease_ttl: float
+    lease_wait: float
+    failure_backoff: timedelta
+    max_failure_backoff: timedelta
+    tags: Callable[[S], dict[str, str]] | None
+    snapshot_every: int | None
+    snapshot_key: str | bytes | None
+    cache_size: int
+    max_request_bytes: int
+    max_event_bytes: int
+    max_snapshot_bytes: int
+
+
+class SqliteRuntime(DurableRuntime[S, Ev]):
+    """The embedded default: every instance in one SQLite file (WAL, synchronous=FULL).
+
+    ``synchronous="NORMAL"`` trades the durability of the last transactions on power loss
+    (not on a process crash) for speed. The store runs its statements on the event loop's
+    thread (waiting for another process's write lock asynchronously); ``threaded=True``
+    runs them on a thread of its own instead, which keeps the loop free during commits at
+    the cost of a thread hop per call. ``read_only=True`` opens the file read-only (a file
+    this process cannot write is opened so anyway): reads work, writes raise StoreReadOnly.
+    The other options are those of DurableRuntime.
+    """
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        path: str | os.PathLike[str] = "workflows.db",
+        *,
+        initial_state: S,
+        synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
+        busy_timeout: float = 30.0,
+        threaded: bool = False,
+        read_only: bool = False,
+        **options: Unpack[RuntimeOptions[S]],
+    ) -> None:
+        from workflows4py.stores import SqliteStore
+
+        store = SqliteStore(
+            path,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            threaded=threaded,
+            read_only=read_only,
+        )
+        super().__init__(workflow, store, initial_state=initial_state, **options)
+
+
+class PostgresRuntime(DurableRuntime[S, Ev]):
+    """PostgreSQL: stateless workers on any number of machines share one database."""
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        conninfo: str,
+        *,
+        initial_state: S,
+        schema: str = "workflows4py",
+        min_connections: int = 1,
+        max_connections: int = 10,
+        connect_timeout: float = 10.0,
+        **options: Unpack[RuntimeOptions[S]],
+    ) -> None:
+        from workflows4py.stores import PostgresStore
+
+        store = PostgresStore(
+            conninfo,
+            schema=schema,
+            min_size=min_connections,
+            max_size=max_connections,
+            connect_timeout=connect_timeout,
+        )
+        super().__init__(workflow, store, initial_state=initial_state, **options)

@@ -1,0 +1,727 @@
+"""Driving the engine: running effects, recording events, answering signals.
+
+An instance operation is: take the instance's lock, ask the engine what to do, run the
+effect, encode its event, apply the *decoded* event (so the live state is exactly what a
+replay will compute), append it to the journal, and repeat until the workflow waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+
+from workflows4py._errors import (
+    CodecError,
+    DecodeError,
+    DefinitionError,
+    EffectContractError,
+    InstanceNotFound,
+    InvalidInstanceId,
+    JournalError,
+    PayloadTooLarge,
+    UnexpectedEvent,
+    WorkflowError,
+)
+from workflows4py.definition import (
+    Result,
+    RetryFailure,
+    SignalDef,
+    StatelessRetry,
+    SystemEvent,
+    Workflow,
+    WorkflowCodecs,
+)
+from workflows4py.engine import Execution, FreshSignal, Record, RunEffect, StepProgress
+from workflows4py.serialization import encoder_for
+from workflows4py.stores import JournalEntry
+
+from ._clock import Clock, SystemClock
+from ._context import _CURRENT, StepContext
+
+_log = logging.getLogger("workflows4py")
+
+if TYPE_CHECKING:
+    from ._blocking import BlockingRuntime
+
+__all__ = [
+    "InMemoryRuntime",
+    "InstanceStatus",
+    "JournalEntry",
+    "UnexpectedSignal",
+    "WakeupScheduler",
+    "WakeupTable",
+    "WorkflowInstance",
+    "check_instance_id",
+    "check_journal_sizes",
+    "check_limit",
+    "check_request_size",
+    "check_size",
+    "encoded_size",
+]
+
+S = TypeVar("S")
+Ev = TypeVar("Ev")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+InstanceStatus = Literal["running", "awaiting", "finished", "failed"]
+
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
+
+MiB = 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 4 * MiB
+DEFAULT_MAX_EVENT_BYTES = 4 * MiB
+DEFAULT_MAX_SNAPSHOT_BYTES = 8 * MiB
+
+
+def check_limit(name: str, value: int) -> int:
+    """``value`` if it is a positive number of bytes, else ValueError naming the option."""
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+    return value
+
+
+def encoded_size(text: str, limit: int) -> int:
+    """The UTF-8 size of ``text``, computed exactly only when it could pass ``limit``."""
+    n = len(text)
+    if n > limit or n * 4 <= limit:  # a character takes 1 to 4 bytes
+        return n
+    return len(text.encode())
+
+
+def check_size(text: str, limit: int, what: str, option: str, detail: str = "") -> None:
+    """Raise PayloadTooLarge if ``text`` encodes to more than ``limit`` bytes."""
+    size = encoded_size(text, limit)
+    if size > limit:
+        raise PayloadTooLarge(what, len(text.encode()), limit, option, detail)
+
+
+def check_journal_sizes(entries: Iterable[JournalEntry], limit: int) -> None:
+    """Raise PayloadTooLarge if an entry of an imported journal is past ``limit`` bytes."""
+    for entry in entries:
+        check_size(
+            entry.data, limit, "event", "max_event_bytes", f"#{entry.sequence} {entry.type!r}"
+        )
+
+
+_REQUEST_ENCODERS: dict[type[Any], Callable[[Any], Any] | None] = {}
+
+
+def check_request_size(signal: SignalDef[Any, Any], request: Any, limit: int) -> None:
+    """Raise PayloadTooLarge if the request of ``signal`` encodes past ``limit`` bytes.
+
+    A request type the codec cannot encode is not measured (its event still is).
+    """
+    cls = signal.request
+    if cls not in _REQUEST_ENCODERS:
+        try:
+            _REQUEST_ENCODERS[cls] = encoder_for(cls)
+        except DefinitionError:
+            _REQUEST_ENCODERS[cls] = None
+    encode = _REQUEST_ENCODERS[cls]
+    if encode is None:
+        return
+    try:
+        text = json.dumps(encode(request), separators=(",", ":"), ensure_ascii=False)
+    except (CodecError, TypeError, ValueError):
+        return
+    check_size(text, limit, "signal request", "max_request_bytes", f"of {signal.id!r}")
+
+
+def check_instance_id(instance_id: object) -> str:
+    """Return ``instance_id`` if it is a valid id, else raise InvalidInstanceId."""
+    if not isinstance(instance_id, str) or not _INSTANCE_ID.fullmatch(instance_id):
+        raise InvalidInstanceId(
+            f"instance id {instance_id!r} is not valid: use 1-200 characters from [A-Za-z0-9._:@-]"
+        )
+    return instance_id
+
+
+@dataclass(frozen=True, slots=True)
+class UnexpectedSignal:
+    """Returned (not raised) when a signal arrives that no step awaits; nothing changed."""
+
+    signal_id: str
+    instance_id: str
+    expected: tuple[str, ...]
+
+    def __str__(self) -> str:
+        waiting = ", ".join(self.expected) or "no signal"
+        return (
+            f"instance {self.instance_id!r} does not expect signal {self.signal_id!r} now "
+            f"(it awaits {waiting})"
+        )
+
+
+class WakeupScheduler(Protocol):
+    """Where an instance reports when it next needs to be woken up."""
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        """Wake ``instance_id`` up at ``at`` (replacing any earlier request)."""
+        ...
+
+    def cancel(self, instance_id: str) -> None:
+        """Forget the wakeup of ``instance_id``, if any."""
+        ...
+
+
+class WakeupTable:
+    """The in-memory wakeup scheduler: a table of instants, read by ``due(now)``."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, datetime] = {}
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        self._at[instance_id] = at
+
+    def cancel(self, instance_id: str) -> None:
+        self._at.pop(instance_id, None)
+
+    def get(self, instance_id: str) -> datetime | None:
+        """The registered wakeup of ``instance_id``."""
+        return self._at.get(instance_id)
+
+    def due(self, now: datetime) -> list[str]:
+        """Instances whose wakeup is at or before ``now``, earliest first."""
+        return [i for i, at in sorted(self._at.items(), key=lambda kv: kv[1]) if at <= now]
+
+
+class _Instance(Generic[S, Ev]):
+    """In-process state of one instance, driven under its lock."""
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        instance_id: str,
+        execution: Execution,
+        clock: Clock,
+        scheduler: WakeupScheduler,
+        *,
+        persist: Callable[[JournalEntry], Awaitable[None]] | None = None,
+        keep_journal: bool = True,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        self.workflow = workflow
+        self.max_event_bytes = max_event_bytes
+        self.codecs: WorkflowCodecs[S, Ev] = workflow.codecs()
+        self.id = instance_id
+        self.execution = execution
+        self.clock = clock
+        self.scheduler = scheduler
+        # the durable runtimes write each event to their store before it takes effect
+        self.persist = persist
+        # called once per operation before the first effect runs or the first event is
+        # written (a durable runtime marks the instance "running", so that another worker
+        # resumes it if this process dies before the operation ends)
+        self.before_effects: Callable[[], Awaitable[None]] | None = None
+        self.sequence = 0
+        self.snapshot_sequence = 0  # the journal position of the latest stored snapshot
+        self.journal: list[JournalEntry] | None = [] if keep_journal else None
+        self.last_entry: JournalEntry | None = None  # the latest event recorded or replayed
+        self.lock = asyncio.Lock()
+        self.running = False
+        # a stateless retry keeps its next attempt in memory only, per (step, route): nothing
+        # is persisted, and the delay vanishes with the step (e.g. when it is interrupted)
+        self.retry_at: dict[tuple[Any, tuple[str, ...]], datetime] = {}
+        self.last_failure: BaseException | None = None
+
+    def replay(self, entries: Iterable[JournalEntry]) -> None:
+        # the hot loop of loading an instance: lookups hoisted out of it
+        decode = self.codecs.events.decode
+        keep = self.journal.append if self.journal is not None else None
+        for entry in entries:
+            expected_sequence = self.sequence + 1
+            if entry.sequence != expected_sequence:
+                raise JournalError(
+                    f"journal is not contiguous: expected event #{expected_sequence}",
+                    instance_id=self.id,
+                    sequence=entry.sequence,
+                )
+            try:
+                event = decode(entry.type, entry.data)
+            except DecodeError as e:
+                raise self.undecodable(entry, e) from e
+            nxt = self.execution.apply_event(event)
+            if nxt is None:
+                raise UnexpectedEvent(
+                    instance_id=self.id,
+                    sequence=entry.sequence,
+                    event_type=entry.type,
+                    expected=_names(self.execution.expected_events()),
+                    steps=self.execution.awaiting_steps(),
+                )
+            self.execution = nxt
+            self.sequence = expected_sequence
+            self.last_entry = entry
+            if keep is not None:
+                keep(entry)
+
+    def undecodable(self, entry: JournalEntry, error: DecodeError) -> DecodeError:
+        """``error`` (the codec's, about one stored event) naming the instance and event;
+        its ``path`` is kept."""
+        named = DecodeError(
+            f"event of type {entry.type!r} does not decode: {error}",
+            path="",
+            workflow=self.workflow.name,
+            instance_id=self.id,
+            sequence=entry.sequence,
+        )
+        named.path = error.path
+        return named
+
+    def decode_all(self, entries: Iterable[JournalEntry]) -> list[Any]:
+        """The events of stored ``entries``; DecodeError names the first that fails."""
+        decode = self.codecs.events.decode
+        events: list[Any] = []
+        for entry in entries:
+            try:
+                events.append(decode(entry.type, entry.data))
+            except DecodeError as e:
+                raise self.undecodable(entry, e) from e
+        return events
+
+    def _context(self, step: str) -> StepContext:
+        return StepContext(
+            workflow=self.workflow.name,
+            instance_id=self.id,
+            sequence=self.sequence + 1,
+            step=step,
+        )
+
+    def _check_taker(self, event: Any, producer: Any, route: tuple[str, ...], step: str) -> None:
+        """Replay hands an event to the first awaiting step that accepts its class; make sure
+        that is the step that produced it, or the journal would replay differently."""
+        taker = self.execution.first_taker(event, route)
+        if taker is not producer:
+            other = getattr(taker, "display_name", None) or getattr(taker, "kind", "another step")
+            raise EffectContractError(
+                f"step {step!r} of instance {self.id!r} recorded {type(event).__qualname__}, "
+                f"but on replay step {other!r}, awaiting at the same time, would take it; give "
+                "the steps different event classes (the linter reports this as clashing-events)"
+            )
+
+    async def _record(
+        self,
+        event: Any,
+        accepted: tuple[type[Any], ...],
+        step: str,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Persist ``event`` (wrapped for the root) and apply it; returns the applied event."""
+        if not isinstance(event, accepted):
+            raise EffectContractError(
+                f"step {step!r} of instance {self.id!r} returned {type(event).__qualname__}, "
+                f"expected {_names(accepted)}; nothing was recorded"
+            )
+        outer = wrap(event) if wrap is not None else event
+        tag, data = self.codecs.events.encode(outer)
+        check_size(data, self.max_event_bytes, "event", "max_event_bytes", f"{tag!r} of {step!r}")
+        decoded = self.codecs.events.decode(tag, data)
+        nxt = self.execution.apply_event(decoded)
+        if nxt is None:
+            raise EffectContractError(
+                f"event {tag!r} of step {step!r} was not accepted by the workflow "
+                "(check the wrap/unwrap functions of embedded or for-each steps)"
+            )
+        entry = JournalEntry(self.sequence + 1, tag, data, self.clock.now())
+        if self.before_effects is not None:  # the first write of this operation
+            hook, self.before_effects = self.before_effects, None
+            await hook()
+        if self.persist is not None:
+            await self.persist(entry)
+        self.sequence = entry.sequence
+        self.last_entry = entry
+        if self.journal is not None:
+            self.journal.append(entry)
+        self.execution = nxt
+        return decoded
+
+    async def _run(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
+        token = _CURRENT.set(self._context(step))
+        self.running = True
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        finally:
+            _CURRENT.reset(token)
+            self.running = False
+
+    async def proceed(self) -> None:
+        """Run whatever is due now (effects, timers, checkpoints) until the workflow waits."""
+        try:
+            while True:
+                now = self.clock.now()
+                action = self.execution.next_action(now, self.retry_at)
+                if action is None:
+                    return
+                if isinstance(action, Record):
+                    await self._record(action.event, (object,), action.name)
+                    continue
+                if self.before_effects is not None:
+                    hook, self.before_effects = self.before_effects, None
+                    await hook()
+                try:
+                    event = await self._run(action.name, action.node.effect, action.input)
+                except Exception as error:
+                    if not await self._retry(action, error, now):
+                        raise
+                    continue
+                self.retry_at.pop((action.node, action.frame.route), None)
+                self.last_failure = None
+                if isinstance(event, action.node.event_types):
+                    self._check_taker(event, action.node, action.frame.route, action.name)
+                await self._record(event, action.node.event_types, action.name, action.wrap_event)
+        finally:
+            self._schedule()
+
+    async def _retry(self, action: RunEffect, error: Exception, now: datetime) -> bool:
+        """Apply the retry policy around a failed effect; False means re-raise."""
+        retry = action.retry
+        if retry is None:
+            return False
+        policy = retry.policy
+        if isinstance(policy, StatelessRetry):
+            delay = policy.delay(error)
+            if delay is None:
+                return False
+            at = self.retry_at[(action.node, action.frame.route)] = now + delay
+            self.last_failure = error
+            _log.warning(
+                "step %r of %s:%s failed (%r); next attempt at %s",
+                action.name,
+                self.workflow.name,
+                self.id,
+                error,
+                at,
+            )
+            return True
+        failure = RetryFailure(action.retry_input, error, retry.state, now)
+        event = policy.on_error(failure)
+        if event is None:
+            return False
+        self.last_failure = error
+        await self._record(
+            event, policy.event_types, f"{action.name} (retry)", action.wrap_retry_event
+        )
+        return True
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest due instant: a timer, a stateful or a stateless retry."""
+        awaiting = {(leaf.node, leaf.frame.route) for leaf in self.execution.frontier()}
+        for key in [k for k in self.retry_at if k not in awaiting]:
+            del self.retry_at[key]  # the step is gone (completed elsewhere, interrupted)
+        candidates = list(self.retry_at.values())
+        if (at := self.execution.wakeup_at()) is not None:
+            candidates.append(at)
+        return min(candidates) if candidates else None
+
+    def _schedule(self) -> None:
+        at = self.next_wakeup()
+        if at is not None:
+            self.scheduler.set(self.id, at)
+        else:
+            self.scheduler.cancel(self.id)
+
+    async def deliver(
+        self, signal: SignalDef[Any, Any], request: Any, route: str | tuple[str, ...] | None
+    ) -> Any:
+        match = self.execution.find_signal(signal.id, route)
+        if match is None:
+            return UnexpectedSignal(
+                signal.id, self.id, tuple(s.id for s in self.execution.expected_signals())
+            )
+        match.node.signal.check_request(request)
+        if not isinstance(match, FreshSignal):
+            return match.respond(request)
+        step = match.node.display_name or f"Handle {match.node.signal.name}"
+        event = await self._run(step, match.node.handler, match.input, request)
+        if isinstance(event, match.node.event_types):
+            self._check_taker(event, match.node, match.frame.route, step)
+        await self._record(event, match.node.event_types, step, match.wrap_event)
+        response = match.respond(event, request)
+        await self.proceed()
+        return response
+
+    @property
+    def status(self) -> InstanceStatus:
+        return "running" if self.running else self.execution.status
+
+
+def _names(types: Sequence[type[Any]]) -> str:
+    return ", ".join(t.__qualname__ for t in types) or "nothing"
+
+
+R = TypeVar("R")
+
+
+class _Host(Protocol[S, Ev]):
+    """What a runtime offers its instance handles."""
+
+    max_request_bytes: int
+
+    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
+        """Run ``fn`` on the up-to-date instance, exclusively (lock or lease)."""
+        ...
+
+    async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
+        """The up-to-date instance, for reading only."""
+        ...
+
+    async def _journal(self, instance_id: str) -> list[JournalEntry]:
+        """The instance's journal as stored."""
+        ...
+
+
+class WorkflowInstance(Generic[S, Ev]):
+    """Handle on one workflow instance. Operations on an instance are serialized."""
+
+    __slots__ = ("_host", "_id", "_workflow")
+
+    def __init__(self, host: _Host[S, Ev], instance_id: str, workflow: str) -> None:
+        self._host = host
+        self._id = instance_id
+        self._workflow = workflow
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def __repr__(self) -> str:
+        return f"<WorkflowInstance {self._workflow}:{self._id}>"
+
+    async def deliver_signal(
+        self, signal: SignalDef[Req, Resp], request: Req, *, route: str | None = None
+    ) -> Resp | UnexpectedSignal:
+        """Deliver a signal; returns its response, or UnexpectedSignal if no step awaits it.
+
+        The request is checked against the signal's type before anything runs. A signal
+        delivered again after it was handled gets the response recomputed from the
+        recorded event, with no side effect and no new event. Steps that follow the
+        signal run before this returns; an exception they raise propagates (the signal
+        stays recorded; :meth:`wakeup` retries them). ``route`` is the key of the for-each
+        element the signal is meant for.
+        """
+        if not isinstance(signal, SignalDef):
+            raise TypeError(f"deliver_signal expects a SignalDef, got {signal!r}")
+        signal.check_request(request)
+        check_request_size(signal, request, self._host.max_request_bytes)
+
+        async def deliver(inner: _Instance[S, Ev]) -> Resp | UnexpectedSignal:
+            result: Resp | UnexpectedSignal = await inner.deliver(signal, request, route)
+            return result
+
+        return await self._host._operate(self._id, deliver)
+
+    async def wakeup(self) -> None:
+        """Run whatever is due now (effects, timers, retries) until the workflow waits."""
+
+        async def proceed(inner: _Instance[S, Ev]) -> None:
+            await inner.proceed()
+
+        await self._host._operate(self._id, proceed)
+
+    async def query_state(self) -> S:
+        """The current state: the output of the latest completed step."""
+        state: S = (await self._host._observe(self._id)).execution.state
+        return state
+
+    async def status(self) -> InstanceStatus:
+        """running (an effect is executing), awaiting, finished or failed."""
+        return (await self._host._observe(self._id)).status
+
+    async def result(self) -> Result[Any, Any] | None:
+        """``Ok(final state)`` or ``Err(domain error)`` once finished or failed, else None."""
+        return (await self._host._observe(self._id)).execution.result
+
+    async def next_wakeup(self) -> datetime | None:
+        """When the instance next needs waking up (a timer or a retry), if ever."""
+        return (await self._host._observe(self._id)).next_wakeup()
+
+    async def get_events(self) -> list[Ev | SystemEvent]:
+        """The journal decoded into the workflow's events, oldest first."""
+        inner = await self._host._observe(self._id)
+        events: list[Ev | SystemEvent] = inner.decode_all(await self._host._journal(self._id))
+        return events
+
+    async def get_journal(self) -> list[JournalEntry]:
+        """The journal as stored: sequence, type tag, JSON payload, timestamp."""
+        return await self._host._journal(self._id)
+
+    async def get_progress(self) -> StepProgress:
+        """Which steps ran, with what result and in which order."""
+        return (await self._host._observe(self._id)).execution.progress()
+
+    async def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
+        """Signals a step awaits now."""
+        return (await self._host._observe(self._id)).execution.expected_signals()
+
+
+class InMemoryRuntime(Generic[S, Ev]):
+    """Runs instances of one workflow in memory, for tests and demos.
+
+    Events still go through the workflow's JSON codecs, so a workflow that works here
+    serializes the same way on a durable runtime.
+    """
+
+    def __init__(
+        self,
+        workflow: type[Workflow[S, Ev]],
+        *,
+        initial_state: S,
+        clock: Clock | None = None,
+        scheduler: WakeupScheduler | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
+            raise TypeError(f"InMemoryRuntime expects a Workflow subclass, got {workflow!r}")
+        self.max_request_bytes: int = check_limit("max_request_bytes", max_request_bytes)
+        self.max_event_bytes: int = check_limit("max_event_bytes", max_event_bytes)
+        if "definition" not in dir(workflow):
+            raise WorkflowError(f"{workflow.__name__} has no definition")
+        from workflows4py.definition import ensure_runnable
+
+        ensure_runnable(workflow)
+        workflow.codecs()  # fail now, not on the first event, if a type cannot be encoded
+        self.workflow = workflow
+        self.initial_state = initial_state
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.wakeups: WakeupTable = WakeupTable()
+        self._scheduler: WakeupScheduler = (
+            self.wakeups if scheduler is None else _Both(self.wakeups, scheduler)
+        )
+        self._instances: dict[str, _Instance[S, Ev]] = {}
+        self._creation = asyncio.Lock()
+
+    def _new(self, instance_id: str) -> _Instance[S, Ev]:
+        execution = Execution.start(self.workflow.definition, self.initial_state)
+        return _Instance(
+            self.workflow,
+            instance_id,
+            execution,
+            self.clock,
+            self._scheduler,
+            max_event_bytes=self.max_event_bytes,
+        )
+
+    async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        """The instance with this id, created (and run until it waits) if it does not exist."""
+        check_instance_id(instance_id)
+        async with self._creation:
+            inner = self._instances.get(instance_id)
+            created = inner is None
+            if inner is None:
+                inner = self._instances[instance_id] = self._new(instance_id)
+        if created:
+            async with inner.lock:
+                await inner.proceed()
+        return self._handle(instance_id)
+
+    async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        """An existing instance; raises InstanceNotFound."""
+        check_instance_id(instance_id)
+        if instance_id not in self._instances:
+            raise InstanceNotFound(instance_id)
+        return self._handle(instance_id)
+
+    async def restore_instance(
+        self, instance_id: str, journal: Iterable[JournalEntry]
+    ) -> WorkflowInstance[S, Ev]:
+        """A fresh instance rebuilt by replaying ``journal``; no effect runs.
+
+        Raises UnexpectedEvent (naming the sequence number and event type) if the journal
+        does not fit the definition; the runtime is then left unchanged.
+        """
+        check_instance_id(instance_id)
+        entries = list(journal)
+        check_journal_sizes(entries, self.max_event_bytes)
+        async with self._creation:
+            if instance_id in self._instances:
+                raise WorkflowError(f"instance {instance_id!r} already exists")
+            inner = self._new(instance_id)
+            inner.replay(entries)
+            inner._schedule()
+            self._instances[instance_id] = inner
+        return self._handle(instance_id)
+
+    async def restore_from_events(
+        self, instance_id: str, events: Iterable[Ev | SystemEvent]
+    ) -> WorkflowInstance[S, Ev]:
+        """Like :meth:`restore_instance`, from event objects (encoded through the codec)."""
+        codec = self.workflow.codecs().events
+        now = self.clock.now()
+        entries = [
+            JournalEntry(i, *codec.encode(event), now) for i, event in enumerate(events, start=1)
+        ]
+        return await self.restore_instance(instance_id, entries)
+
+    def _handle(self, instance_id: str) -> WorkflowInstance[S, Ev]:
+        return WorkflowInstance(self, instance_id, self.workflow.name)
+
+    def _get(self, instance_id: str) -> _Instance[S, Ev]:
+        inner = self._instances.get(instance_id)
+        if inner is None:
+            raise InstanceNotFound(instance_id)
+        return inner
+
+    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
+        inner = self._get(instance_id)
+        async with inner.lock:
+            return await fn(inner)
+
+    async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
+        return self._get(instance_id)
+
+    async def _journal(self, instance_id: str) -> list[JournalEntry]:
+        return list(self._get(instance_id).journal or ())
+
+    def blocking(self) -> BlockingRuntime[S, Ev]:
+        """A blocking facade over this runtime, for code without an event loop."""
+        from ._blocking import BlockingRuntime
+
+        return BlockingRuntime(self)
+
+    async def instance_ids(self) -> list[str]:
+        """Ids of every instance, in creation order."""
+        return list(self._instances)
+
+    async def run_due_wakeups(self) -> list[str]:
+        """Wake up every instance whose wakeup (timer, retry) is due by the clock.
+
+        Returns the ids woken up. Tests drive time with a TestClock and call this; a
+        durable runtime's worker does the same in a loop.
+        """
+        woken: list[str] = []
+        for instance_id in self.wakeups.due(self.clock.now()):
+            inner = self._instances.get(instance_id)
+            if inner is None:
+                self.wakeups.cancel(instance_id)
+                continue
+            async with inner.lock:
+                await inner.proceed()
+            woken.append(instance_id)
+        return woken
+
+
+class _Both:
+    """Reports wakeups to the runtime's own table and to a user scheduler."""
+
+    def __init__(self, first: WakeupScheduler, second: WakeupScheduler) -> None:
+        self._schedulers = (first, second)
+
+    def set(self, instance_id: str, at: datetime) -> None:
+        for s in self._schedulers:
+            s.set(instance_id, at)
+
+    def cancel(self, instance_id: str) -> None:
+        for s in self._schedulers:
+            s.cancel(instance_id)

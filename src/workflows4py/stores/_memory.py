@@ -1,0 +1,347 @@
+"""The in-memory store: the reference semantics of :class:`~workflows4py._store.Store`.
+
+Tests and the in-memory runtime use it, so it must fail the way the databases fail: a stale
+``expected`` raises :class:`SequenceConflict`, a lease is held until it lapses (by the
+caller's clock), a claimed wakeup stays invisible to other workers until its claim lapses,
+and search orders, filters, pages and counts exactly like SQL does. The conformance suite
+(``tests/store_conformance.py``) runs unchanged against this store and the SQL ones.
+
+Every method runs without awaiting in between its reads and writes, so each is atomic with
+respect to other tasks of the event loop; that is the memory analogue of a transaction.
+The store is not thread-safe: use it from one event loop.
+
+:meth:`MemoryStore.share` returns a second handle on the same data, as a second process
+opening the same database would get: closing one handle leaves the other usable.
+
+A few helpers used by all three stores live here too (the store modules form one family):
+normalising instants to UTC, a wake-up :class:`_Pulse`, and the ``acquire`` wait loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ._common import _acquire_loop, _check_limit, _Pulse, _utc
+from ._journal import JournalEntry
+from ._protocol import (
+    Claim,
+    InstanceKey,
+    InstanceRecord,
+    LeaseLost,
+    NewEvent,
+    Page,
+    RegistryStatus,
+    RegistryUpdate,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    StoreError,
+)
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass(slots=True)
+class _Row:
+    status: RegistryStatus
+    created_at: datetime
+    updated_at: datetime
+    next_wakeup: datetime | None = None
+    claimed_until: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    failures: int = 0
+    last_error: str | None = None
+
+    def record(self, key: InstanceKey) -> InstanceRecord:
+        return InstanceRecord(
+            key,
+            self.status,
+            self.created_at,
+            self.updated_at,
+            self.next_wakeup,
+            dict(self.tags),
+            self.failures,
+            self.last_error,
+        )
+
+
+class _Data:
+    """What a database would hold; shared by every handle from :meth:`MemoryStore.share`."""
+
+    def __init__(self) -> None:
+        self.journals: dict[InstanceKey, list[JournalEntry]] = {}
+        self.rows: dict[InstanceKey, _Row] = {}
+        self.leases: dict[InstanceKey, tuple[str, datetime]] = {}
+        self.snapshots: dict[InstanceKey, Snapshot] = {}
+        self.released = _Pulse()  # a lease was released
+        self.work = _Pulse()  # a wakeup was set, or a lease released
+
+
+class MemoryStore:
+    """A :class:`~workflows4py._store.Store` in process memory; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._data = _Data()
+        self._closed = False
+        self._work_seen = 0
+
+    def share(self) -> MemoryStore:
+        """Another handle on the same data, like a second process opening the same database."""
+        other = MemoryStore()
+        other._data = self._data
+        other._work_seen = self._data.work.generation
+        return other
+
+    def _db(self) -> _Data:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return self._data
+
+    async def initialize(self) -> None:
+        """Create or migrate the schema; safe to call from many processes at once."""
+        self._db()
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        self._closed = True
+        self._data.released.fire()  # waiters on this handle notice the close
+        self._data.work.fire()
+
+    async def create(
+        self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
+    ) -> bool:
+        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
+        db = self._db()
+        if key in db.rows:
+            return False
+        now = _utc(now)
+        wakeup = None if next_wakeup is None else _utc(next_wakeup)
+        db.rows[key] = _Row("awaiting", now, now, next_wakeup=wakeup)
+        if wakeup is not None:
+            db.work.fire()
+        return True
+
+    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+        db = self._db()
+        now = _utc(now)
+        held = db.leases.get(key)
+        if key in db.rows or (held is not None and held[0] != owner and held[1] > now):
+            return False
+        db.rows[key] = _Row("running", now, now)
+        db.leases[key] = (owner, now + timedelta(seconds=ttl))
+        return True
+
+    async def exists(self, key: InstanceKey) -> bool:
+        """Whether the instance is registered."""
+        return key in self._db().rows
+
+    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
+        """Journal entries with sequence > ``after``, in order."""
+        journal = self._db().journals.get(key, [])
+        return journal[max(after, 0) :]
+
+    async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
+        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
+        db = self._db()
+        if not events:
+            return
+        entries = [
+            JournalEntry(expected + i, e.type, e.data, _utc(e.recorded_at))
+            for i, e in enumerate(events, start=1)
+        ]
+        journal = db.journals.setdefault(key, [])
+        if len(journal) != expected:
+            raise SequenceConflict(key, expected, len(journal))
+        journal.extend(entries)
+
+    async def acquire(
+        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
+    ) -> None:
+        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
+
+        async def attempt(at: datetime) -> tuple[str, datetime] | None:
+            leases = self._db().leases
+            held = leases.get(key)
+            if held is not None and held[0] != owner and held[1] > at:
+                return held
+            leases[key] = (owner, at + timedelta(seconds=ttl))
+            return None
+
+        await _acquire_loop(
+            key,
+            owner,
+            wait=wait,
+            now=_utc(now),
+            attempt=attempt,
+            released=self._data.released,
+            poll=3600.0,
+        )
+
+    async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
+        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
+        leases = self._db().leases
+        held = leases.get(key)
+        if held is None or held[0] != owner:
+            raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
+        leases[key] = (owner, _utc(now) + timedelta(seconds=ttl))
+
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
+        db = self._db()
+        if update is not None:
+            u = update
+            await self.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
+        held = db.leases.get(key)
+        if held is not None and held[0] == owner:
+            del db.leases[key]
+            db.released.fire()
+
+    async def save_snapshot(
+        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
+    ) -> None:
+        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
+        snapshots = self._db().snapshots
+        old = snapshots.get(key)
+        if replace or old is None or old.sequence <= snapshot.sequence:
+            snapshots[key] = snapshot
+
+    async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
+        """The latest snapshot, if any."""
+        return self._db().snapshots.get(key)
+
+    async def update(
+        self,
+        key: InstanceKey,
+        status: RegistryStatus,
+        next_wakeup: datetime | None,
+        tags: dict[str, str],
+        now: datetime,
+        *,
+        error: str | None = None,
+        keep_failures: bool = False,
+    ) -> None:
+        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
+        db = self._db()
+        row = db.rows.get(key)
+        if row is None:
+            raise StoreError(f"{key} is not registered; create it before updating it")
+        row.status = status
+        row.next_wakeup = None if next_wakeup is None else _utc(next_wakeup)
+        row.claimed_until = None
+        row.tags = dict(tags)
+        row.updated_at = _utc(now)
+        if not keep_failures:
+            row.failures = 0 if error is None else row.failures + 1
+            row.last_error = error
+        if next_wakeup is not None:
+            db.work.fire()
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
+        _check_limit("limit", limit)
+        db = self._db()
+        now = _utc(now)
+        until = now + timedelta(seconds=lease)
+        due = sorted(
+            (row.next_wakeup, key)
+            for key, row in db.rows.items()
+            if row.next_wakeup is not None
+            and row.next_wakeup <= now
+            and (row.claimed_until is None or row.claimed_until <= now)
+            and (workflows is None or key.workflow in workflows)
+        )[:limit]
+        for _, key in due:
+            db.rows[key].claimed_until = until
+        return [Claim(key, wakeup, until) for wakeup, key in due]
+
+    async def next_wakeup(
+        self, after: datetime, workflows: Sequence[str] | None = None
+    ) -> datetime | None:
+        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
+        after = _utc(after)
+        later = [
+            row.next_wakeup
+            for key, row in self._db().rows.items()
+            if row.next_wakeup is not None
+            and row.next_wakeup > after
+            and (workflows is None or key.workflow in workflows)
+        ]
+        return min(later, default=None)
+
+    async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
+        """The registry row of one instance."""
+        row = self._db().rows.get(key)
+        return None if row is None else row.record(key)
+
+    async def search(self, query: SearchQuery) -> Page:
+        """Registry rows matching ``query``."""
+        _check_limit("limit", query.limit)
+        _check_limit("offset", query.offset)
+        q = query
+        statuses = None if q.status is None else set(q.status)
+        cf, ct = _opt_utc(q.created_from), _opt_utc(q.created_to)
+        uf, ut = _opt_utc(q.updated_from), _opt_utc(q.updated_to)
+        wb = _opt_utc(q.wakeup_before)
+
+        def matches(key: InstanceKey, row: _Row) -> bool:
+            return (
+                (q.workflow is None or key.workflow == q.workflow)
+                and (statuses is None or row.status in statuses)
+                and (cf is None or row.created_at >= cf)
+                and (ct is None or row.created_at < ct)
+                and (uf is None or row.updated_at >= uf)
+                and (ut is None or row.updated_at < ut)
+                and (wb is None or (row.next_wakeup is not None and row.next_wakeup < wb))
+                and all(row.tags.get(k) == v for k, v in q.tags.items())
+                and (q.failing is None or (row.failures > 0) == q.failing)
+            )
+
+        found = sorted(
+            (
+                (row.updated_at, key, row)
+                for key, row in self._db().rows.items()
+                if matches(key, row)
+            ),
+            key=lambda t: (t[0], t[1]),
+            reverse=q.descending,
+        )
+        page = found[q.offset : q.offset + q.limit]
+        return Page([row.record(key) for _, key, row in page], len(found))
+
+    async def stale(
+        self, now: datetime, limit: int, workflows: Sequence[str] | None = None
+    ) -> list[InstanceKey]:
+        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
+        _check_limit("limit", limit)
+        db = self._db()
+        now = _utc(now)
+
+        def lapsed(key: InstanceKey) -> bool:
+            held = db.leases.get(key)
+            return held is None or held[1] <= now
+
+        found = sorted(
+            (row.updated_at, key)
+            for key, row in db.rows.items()
+            if row.status == "running"
+            and lapsed(key)
+            and (workflows is None or key.workflow in workflows)
+        )
+        return [key for _, key in found[:limit]]
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
+        work = self._db().work
+        await work.wait(self._work_seen, timeout)
+        self._work_seen = work.generation
+
+
+def _opt_utc(instant: datetime | None) -> datetime | None:
+    return None if instant is None else _utc(instant)

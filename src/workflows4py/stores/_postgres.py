@@ -1,0 +1,1041 @@
+"""The PostgreSQL store: stateless workers on any number of machines share one database.
+
+Design choices:
+
+- **The primary key (workflow, instance_id, sequence) is the final fence.** Leases make
+  one worker at a time run an instance, but a lease can lapse mid-step (a GC pause, a
+  partition, a slow effect) and a second worker take over while the first still runs. Both
+  may then append; each append inserts its events only if the event before the first one
+  exists, and the key refuses a second row with the same number, so exactly one wins and
+  the other gets SequenceConflict. No interleaving of leases can fork a history or leave a
+  gap, and the check costs nothing beyond the index the table needs anyway.
+- **A lease is a row** (owner, until) in ``leases``, written by one short statement, never
+  a transaction or a session advisory lock held for the length of a step: it survives
+  connection loss, is visible to every worker (``stale`` finds instances whose worker died),
+  does not pin a pooled connection, and lapses by itself. It is independent of the registry,
+  so an instance can be leased before it is registered.
+- **Each operation is one statement** in autocommit (several changes at once are one
+  statement with data-modifying CTEs), so each is atomic and costs one round trip. An
+  append writes journal rows only: the registry row is written as an operation starts and
+  ends, so a step costs one indexed insert.
+- **The warmest connection first.** Connections come from a psycopg pool, but the store
+  keeps the ones it used on a stack and takes the most recently used one back first: a
+  single-threaded caller then talks to one server process that stays scheduled, instead of
+  waking each of the pool's connections in turn (the pool hands them out oldest first),
+  which costs more than the statement itself on a small machine. A connection that broke or
+  was left in a transaction goes back to the pool, which discards or resets it.
+- **Due wakeups** are claimed with ``FOR UPDATE SKIP LOCKED``: concurrent workers claim
+  disjoint sets without waiting for each other. A claim is a timestamp, so the wakeup of a
+  worker that dies comes back once the claim lapses.
+- **LISTEN/NOTIFY cuts latency**: setting a wakeup and releasing a lease notify the
+  schema's channel; one listening connection per store wakes ``wait_for_work`` and waiting
+  ``acquire`` calls. Notifications are only a hint: waiters also poll, so a lost connection
+  costs latency, never correctness. That connection is opened by the first wait, outside
+  the pool (so a store uses up to ``max_size + 1`` connections); until it listens, changes
+  go unheard, so the first ``wait_for_work`` returns at once.
+- **Payloads are ``text``, not ``jsonb``**: ``jsonb`` reorders keys and drops duplicates,
+  and the journal must give back exactly the bytes it was given. Tags are ``jsonb``, so tag
+  search uses a GIN index (``tags @> ...``).
+- Text keys use ``COLLATE "C"``: ordering is by code point, as in Python and SQLite, and
+  index comparisons are cheaper.
+- **Schema versions** are rows of ``<schema>.migrations``; ``initialize`` applies the missing
+  ones in one transaction under an advisory lock, so any number of processes may call it
+  at once.
+
+Driver errors are translated: connection failures and pool timeouts become
+:class:`StoreUnavailable` (``connect_timeout`` bounds how long a call waits for a
+connection), a duplicate event number becomes :class:`SequenceConflict`, anything else
+:class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, ClassVar, LiteralString, cast, get_args
+
+import psycopg
+from psycopg import pq, sql
+from psycopg.adapt import Transformer
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from workflows4py._errors import DecodeError
+
+from ._common import _acquire_loop, _check_limit, _Pulse, _utc
+from ._journal import JournalEntry
+from ._protocol import (
+    Claim,
+    InstanceKey,
+    InstanceRecord,
+    LeaseLost,
+    NewEvent,
+    Page,
+    RegistryStatus,
+    RegistryUpdate,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    StoreError,
+    StoreUnavailable,
+)
+
+__all__ = ["PostgresStore"]
+
+_log = logging.getLogger("workflows4py")
+
+# Schema versions, oldest first. Never edit a released migration: append a new one.
+# {s} is the schema; literal braces are doubled.
+_MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
+    (
+        1,
+        "journal, registry, leases, snapshots",
+        (
+            # The journal; the primary key is the fence against forked histories.
+            """CREATE TABLE {s}.journal (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                sequence bigint NOT NULL CHECK (sequence > 0),
+                type text NOT NULL,
+                data text NOT NULL,
+                recorded_at timestamptz NOT NULL,
+                PRIMARY KEY (workflow, instance_id, sequence)
+            )""",
+            # The registry: one row per instance, for search, wakeups and recovery.
+            """CREATE TABLE {s}.instances (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                status text NOT NULL
+                    CHECK (status IN ('running', 'awaiting', 'finished', 'failed')),
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                next_wakeup timestamptz,
+                claimed_until timestamptz,
+                tags jsonb NOT NULL DEFAULT '{{}}',
+                PRIMARY KEY (workflow, instance_id)
+            )""",
+            "CREATE INDEX ON {s}.instances (updated_at, workflow, instance_id)",
+            "CREATE INDEX ON {s}.instances (created_at)",
+            "CREATE INDEX ON {s}.instances (next_wakeup) WHERE next_wakeup IS NOT NULL",
+            "CREATE INDEX ON {s}.instances (updated_at) WHERE status = 'running'",
+            "CREATE INDEX ON {s}.instances USING gin (tags jsonb_path_ops)",
+            # Leases: who may run an instance, until when.
+            """CREATE TABLE {s}.leases (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                owner text NOT NULL,
+                until timestamptz NOT NULL,
+                PRIMARY KEY (workflow, instance_id)
+            )""",
+            # The latest snapshot of each instance.
+            """CREATE TABLE {s}.snapshots (
+                workflow text COLLATE "C" NOT NULL,
+                instance_id text COLLATE "C" NOT NULL,
+                sequence bigint NOT NULL,
+                data text NOT NULL,
+                PRIMARY KEY (workflow, instance_id)
+            )""",
+        ),
+    ),
+    (
+        2,
+        "registry: failures in a row and the last error",
+        (
+            "ALTER TABLE {s}.instances ADD COLUMN failures integer NOT NULL DEFAULT 0",
+            "ALTER TABLE {s}.instances ADD COLUMN last_error text",
+            "CREATE INDEX ON {s}.instances (updated_at) WHERE failures > 0",
+        ),
+    ),
+)
+
+# Every query of the store, by name. {s} is the schema.
+_SQL: dict[str, LiteralString] = {
+    # Serialise concurrent initialisers (released at commit).
+    "migrations_lock": "SELECT pg_advisory_xact_lock(%s)",
+    "migrations_schema": "CREATE SCHEMA IF NOT EXISTS {s}",
+    # Schema bookkeeping: which migrations were applied.
+    "migrations_table": """CREATE TABLE IF NOT EXISTS {s}.migrations (
+        version integer PRIMARY KEY,
+        description text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    "migrations_current": "SELECT coalesce(max(version), 0) FROM {s}.migrations",
+    "migrations_record": "INSERT INTO {s}.migrations (version, description) VALUES (%s, %s)",
+    # Journal entries of one instance after a sequence number, in order.
+    "read": """SELECT sequence, type, data, recorded_at FROM {s}.journal
+        WHERE workflow = %s AND instance_id = %s AND sequence > %s ORDER BY sequence""",
+    # Append events as #expected+1.. if #expected exists (or expected = 0); the primary key
+    # refuses numbers already taken (UniqueViolation). Returns how many events were
+    # written: 0 means the journal ends before #expected. The registry is left alone.
+    "append": """INSERT INTO {s}.journal (workflow, instance_id, sequence, type, data, recorded_at)
+        SELECT %(w)s, %(i)s, %(expected)s::bigint + e.n, e.type, e.data, e.at
+        FROM unnest(%(types)s::text[], %(datas)s::text[], %(ats)s::timestamptz[])
+            WITH ORDINALITY AS e (type, data, at, n)
+        WHERE %(expected)s::bigint = 0 OR EXISTS (
+            SELECT 1 FROM {s}.journal
+            WHERE workflow = %(w)s AND instance_id = %(i)s AND sequence = %(expected)s::bigint
+        )""",
+    # The same for the common case of one event, without the cost of arrays.
+    "append_one": """INSERT INTO {s}.journal
+            (workflow, instance_id, sequence, type, data, recorded_at)
+        SELECT %(w)s, %(i)s, %(expected)s::bigint + 1, %(type)s, %(data)s, %(at)s
+        WHERE %(expected)s::bigint = 0 OR EXISTS (
+            SELECT 1 FROM {s}.journal
+            WHERE workflow = %(w)s AND instance_id = %(i)s AND sequence = %(expected)s::bigint
+        )""",
+    # Where a journal ends (0 when empty); used to explain a SequenceConflict.
+    "last_sequence": """SELECT coalesce(max(sequence), 0) FROM {s}.journal
+        WHERE workflow = %s AND instance_id = %s""",
+    # Register an instance unless it is already registered; a row back means created.
+    "create": """INSERT INTO {s}.instances
+            (workflow, instance_id, status, created_at, updated_at, next_wakeup)
+        VALUES (%s, %s, 'awaiting', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
+    # Lease an unregistered instance (a free or lapsed lease, or one already ours), then
+    # register it as running if the lease was taken. Returns (leased, created); leased but
+    # not created means a concurrent create came first (the caller gives the lease back).
+    "create_leased": """WITH leased AS (
+            INSERT INTO {s}.leases AS l (workflow, instance_id, owner, until)
+            SELECT %(w)s, %(i)s, %(owner)s, %(until)s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {s}.instances WHERE workflow = %(w)s AND instance_id = %(i)s
+            )
+            ON CONFLICT (workflow, instance_id) DO UPDATE
+            SET owner = excluded.owner, until = excluded.until
+            WHERE l.owner = excluded.owner OR l.until <= %(at)s
+            RETURNING 1
+        ), created AS (
+            INSERT INTO {s}.instances (workflow, instance_id, status, created_at, updated_at)
+            SELECT %(w)s, %(i)s, 'running', %(at)s, %(at)s WHERE EXISTS (SELECT 1 FROM leased)
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM leased), (SELECT count(*) FROM created)""",
+    # Whether an instance is registered.
+    "exists": "SELECT 1 FROM {s}.instances WHERE workflow = %s AND instance_id = %s",
+    # One registry row.
+    "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags,
+            failures, last_error
+        FROM {s}.instances WHERE workflow = %s AND instance_id = %s""",
+    # Set status, wakeup and tags (a new wakeup is unclaimed), count an error or reset the
+    # count; notify workers of a wakeup.
+    # Returns how many rows were updated.
+    "update": """WITH updated AS (
+            UPDATE {s}.instances
+            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
+                tags = %(tags)s, updated_at = %(now)s,
+                last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
+                failures = CASE WHEN %(keep)s THEN failures
+                    WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
+            WHERE workflow = %(w)s AND instance_id = %(i)s
+            RETURNING next_wakeup
+        )
+        SELECT (SELECT count(*) FROM updated),
+            (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
+                WHERE next_wakeup IS NOT NULL)""",
+    # Take the lease if it is free, lapsed or already ours. Returns (taken, holder, until);
+    # holder and until describe the lease that stopped us.
+    "lease_take": """WITH taken AS (
+            INSERT INTO {s}.leases AS l (workflow, instance_id, owner, until)
+            VALUES (%(w)s, %(i)s, %(owner)s, %(until)s)
+            ON CONFLICT (workflow, instance_id) DO UPDATE
+            SET owner = excluded.owner, until = excluded.until
+            WHERE l.owner = excluded.owner OR l.until <= %(at)s
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM taken), l.owner, l.until
+        FROM (SELECT 1) AS one
+        LEFT JOIN {s}.leases AS l ON l.workflow = %(w)s AND l.instance_id = %(i)s""",
+    # Extend a lease, only if the owner still holds it.
+    "lease_renew": """UPDATE {s}.leases SET until = %s
+        WHERE workflow = %s AND instance_id = %s AND owner = %s RETURNING 1""",
+    # Give a lease up, only if the owner still holds it; notify waiters if it was given up.
+    "lease_release": """WITH released AS (
+            DELETE FROM {s}.leases WHERE workflow = %(w)s AND instance_id = %(i)s
+                AND owner = %(owner)s
+            RETURNING 1
+        )
+        SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'lease') FROM released) AS n""",
+    # "update", then "lease_release" if the row was there, in one statement. Returns
+    # (rows updated, leases released).
+    "update_release": """WITH updated AS (
+            UPDATE {s}.instances
+            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
+                tags = %(tags)s, updated_at = %(now)s,
+                last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
+                failures = CASE WHEN %(keep)s THEN failures
+                    WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
+            WHERE workflow = %(w)s AND instance_id = %(i)s
+            RETURNING next_wakeup
+        ), released AS (
+            DELETE FROM {s}.leases WHERE workflow = %(w)s AND instance_id = %(i)s
+                AND owner = %(owner)s AND EXISTS (SELECT 1 FROM updated)
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM released),
+            (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
+                WHERE next_wakeup IS NOT NULL),
+            (SELECT pg_notify(%(channel)s, 'lease') FROM released)""",
+    # Keep a snapshot unless a later one (higher sequence) is already kept.
+    "snapshot_save": """INSERT INTO {s}.snapshots AS old (workflow, instance_id, sequence, data)
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT (workflow, instance_id) DO UPDATE
+        SET sequence = excluded.sequence, data = excluded.data
+        WHERE excluded.sequence >= old.sequence OR %s""",
+    # The kept snapshot.
+    "snapshot_load": """SELECT sequence, data FROM {s}.snapshots
+        WHERE workflow = %s AND instance_id = %s""",
+    # Claim due wakeups nobody holds a live claim on, earliest first; rows locked by a
+    # concurrent claimer are skipped, not waited for.
+    "claim_due": """WITH due AS (
+            SELECT workflow, instance_id FROM {s}.instances
+            WHERE next_wakeup <= %(now)s AND (claimed_until IS NULL OR claimed_until <= %(now)s)
+                AND (%(workflows)s::text[] IS NULL OR workflow = ANY(%(workflows)s::text[]))
+            ORDER BY next_wakeup, workflow, instance_id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {s}.instances AS i SET claimed_until = %(until)s
+        FROM due WHERE i.workflow = due.workflow AND i.instance_id = due.instance_id
+        RETURNING i.workflow, i.instance_id, i.next_wakeup""",
+    # The earliest wakeup after an instant.
+    "next_wakeup": """SELECT next_wakeup FROM {s}.instances
+        WHERE next_wakeup > %(after)s
+            AND (%(workflows)s::text[] IS NULL OR workflow = ANY(%(workflows)s::text[]))
+        ORDER BY next_wakeup LIMIT 1""",
+    # Running instances without a live lease: their process died mid-step.
+    "stale": """SELECT i.workflow, i.instance_id FROM {s}.instances AS i
+        LEFT JOIN {s}.leases AS l ON l.workflow = i.workflow AND l.instance_id = i.instance_id
+        WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= %(now)s)
+            AND (%(workflows)s::text[] IS NULL OR i.workflow = ANY(%(workflows)s::text[]))
+        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT %(limit)s""",
+    # Search: the number of matches of {where} (built from _FILTERS, ANDed) and one page of
+    # them, in one statement so both see the same snapshot. With no match on the page, one
+    # row of NULLs still carries the total.
+    "search": """SELECT c.total, p.workflow, p.instance_id, p.status, p.created_at,
+            p.updated_at, p.next_wakeup, p.tags, p.failures, p.last_error
+        FROM (SELECT count(*) AS total FROM {s}.instances WHERE {where}) AS c
+        LEFT JOIN (
+            SELECT * FROM {s}.instances WHERE {where}
+            ORDER BY updated_at {order}, workflow {order}, instance_id {order}
+            LIMIT %(limit)s OFFSET %(offset)s
+        ) AS p ON true
+        ORDER BY p.updated_at {order}, p.workflow {order}, p.instance_id {order}""",
+}
+
+# Search criteria as SQL conditions, by SearchQuery field.
+_FILTERS: dict[str, LiteralString] = {
+    "workflow": "workflow = %(workflow)s",
+    "status": "status = ANY(%(status)s::text[])",
+    "created_from": "created_at >= %(created_from)s",
+    "created_to": "created_at < %(created_to)s",
+    "updated_from": "updated_at >= %(updated_from)s",
+    "updated_to": "updated_at < %(updated_to)s",
+    "wakeup_before": "next_wakeup < %(wakeup_before)s",
+    "tags": "tags @> %(tags)s",
+    "failing": "failures > 0",
+    "not_failing": "failures = 0",
+}
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn driver errors into StoreError subclasses."""
+    try:
+        yield
+    except psycopg.OperationalError as e:  # includes pool timeouts and lost connections
+        raise StoreUnavailable(f"PostgreSQL unavailable: {e}") from e
+    except psycopg.Error as e:
+        raise StoreError(f"PostgreSQL error: {e}") from e
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Each pooled connection's session: instants come back in UTC (no conversion)."""
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def _aware(instant: datetime) -> datetime:
+    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
+
+
+# -- rows as stored --------------------------------------------------------------------------
+#
+# Rows are read defensively: whoever can write to the schema can put values there that the
+# library never writes (an instant out of Python's range, tags that are not an object of
+# strings, a column altered to another type or made nullable). Such a row becomes a
+# DecodeError naming the instance, and the event for a journal row, never a driver error or
+# a TypeError. The checks cost a type test per value; a value the driver cannot load at all
+# (an instant past year 9999 or 'infinity', JSON nested deeper than Python parses) costs a
+# second pass over the result already received, only on a read that meets one.
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_STATUSES: frozenset[str] = frozenset(get_args(RegistryStatus))
+_LOAD_ERRORS = (psycopg.DataError, ValueError, RecursionError)
+
+
+class _Unloadable:
+    """A stored value the driver could not load, kept as its text to be reported."""
+
+    __slots__ = ("text", "why")
+
+    def __init__(self, text: str, why: str) -> None:
+        self.text = text
+        self.why = why
+
+
+async def _rows(cur: psycopg.AsyncCursor[Any]) -> list[Any]:
+    """The rows of ``cur``'s result; a value that does not load becomes an _Unloadable."""
+    try:
+        return await cur.fetchall()
+    except _LOAD_ERRORS:
+        pass
+    result = cur.pgresult
+    if result is None:  # pragma: no cover - no result, so nothing failed to load
+        raise StoreError("PostgreSQL returned no result to read")
+    tx = Transformer.from_context(cur)
+    loaders = [
+        tx.get_loader(result.ftype(c), pq.Format(result.fformat(c))) for c in range(result.nfields)
+    ]
+    rows = []
+    for r in range(result.ntuples):
+        values: list[Any] = []
+        for c, loader in enumerate(loaders):
+            raw = result.get_value(r, c)
+            if raw is None:
+                values.append(None)
+                continue
+            try:
+                values.append(loader.load(raw))
+            except _LOAD_ERRORS as e:
+                why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                values.append(_Unloadable(bytes(raw).decode(errors="replace"), why))
+        rows.append(tuple(values))
+    return rows
+
+
+def _shown(value: object) -> str:
+    """A stored value, for a message: short, with its type."""
+    if isinstance(value, _Unloadable):
+        text = value.text if len(value.text) <= 60 else value.text[:59] + "…"
+        return f"{text!r}, which does not load ({value.why})"
+    if value is None:
+        return "NULL"
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:59] + "…"
+    return f"{text} ({type(value).__name__})"
+
+
+def _bad(
+    key: InstanceKey | None,
+    column: str,
+    value: object,
+    expected: str,
+    sequence: int | None = None,
+    *,
+    where: str = "",
+) -> DecodeError:
+    """A stored row that does not decode: ``column`` is ``table.column``."""
+    table = column.partition(".")[0]
+    return DecodeError(
+        f"the stored {table} row{where} holds {_shown(value)}, expected {expected}; the row is "
+        "corrupt (written by something other than workflows4py, or damaged)",
+        path=column,
+        workflow=None if key is None else key.workflow,
+        instance_id=None if key is None else key.instance_id,
+        sequence=sequence,
+    )
+
+
+def _instant(key: InstanceKey, what: str, value: object, sequence: int | None = None) -> datetime:
+    """A stored instant in UTC, or DecodeError."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    raise _bad(key, what, value, "an instant with a time zone", sequence)
+
+
+def _entry(key: InstanceKey, row: Sequence[Any]) -> JournalEntry:
+    """One journal row, checked value by value (the slow path of ``read``)."""
+    seq, type_, data, at = row
+    if seq.__class__ is not int or seq < 1:
+        raise _bad(key, "journal.sequence", seq, "a positive integer")
+    if type_.__class__ is not str:
+        raise _bad(key, "journal.type", type_, "text", seq)
+    if data.__class__ is not str:
+        raise _bad(key, "journal.data", data, "text (JSON)", seq)
+    return JournalEntry(seq, type_, data, _instant(key, "journal.recorded_at", at, seq))
+
+
+def _key(wf: object, iid: object) -> InstanceKey | None:
+    """The key of a registry row, or None if its columns are not text."""
+    if isinstance(wf, str) and isinstance(iid, str):
+        return InstanceKey(wf, iid)
+    return None
+
+
+def _record(row: Sequence[Any]) -> InstanceRecord:
+    """A registry row, or DecodeError naming its instance."""
+    wf, iid, status, created, updated, wakeup, tags, failures, last_error = row
+    key = _key(wf, iid)
+    if key is None:
+        raise DecodeError(
+            f"the stored instances row has a key ({_shown(wf)}, {_shown(iid)}) that is not "
+            "text; the row is corrupt (written by something other than workflows4py, or damaged)",
+            path="instances.instance_id",
+        )
+    if status.__class__ is not str or status not in _STATUSES:
+        raise _bad(key, "instances.status", status, "one of " + ", ".join(sorted(_STATUSES)))
+    if not (isinstance(tags, dict) and all(v.__class__ is str for v in tags.values())):
+        raise _bad(key, "instances.tags", tags, "a JSON object of strings")
+    if failures.__class__ is not int or failures < 0:
+        raise _bad(key, "instances.failures", failures, "a count")
+    if last_error is not None and last_error.__class__ is not str:
+        raise _bad(key, "instances.last_error", last_error, "text or NULL")
+    return InstanceRecord(
+        key,
+        cast(RegistryStatus, status),
+        _instant(key, "instances.created_at", created),
+        _instant(key, "instances.updated_at", updated),
+        None if wakeup is None else _instant(key, "instances.next_wakeup", wakeup),
+        tags,
+        failures,
+        last_error,
+    )
+
+
+class PostgresStore:
+    """A :class:`~workflows4py.stores.Store` in one PostgreSQL schema.
+
+    ``connect_timeout`` bounds, in seconds, how long any call waits for a connection before
+    raising StoreUnavailable.
+    """
+
+    MIGRATIONS: ClassVar[tuple[tuple[int, str, tuple[LiteralString, ...]], ...]] = _MIGRATIONS
+    """The schema's migrations, as data: ``(version, description, statements)``, oldest first."""
+    SQL: ClassVar[Mapping[str, LiteralString]] = MappingProxyType(_SQL)
+    """Every statement the store runs, by name (read-only)."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "workflows4py",
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.Error as e:
+            raise StoreError(f"invalid PostgreSQL connection string: {e}") from e
+        if "connect_timeout" not in params:
+            # libpq counts whole seconds and treats values below 2 as 2.
+            conninfo = make_conninfo(conninfo, connect_timeout=max(2, math.ceil(connect_timeout)))
+        self._conninfo = conninfo
+        self._schema = schema
+        self._min_size = min_size
+        self._max_size = max_size
+        self._timeout = connect_timeout
+        ident = sql.Identifier(schema)
+        self._q = {
+            name: sql.SQL(q).format(s=ident).as_bytes(None)
+            for name, q in _SQL.items()
+            if name != "search"  # composed per query
+        }
+        self._migrations = [
+            (v, d, [sql.SQL(q).format(s=ident).as_bytes(None) for q in qs])
+            for v, d, qs in _MIGRATIONS
+        ]
+        self._ident = ident
+        self._channel = f"workflows4py:{schema}".encode()[:63].decode(errors="ignore")
+        digest = hashlib.blake2b(f"workflows4py:{schema}".encode(), digest_size=8).digest()
+        self._lock_key = int.from_bytes(digest, "big", signed=True)
+        self._pool: AsyncConnectionPool | None = None
+        self._pool_lock = asyncio.Lock()
+        # connections checked out of the pool and idle, most recently used last
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._getting = 0  # callers waiting for a connection from the pool
+        self._closed = False
+        self._released = _Pulse()
+        self._work = _Pulse()
+        self._work_seen = 0
+        self._listener: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        conninfo: str,
+        *,
+        schema: str = "workflows4py",
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> PostgresStore:
+        """Construct the store and :meth:`initialize` it."""
+        store = cls(
+            conninfo,
+            schema=schema,
+            min_size=min_size,
+            max_size=max_size,
+            connect_timeout=connect_timeout,
+        )
+        try:
+            await store.initialize()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._schema!r})"
+
+    async def _get_pool(self) -> AsyncConnectionPool:
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    pool = AsyncConnectionPool(
+                        self._conninfo,
+                        connection_class=psycopg.AsyncConnection,  # the default, typed
+                        min_size=self._min_size,
+                        max_size=self._max_size,
+                        kwargs={"autocommit": True},
+                        configure=_configure,
+                        timeout=self._timeout,
+                        name=f"workflows4py:{self._schema}",
+                        open=False,
+                    )
+                    with _translated():
+                        await pool.open(wait=False)
+                    self._pool = pool
+        return self._pool
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """An autocommit connection: the most recently used idle one, else one from the pool."""
+        if self._idle:
+            conn = self._idle.pop()
+        else:
+            pool = await self._get_pool()
+            self._getting += 1
+            try:
+                with _translated():
+                    conn = await pool.getconn()
+            finally:
+                self._getting -= 1
+        try:
+            with _translated():
+                yield conn
+        finally:
+            owner = self._pool
+            if (
+                owner is not None
+                and not self._closed
+                and not self._getting  # a caller waits for the pool: give it this one
+                and not conn.broken
+                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            ):
+                self._idle.append(conn)
+            elif owner is not None:
+                await owner.putconn(conn)  # the pool discards a broken one, resets the others
+            else:
+                await conn.close()
+
+    async def _fetch(self, name: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        async with self._connection() as conn:
+            cur = await conn.execute(self._q[name], params)
+            return await _rows(cur)
+
+    async def _execute(self, name: str, params: Sequence[Any] | dict[str, Any]) -> int:
+        """Run a statement; returns its row count."""
+        async with self._connection() as conn:
+            cur = await conn.execute(self._q[name], params)
+            return cur.rowcount
+
+    async def _schema_version(self) -> int | None:
+        """The schema's version, or None if it has no migrations table (yet)."""
+        try:
+            rows = await self._fetch("migrations_current", ())
+        except StoreError as e:
+            cause = e.__cause__
+            if isinstance(cause, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
+                return None
+            raise
+        return int(rows[0][0])
+
+    async def initialize(self) -> None:
+        """Create or migrate the schema; safe to call from many processes at once.
+
+        A schema already at the latest version is only read, so a role without the CREATE
+        privilege can run the application once the schema exists.
+        """
+        latest = self._migrations[-1][0]
+        current = await self._schema_version()
+        if current == latest:
+            return
+        if current is not None and current > latest:
+            raise self._too_new(current, latest)
+        pool = await self._get_pool()
+        q = self._q
+        with _translated():
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute(q["migrations_lock"], (self._lock_key,))
+                await conn.execute(q["migrations_schema"])
+                await conn.execute(q["migrations_table"])
+                cur = await conn.execute(q["migrations_current"])
+                row = await cur.fetchone()
+                current = int(row[0]) if row else 0
+                if current > latest:
+                    raise self._too_new(current, latest)
+                for version, description, statements in self._migrations:
+                    if version > current:
+                        for statement in statements:
+                            await conn.execute(statement)
+                        await conn.execute(q["migrations_record"], (version, description))
+
+    def _too_new(self, current: int, latest: int) -> StoreError:
+        return StoreError(
+            f"schema {self._schema!r} is at version {current}, newer than this "
+            f"version of workflows4py knows (up to {latest}); upgrade workflows4py"
+        )
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await listener
+        idle, self._idle = self._idle, []
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for conn in idle:
+                await pool.putconn(conn)
+            await pool.close()
+        self._released.fire()
+        self._work.fire()
+
+    async def create(
+        self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
+    ) -> bool:
+        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
+        now = _utc(now)
+        wakeup = None if next_wakeup is None else _utc(next_wakeup)
+        rows = await self._fetch("create", (key.workflow, key.instance_id, now, now, wakeup))
+        return bool(rows)
+
+    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+        at = _utc(now)
+        params = {
+            "w": key.workflow,
+            "i": key.instance_id,
+            "owner": owner,
+            "at": at,
+            "until": at + timedelta(seconds=ttl),
+        }
+        leased, created = (await self._fetch("create_leased", params))[0]
+        if leased and not created:  # lost a race with a concurrent create: no lease kept
+            await self.release(key, owner)
+        return bool(created)
+
+    async def exists(self, key: InstanceKey) -> bool:
+        """Whether the instance is registered."""
+        return bool(await self._fetch("exists", (key.workflow, key.instance_id)))
+
+    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
+        """Journal entries with sequence > ``after``, in order."""
+        rows = await self._fetch("read", (key.workflow, key.instance_id, after))
+        # the hot path: rows as the library writes them, checked with a type test per value
+        entries = [
+            JournalEntry(seq, type_, data, at)
+            for seq, type_, data, at in rows
+            if seq.__class__ is int
+            and type_.__class__ is str
+            and data.__class__ is str
+            and at.__class__ is datetime
+            and at.tzinfo is UTC
+        ]
+        if len(entries) != len(rows):  # a row to convert, or to report as a DecodeError
+            entries = [_entry(key, row) for row in rows]
+        return entries
+
+    async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
+        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
+        if not events:
+            return
+        params: dict[str, Any] = {"w": key.workflow, "i": key.instance_id, "expected": expected}
+        if len(events) == 1:
+            query = self._q["append_one"]
+            (only,) = events
+            params.update(type=only.type, data=only.data, at=_utc(only.recorded_at))
+        else:
+            query = self._q["append"]
+            params.update(
+                types=[e.type for e in events],
+                datas=[e.data for e in events],
+                ats=[_utc(e.recorded_at) for e in events],
+            )
+        async with self._connection() as conn:
+            try:
+                cur = await conn.execute(query, params)
+                if cur.rowcount == len(events):
+                    return
+                conflict = None
+            except psycopg.errors.UniqueViolation as e:
+                conflict = e
+            cur = await conn.execute(self._q["last_sequence"], (key.workflow, key.instance_id))
+            last = await cur.fetchone()
+            actual = int(last[0]) if last else None
+        raise SequenceConflict(key, expected, actual) from conflict
+
+    async def acquire(
+        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
+    ) -> None:
+        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
+
+        async def attempt(at: datetime) -> tuple[str, datetime] | None:
+            params = {
+                "w": key.workflow,
+                "i": key.instance_id,
+                "owner": owner,
+                "until": at + timedelta(seconds=ttl),
+                "at": at,
+            }
+            taken, holder, until = (await self._fetch("lease_take", params))[0]
+            if taken:
+                return None
+            self._listen()  # a release will be notified from now on
+            if holder is None:  # released between the insert and the read: try again now
+                return "", at
+            if not isinstance(until, datetime) or until.tzinfo is None:
+                # a lease that does not lapse before year 9999 (or 'infinity'): held
+                until = _LATEST
+            return str(holder), _aware(until)
+
+        await _acquire_loop(
+            key,
+            owner,
+            wait=wait,
+            now=_utc(now),
+            attempt=attempt,
+            released=self._released,
+            poll=0.25,
+        )
+
+    async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
+        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
+        until = _utc(now) + timedelta(seconds=ttl)
+        if not await self._fetch("lease_renew", (until, key.workflow, key.instance_id, owner)):
+            raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
+
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
+        params = {"w": key.workflow, "i": key.instance_id, "owner": owner, "channel": self._channel}
+        if update is None:
+            (released,) = (await self._fetch("lease_release", params))[0]
+        else:
+            params.update(self._update_params(update))
+            updated, released, _, _ = (await self._fetch("update_release", params))[0]
+            if not updated:
+                raise StoreError(f"{key} is not registered; create it before updating it")
+            if update.next_wakeup is not None:
+                self._work.fire()
+        if released:  # waiters of this store need not wait for the notification's round trip
+            self._released.fire()
+
+    @staticmethod
+    def _update_params(update: RegistryUpdate) -> dict[str, Any]:
+        wakeup = update.next_wakeup
+        return {
+            "status": update.status,
+            "wakeup": None if wakeup is None else _utc(wakeup),
+            "tags": Jsonb(update.tags),
+            "now": _utc(update.now),
+            "error": update.error,
+            "keep": False,
+        }
+
+    async def save_snapshot(
+        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
+    ) -> None:
+        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
+        params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data, replace)
+        await self._execute("snapshot_save", params)
+
+    async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
+        """The latest snapshot, if any."""
+        rows = await self._fetch("snapshot_load", (key.workflow, key.instance_id))
+        if not rows:
+            return None
+        sequence, data = rows[0]
+        if sequence.__class__ is not int or sequence < 0:
+            raise _bad(key, "snapshots.sequence", sequence, "a journal position")
+        if data.__class__ is not str:
+            raise _bad(key, "snapshots.data", data, "text", where=f" at #{sequence}")
+        return Snapshot(sequence, data)
+
+    async def update(
+        self,
+        key: InstanceKey,
+        status: RegistryStatus,
+        next_wakeup: datetime | None,
+        tags: dict[str, str],
+        now: datetime,
+        *,
+        error: str | None = None,
+        keep_failures: bool = False,
+    ) -> None:
+        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
+        params: dict[str, Any] = {"w": key.workflow, "i": key.instance_id}
+        params["channel"] = self._channel
+        params.update(self._update_params(RegistryUpdate(status, next_wakeup, tags, now, error)))
+        params["keep"] = keep_failures
+        updated, _ = (await self._fetch("update", params))[0]
+        if not updated:
+            raise StoreError(f"{key} is not registered; create it before updating it")
+        if next_wakeup is not None:
+            self._work.fire()
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
+        _check_limit("limit", limit)
+        now = _utc(now)
+        until = now + timedelta(seconds=lease)
+        names = None if workflows is None else list(workflows)
+        params = {"now": now, "until": until, "limit": limit, "workflows": names}
+        rows = await self._fetch("claim_due", params)
+        claims = []
+        for wf, iid, at in rows:
+            key = _key(wf, iid)
+            if key is None:
+                _log.warning("a due registry row has a key that is not text: %r, %r", wf, iid)
+                continue
+            # due, so earlier than now; if before year 1 (or '-infinity'), claimed all the
+            # same: the operation that runs it writes a new wakeup into the row
+            aware = isinstance(at, datetime) and at.tzinfo is not None
+            claims.append(Claim(key, _aware(at) if aware else _EARLIEST, until))
+        claims.sort(key=lambda c: (c.wakeup_at, c.key))
+        return claims
+
+    async def next_wakeup(
+        self, after: datetime, workflows: Sequence[str] | None = None
+    ) -> datetime | None:
+        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
+        names = None if workflows is None else list(workflows)
+        rows = await self._fetch("next_wakeup", {"after": _utc(after), "workflows": names})
+        if not rows:
+            return None
+        (at,) = rows[0]
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            return _LATEST  # later than Python counts (or 'infinity'): no wakeup before it
+        return _aware(at)
+
+    async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
+        """The registry row of one instance."""
+        rows = await self._fetch("record", (key.workflow, key.instance_id))
+        return _record(rows[0]) if rows else None
+
+    async def search(self, query: SearchQuery) -> Page:
+        """Registry rows matching ``query``."""
+        _check_limit("limit", query.limit)
+        _check_limit("offset", query.offset)
+        conditions: list[sql.Composable] = []
+        params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+        if query.workflow is not None:
+            params["workflow"] = query.workflow
+        if query.status is not None:
+            params["status"] = list(query.status)
+        for name in ("created_from", "created_to", "updated_from", "updated_to", "wakeup_before"):
+            instant = getattr(query, name)
+            if instant is not None:
+                params[name] = _utc(instant)
+        if query.tags:
+            params["tags"] = Jsonb(query.tags)
+        if query.failing is not None:
+            params["failing" if query.failing else "not_failing"] = True
+        conditions = [sql.SQL(_FILTERS[name]) for name in _FILTERS if name in params]
+        statement = sql.SQL(_SQL["search"]).format(
+            s=self._ident,
+            where=sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true"),
+            order=sql.SQL("DESC" if query.descending else "ASC"),
+        )
+        async with self._connection() as conn:
+            cur = await conn.execute(statement, params)
+            rows = await _rows(cur)
+        total = rows[0][0] if rows else 0
+        page = Page([], total)
+        for row in rows:
+            if row[1] is None:  # the row of NULLs carrying the total of an empty page
+                continue
+            try:
+                page.records.append(_record(row[1:]))
+            except DecodeError as e:  # reported; the rest of the page is still returned
+                page.errors.append(e)
+        return page
+
+    async def stale(
+        self, now: datetime, limit: int, workflows: Sequence[str] | None = None
+    ) -> list[InstanceKey]:
+        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
+        _check_limit("limit", limit)
+        names = None if workflows is None else list(workflows)
+        rows = await self._fetch("stale", {"now": _utc(now), "limit": limit, "workflows": names})
+        keys = []
+        for wf, iid in rows:
+            key = _key(wf, iid)
+            if key is None:
+                _log.warning("a stale registry row has a key that is not text: %r, %r", wf, iid)
+                continue
+            keys.append(key)
+        return keys
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        self._listen()
+        await self._work.wait(self._work_seen, timeout)
+        self._work_seen = self._work.generation
+
+    def _listen(self) -> None:
+        """Start the listening connection unless it runs."""
+        if self._listener is None and not self._closed:
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen_forever(), name=f"workflows4py listener {self._channel}"
+            )
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.1
+        listen = sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute(listen)
+                    backoff = 0.1
+                    # Anything may have happened while we were not listening.
+                    self._released.fire()
+                    self._work.fire()
+                    async for notify in conn.notifies():
+                        if notify.payload == "lease":  # for acquire, not new work
+                            self._released.fire()
+                        else:
+                            self._work.fire()
+            except Exception:  # the server went away, or was never there: retry
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
