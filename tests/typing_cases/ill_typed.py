@@ -50,3 +50,12 @@ mapped: WIO[Draft, Never, Submitted] = submit.map(lambda s: s.text)  # expect-er
 # an error handler whose input does not take the step's error type
 handler: WIO[Caught[object, int], Never, Submitted] = WIO.pure(lambda c: Submitted(str(c.error)))
 handled = submit_or_fail.handle_error_with(handler)  # expect-error
+
+
+# without input=, the handler's annotation is the input type: a Draft handler after a
+# step ending in Submitted does not compose
+def on_draft(d: Draft, req: Approve) -> Submitted:
+    return Submitted(d.text)
+
+
+untyped_wrong = submit >> WIO.handle_signal(approve).purely(on_draft).handle_event(lambda d, e: e).produce_response(lambda d, e, req: "ok")  # expect-error

@@ -107,3 +107,31 @@ def approve_with(
         .handle_event(lambda s, e: Submitted(e.text))
         .produce_response(lambda s, e, req: "thanks")
     )
+
+
+# without input=, the handler's annotation gives the signal step's input type
+def ask_for_approval(s: Submitted, req: Approve) -> SubmittedEvent:
+    return SubmittedEvent(s.text)
+
+
+async def ask_remotely(s: Submitted, req: Approve) -> SubmittedEvent:
+    return SubmittedEvent(s.text)
+
+
+def resubmit(s: Submitted, e: SubmittedEvent) -> Submitted:
+    return Submitted(e.text)
+
+
+untyped_review: WIO[Submitted, Never, Submitted] = (
+    WIO.handle_signal(approve)
+    .purely(ask_for_approval)
+    .handle_event(resubmit)
+    .produce_response(lambda s, e, req: "thanks")
+)
+untyped_remote: WIO[Submitted, Never, Submitted] = (
+    WIO.handle_signal(approve)
+    .with_side_effects(ask_remotely)
+    .handle_event(resubmit)
+    .produce_response(lambda s, e, req: "thanks")
+)
+untyped_flow: WIO[Draft, Never, Submitted] = submit >> untyped_review >> untyped_remote

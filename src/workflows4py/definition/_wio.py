@@ -52,6 +52,7 @@ __all__ = [
     "Fork",
     "ForkBranch",
     "ForkBuilder",
+    "FromHandler",
     "HandleErrorWith",
     "HandleSignal",
     "History",
@@ -75,7 +76,6 @@ __all__ = [
     "StatelessRetry",
     "Timer",
     "Transform",
-    "UntypedSignalBuilder",
     "check_distinct_events",
     "definition_children",
     "definition_nodes",
@@ -518,7 +518,7 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
 
     @overload
     @staticmethod
-    def handle_signal(signal: SignalDef[Req, Resp], /) -> UntypedSignalBuilder[Req, Resp]: ...
+    def handle_signal(signal: SignalDef[Req, Resp], /) -> SignalBuilder[FromHandler, Req, Resp]: ...
     @overload
     @staticmethod
     def handle_signal(
@@ -527,7 +527,7 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
     @staticmethod
     def handle_signal(
         signal: SignalDef[Any, Any], /, *, input: type[Any] | None = None
-    ) -> SignalBuilder[Any, Any, Any] | UntypedSignalBuilder[Any, Any]:
+    ) -> SignalBuilder[Any, Any, Any]:
         """Wait for ``signal``; its handler turns (input, request) into an event.
 
         Pass ``input=`` when the handler is a lambda; otherwise the input type is taken
@@ -535,7 +535,7 @@ class WIO(Generic[_I_contra, _E_co, _O_co]):
         """
         if not isinstance(signal, SignalDef):
             raise DefinitionError(f"handle_signal expects a SignalDef, got {signal!r}")
-        return SignalBuilder(signal) if input is not None else UntypedSignalBuilder(signal)
+        return SignalBuilder(signal)
 
     @staticmethod
     def end() -> WIO[object, Never, Never]:
@@ -781,37 +781,62 @@ class RunIOBuilder(Generic[In, Ev]):
         )
 
 
-class _SignalStart(Generic[Req, Resp]):
+class FromHandler:
+    """The input type of a :class:`SignalBuilder` made without ``input=``: the handler's
+    first parameter's annotation gives it."""
+
+    __slots__ = ()
+
+
+class SignalBuilder(Generic[In, Req, Resp]):
+    """First step of :meth:`WIO.handle_signal`: how a request becomes an event.
+
+    With ``input=`` the builder is a ``SignalBuilder[In, ...]`` and the handler takes an
+    ``In``; without, it is a ``SignalBuilder[FromHandler, ...]`` and the handler's annotation
+    gives the input type.
+    """
+
     __slots__ = ("_signal",)
 
     def __init__(self, signal: SignalDef[Req, Resp]) -> None:
         self._signal = signal
 
-    def _next(
-        self, fn: Callable[[Any, Req], Any], event: type[Any] | None, *, side_effects: bool
-    ) -> SignalEventBuilder[Any, Req, Resp, Any]:
-        step = f"signal {self._signal.id!r}"
-        if not side_effects and is_async_callable(fn):
-            raise DefinitionError(
-                f"{step}: purely() takes a plain function; use with_side_effects() for a coroutine"
-            )
-        return SignalEventBuilder(
-            self._signal, fn, event_types(fn, event, step=step), side_effects=side_effects
-        )
-
-
-class UntypedSignalBuilder(_SignalStart[Req, Resp]):
-    """First step of :meth:`WIO.handle_signal` without ``input=``: the handler's annotation
-    gives the input type."""
-
-    __slots__ = ()
-
+    @overload
+    def purely(
+        self: SignalBuilder[FromHandler, Req, Resp],
+        fn: Callable[[In2, Req], Ev],
+        *,
+        event: type[Ev] | None = None,
+    ) -> SignalEventBuilder[In2, Req, Resp, Ev]: ...
+    @overload
     def purely(
         self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
-    ) -> SignalEventBuilder[In, Req, Resp, Ev]:
+    ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
+    def purely(
+        self, fn: Callable[[Any, Req], Any], *, event: type[Any] | None = None
+    ) -> SignalEventBuilder[Any, Req, Resp, Any]:
         """Handle the request without side effects: (input, request) -> event."""
+        if is_async_callable(fn):
+            raise DefinitionError(
+                f"signal {self._signal.id!r}: purely() takes a plain function; "
+                "use with_side_effects() for a coroutine"
+            )
         return self._next(fn, event, side_effects=False)
 
+    @overload
+    def with_side_effects(
+        self: SignalBuilder[FromHandler, Req, Resp],
+        fn: Callable[[In2, Req], Awaitable[Ev]],
+        *,
+        event: type[Ev] | None = None,
+    ) -> SignalEventBuilder[In2, Req, Resp, Ev]: ...
+    @overload
+    def with_side_effects(
+        self: SignalBuilder[FromHandler, Req, Resp],
+        fn: Callable[[In2, Req], Awaitable[Ev]] | Callable[[In2, Req], Ev],
+        *,
+        event: type[Ev] | None = None,
+    ) -> SignalEventBuilder[In2, Req, Resp, Ev]: ...
     @overload
     def with_side_effects(
         self, fn: Callable[[In, Req], Awaitable[Ev]], *, event: type[Ev] | None = None
@@ -829,34 +854,13 @@ class UntypedSignalBuilder(_SignalStart[Req, Resp]):
         """Handle the request with side effects (plain function or coroutine) -> event."""
         return self._next(fn, event, side_effects=True)
 
-
-class SignalBuilder(_SignalStart[Req, Resp], Generic[In, Req, Resp]):
-    """First step of :meth:`WIO.handle_signal` with ``input=``: how a request becomes an event."""
-
-    __slots__ = ()
-
-    def purely(
-        self, fn: Callable[[In, Req], Ev], *, event: type[Ev] | None = None
-    ) -> SignalEventBuilder[In, Req, Resp, Ev]:
-        """Handle the request without side effects: (input, request) -> event."""
-        return self._next(fn, event, side_effects=False)
-
-    @overload
-    def with_side_effects(
-        self, fn: Callable[[In, Req], Awaitable[Ev]], *, event: type[Ev] | None = None
-    ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
-    @overload
-    def with_side_effects(
-        self,
-        fn: Callable[[In, Req], Awaitable[Ev]] | Callable[[In, Req], Ev],
-        *,
-        event: type[Ev] | None = None,
-    ) -> SignalEventBuilder[In, Req, Resp, Ev]: ...
-    def with_side_effects(
-        self, fn: Callable[[In, Req], Any], *, event: type[Any] | None = None
-    ) -> SignalEventBuilder[In, Req, Resp, Any]:
-        """Handle the request with side effects (plain function or coroutine) -> event."""
-        return self._next(fn, event, side_effects=True)
+    def _next(
+        self, fn: Callable[[Any, Req], Any], event: type[Any] | None, *, side_effects: bool
+    ) -> SignalEventBuilder[Any, Req, Resp, Any]:
+        step = f"signal {self._signal.id!r}"
+        return SignalEventBuilder(
+            self._signal, fn, event_types(fn, event, step=step), side_effects=side_effects
+        )
 
 
 class SignalEventBuilder(Generic[In, Req, Resp, Ev]):
