@@ -26,9 +26,11 @@ from ._core import (
     Executed,
     Frame,
     Leaf,
+    OneChild,
     Semantics,
     advance,
     apply,
+    apply_current,
     frontier,
     progress,
     register,
@@ -137,12 +139,9 @@ class _Chain(Semantics[Chain]):
             if w.done:
                 return None
             current = w.steps[0]  # not started (an interruption's flow): its first step
-        step = apply(current, _after(w.done, f), event, c)
-        if step is None:
-            return None
-        if isinstance(step, Executed):  # the step ended: one rewrite of the chain, not two
-            return self._ended(w, step, f, c)
-        return replace(w, current=step)
+        return apply_current(
+            w, current, _after(w.done, f), event, c, ended=lambda step: self._ended(w, step, f, c)
+        )
 
     def frontier(self, w: Chain, f: Frame) -> Iterator[Leaf]:
         if w.current is not None:
@@ -234,31 +233,18 @@ class _FlatMap(Semantics[FlatMap]):
 
 
 @register(Transform)
-class _Transform(Semantics[Transform]):
-    def _inner(self, w: Transform, f: Frame) -> Frame:
+class _Transform(OneChild[Transform]):
+    def inner(self, w: Transform, f: Frame) -> Frame:
         return f.down(w.in_fn(f.input), f.state) if w.in_fn is not None else f
 
     def advance(self, w: Transform, f: Frame, c: Ctx) -> Node:
-        base = advance(w.base, self._inner(w, f), c)
+        base = advance(w.base, self.inner(w, f), c)
         if not isinstance(base, Executed):
             return w if base is w.base else replace(w, base=base)
         result = base.result
         if isinstance(result, Ok) and w.out_fn is not None:
             result = Ok(w.out_fn(f.input, result.value))
         return c.done(replace(w, base=base), result, f.input)
-
-    def apply(self, w: Transform, f: Frame, event: Any, c: Ctx) -> Node | None:
-        base = apply(w.base, self._inner(w, f), event, c)
-        return None if base is None else replace(w, base=base)
-
-    def frontier(self, w: Transform, f: Frame) -> Iterator[Leaf]:
-        return frontier(w.base, self._inner(w, f))
-
-    def state(self, w: Transform, f: Frame) -> Any:
-        return state_of(w.base, self._inner(w, f))
-
-    def children(self, w: Transform, f: Frame) -> Iterator[tuple[Node, Frame]]:
-        yield w.base, self._inner(w, f)
 
     def progress(self, w: Transform) -> StepProgress:
         return progress(w.base)

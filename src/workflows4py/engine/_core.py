@@ -23,10 +23,12 @@ __all__ = [
     "Executed",
     "Frame",
     "Leaf",
+    "OneChild",
     "RetryScope",
     "Semantics",
     "advance",
     "apply",
+    "apply_current",
     "children",
     "executed_nodes",
     "frontier",
@@ -221,6 +223,52 @@ def children(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[WIO[Any, Any, An
 
 def progress(w: WIO[Any, Any, Any]) -> StepProgress:
     return _SEMANTICS[type(w)].progress(w)
+
+
+def apply_current(
+    w: WIO[Any, Any, Any],
+    current: WIO[Any, Any, Any],
+    f: Frame,
+    event: Any,
+    c: Ctx,
+    *,
+    ended: Callable[[Executed], WIO[Any, Any, Any]],
+) -> WIO[Any, Any, Any] | None:
+    """Offer ``event`` to ``w``'s running child ``current``: None if it did not take it,
+    ``ended(child)`` if the child ended (one rewrite of ``w``, not two), else ``w`` with the
+    child rewritten."""
+    step = apply(current, f, event, c)
+    if step is None:
+        return None
+    if isinstance(step, Executed):
+        return ended(step)
+    return replace(w, current=step)
+
+
+class OneChild(Semantics[N]):
+    """A node that runs one child, ``w.base``, in a frame it derives (``inner``): events,
+    the frontier, the state and the children are the child's."""
+
+    def inner(self, w: N, f: Frame) -> Frame:
+        raise NotImplementedError
+
+    def apply(self, w: N, f: Frame, event: Any, c: Ctx) -> WIO[Any, Any, Any] | None:
+        base = apply(_base(w), self.inner(w, f), event, c)
+        return None if base is None else replace(w, base=base)
+
+    def frontier(self, w: N, f: Frame) -> Iterator[Leaf]:
+        return frontier(_base(w), self.inner(w, f))
+
+    def state(self, w: N, f: Frame) -> Any:
+        return state_of(_base(w), self.inner(w, f))
+
+    def children(self, w: N, f: Frame) -> Iterator[tuple[WIO[Any, Any, Any], Frame]]:
+        yield _base(w), self.inner(w, f)
+
+
+def _base(w: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    base: WIO[Any, Any, Any] = getattr(w, "base")  # noqa: B009 - every OneChild node has one
+    return base
 
 
 def executed_nodes(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[Executed, Frame]]:

@@ -36,10 +36,12 @@ from ._core import (
     Executed,
     Frame,
     Leaf,
+    OneChild,
     RetryScope,
     Semantics,
     advance,
     apply,
+    apply_current,
     executed_nodes,
     frontier,
     progress,
@@ -221,12 +223,9 @@ class _Loop(Semantics[Loop]):
     def apply(self, w: Loop, f: Frame, event: Any, c: Ctx) -> Node | None:
         if w.current is None:
             return None
-        current = apply(w.current, self._frame(w, f), event, c)
-        if current is None:
-            return None
-        if isinstance(current, Executed):  # the run ended: one rewrite of the loop, not two
-            return self._ended(w, current, f, c)
-        return replace(w, current=current)
+        return apply_current(
+            w, w.current, self._frame(w, f), event, c, ended=lambda run: self._ended(w, run, f, c)
+        )
 
     def frontier(self, w: Loop, f: Frame) -> Iterator[Leaf]:
         if w.current is not None:
@@ -505,12 +504,12 @@ class _Recovery(Semantics[Recovery]):
 
 
 @register(Retry)
-class _Retry(Semantics[Retry]):
-    def _frame(self, w: Retry, f: Frame) -> Frame:
+class _Retry(OneChild[Retry]):
+    def inner(self, w: Retry, f: Frame) -> Frame:
         return Frame(f.input, f.state, f.wrap, f.route, RetryScope(w, f))
 
     def advance(self, w: Retry, f: Frame, c: Ctx) -> Node:
-        base = advance(w.base, self._frame(w, f), c)
+        base = advance(w.base, self.inner(w, f), c)
         node = replace(w, base=base)
         return c.done(node, base.result, f.input) if isinstance(base, Executed) else node
 
@@ -528,17 +527,7 @@ class _Retry(Semantics[Retry]):
             raise ExecutionError(
                 f"retry handle_event returned {decision!r}; expected RetryAgain, Ok or Err"
             )
-        base = apply(w.base, self._frame(w, f), event, c)
-        return None if base is None else replace(w, base=base)
-
-    def frontier(self, w: Retry, f: Frame) -> Iterator[Leaf]:
-        return frontier(w.base, self._frame(w, f))
-
-    def state(self, w: Retry, f: Frame) -> Any:
-        return state_of(w.base, self._frame(w, f))
-
-    def children(self, w: Retry, f: Frame) -> Iterator[tuple[Node, Frame]]:
-        yield w.base, self._frame(w, f)
+        return super().apply(w, f, event, c)
 
     def progress(self, w: Retry) -> StepProgress:
         meta: dict[str, Any] = {"stateful": isinstance(w.policy, StatefulRetry)}
