@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-# The shared store conformance suite lives in a helper module: let pytest rewrite its asserts.
-pytest.register_assert_rewrite("store_conformance")
+# The store conformance suites live in the library: let pytest rewrite their asserts (before
+# anything imports them), as a user's conftest.py would.
+pytest.register_assert_rewrite("workflows4py.testing")
 
 # The examples are documentation that runs: make them importable as `examples.*`.
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-# Assertions in the shared suite get pytest's detailed messages.
-from store_conformance import KEY, T0, StoreConformance, StoreFactory
+from store_conformance import KEY, T0
 
 from workflows4py.stores import MemoryStore
+from workflows4py.testing import StoreConformance, StoreFactory
 
 
 class TestMemoryStore(StoreConformance):

@@ -16,14 +16,13 @@ from typing import Any, LiteralString, Protocol
 
 import psycopg
 import pytest
-
-# Assertions in the shared suite get pytest's detailed messages.
 from pg import fresh_schema, require_postgres
 from psycopg import sql
-from store_conformance import KEY, OTHER, T0, StoreConformance, StoreFactory
+from store_conformance import KEY, OTHER, T0
 
 from workflows4py import DecodeError, LeaseTimeout, StoreUnavailable
 from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SearchQuery, Snapshot
+from workflows4py.testing import StoreConformance, StoreFactory
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 from sqlite_schema import version_1
-
-# Assertions in the shared suite get pytest's detailed messages.
-from store_conformance import KEY, T0, StoreConformance, StoreFactory, event, settle
+from store_conformance import KEY, T0, event, settle
 
 from workflows4py import SequenceConflict, StoreError, StoreUnavailable
 from workflows4py.stores import InstanceKey, NewEvent, SqliteStore
+from workflows4py.testing import StoreConformance, StoreFactory
 
 
 class TestSqliteStore(StoreConformance):

@@ -1,9 +1,13 @@
 """Stores: where journals, snapshots, the instance registry, wakeups and leases are kept.
 
 ``Store`` is the protocol a runtime drives; ``MemoryStore``, ``SqliteStore`` and
-``PostgresStore`` implement it. ``PostgresStore`` needs the ``postgres`` extra
-(``pip install workflows4py[postgres]``); it is imported on first use, so the other stores
-work without psycopg installed.
+``PostgresStore`` implement it. It combines one small protocol per capability:
+``StoreLifecycle`` (initialize, close), ``JournalStore``, ``SnapshotStore``,
+``RegistryStore``, and on a registry ``LeaseStore`` and ``WakeupStore``; a store of your own
+is checked with the conformance suites of ``workflows4py.testing``.
+
+``PostgresStore`` needs the ``postgres`` extra (``pip install workflows4py[postgres]``); it
+is imported on first use, so the other stores work without psycopg installed.
 """
 
 import typing
@@ -14,19 +18,25 @@ from ._protocol import (
     Claim,
     InstanceKey,
     InstanceRecord,
+    JournalStore,
     LeaseLost,
+    LeaseStore,
     LeaseTimeout,
     NewEvent,
     Page,
     RegistryStatus,
+    RegistryStore,
     RegistryUpdate,
     SearchQuery,
     SequenceConflict,
     Snapshot,
+    SnapshotStore,
     Store,
     StoreError,
+    StoreLifecycle,
     StoreReadOnly,
     StoreUnavailable,
+    WakeupStore,
 )
 from ._sqlite import SqliteStore
 
@@ -38,22 +48,28 @@ __all__ = [
     "InstanceKey",
     "InstanceRecord",
     "JournalEntry",
+    "JournalStore",
     "LeaseLost",
+    "LeaseStore",
     "LeaseTimeout",
     "MemoryStore",
     "NewEvent",
     "Page",
     "PostgresStore",
     "RegistryStatus",
+    "RegistryStore",
     "RegistryUpdate",
     "SearchQuery",
     "SequenceConflict",
     "Snapshot",
+    "SnapshotStore",
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreLifecycle",
     "StoreReadOnly",
     "StoreUnavailable",
+    "WakeupStore",
 ]
 
 

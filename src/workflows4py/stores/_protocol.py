@@ -2,11 +2,24 @@
 
 A store keeps, per instance of a workflow: the journal (events with their sequence number),
 a lease giving one process at a time the right to run the instance, an optional snapshot,
-a wakeup instant, and a registry row (status, times, tags) for search. The memory, SQLite
-and PostgreSQL stores implement it, and one conformance suite checks all of them.
+a wakeup instant, and a registry row (status, times, tags) for search. ``Store`` is the
+whole of it; it combines one small protocol per capability, each a few methods:
 
-Every method is a coroutine; stores translate driver errors into :class:`StoreError`
-subclasses (``raise ... from e``), so callers never see a driver's own exceptions.
+- ``StoreLifecycle``: ``initialize``, ``close``;
+- ``JournalStore``: ``read``, ``append`` (the events, the one source of truth);
+- ``SnapshotStore``: ``save_snapshot``, ``load_snapshot`` (a cache of engine state);
+- ``RegistryStore``: ``create``, ``exists``, ``get_record``, ``update``, ``search``;
+- ``LeaseStore`` (on a registry): ``acquire``, ``renew``, ``release``, ``create_leased``,
+  ``stale``;
+- ``WakeupStore`` (on a registry): ``claim_due``, ``next_wakeup``, ``wait_for_work``.
+
+The memory, SQLite and PostgreSQL stores implement all of them, and one conformance suite
+(``workflows4py.testing.StoreConformance``, one mixin per capability) checks every store.
+
+Every method is a coroutine and atomic; stores translate driver errors into
+:class:`StoreError` subclasses (``raise ... from e``), so callers never see a driver's own
+exceptions. Every instant a store is given must be timezone-aware (a naive one raises
+``ValueError``), and every instant it returns is in UTC.
 """
 
 from __future__ import annotations
@@ -24,19 +37,25 @@ __all__ = [
     "Claim",
     "InstanceKey",
     "InstanceRecord",
+    "JournalStore",
     "LeaseLost",
+    "LeaseStore",
     "LeaseTimeout",
     "NewEvent",
     "Page",
     "RegistryStatus",
+    "RegistryStore",
     "RegistryUpdate",
     "SearchQuery",
     "SequenceConflict",
     "Snapshot",
+    "SnapshotStore",
     "Store",
     "StoreError",
+    "StoreLifecycle",
     "StoreReadOnly",
     "StoreUnavailable",
+    "WakeupStore",
 ]
 
 RegistryStatus = Literal["running", "awaiting", "finished", "failed"]
@@ -176,63 +195,60 @@ class Page:
     errors: list[DecodeError] = field(default_factory=list)
 
 
-class Store(Protocol):
-    """Persistence for workflow instances. Each method is atomic."""
+class StoreLifecycle(Protocol):
+    """Opening and closing a store: the two methods every capability needs."""
 
     async def initialize(self) -> None:
-        """Create or migrate the schema; safe to call from many processes at once."""
+        """Create or migrate the schema; idempotent, and safe from many processes at once."""
         ...
 
     async def close(self) -> None:
-        """Release connections; the store is unusable afterwards."""
+        """Release connections; idempotent; the store is unusable after (StoreError)."""
         ...
+
+
+class JournalStore(StoreLifecycle, Protocol):
+    """The journals: per instance, events numbered 1, 2, ... with no gap (the truth)."""
+
+    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
+        """Entries with sequence > ``after``, in order; [] for an unknown instance."""
+        ...
+
+    async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
+        """Write ``events`` as #expected+1.. all or none; SequenceConflict if the journal
+        does not end at #expected (nothing written); needs no registry row; [] is a no-op."""
+        ...
+
+
+class SnapshotStore(StoreLifecycle, Protocol):
+    """Snapshots: per instance, the latest engine state the runtime chose to keep."""
+
+    async def save_snapshot(
+        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
+    ) -> None:
+        """Keep ``snapshot`` unless one of a later sequence is kept; ``replace``: keep it."""
+        ...
+
+    async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
+        """The snapshot kept for the instance, None if there is none."""
+        ...
+
+
+class RegistryStore(StoreLifecycle, Protocol):
+    """The registry: one row per instance (status, times, wakeup, tags, failures)."""
 
     async def create(
         self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
     ) -> bool:
-        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
-        ...
-
-    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
-        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+        """Register the instance as awaiting (with ``next_wakeup``) if absent; True if created."""
         ...
 
     async def exists(self, key: InstanceKey) -> bool:
         """Whether the instance is registered."""
         ...
 
-    async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
-        """Journal entries with sequence > ``after``, in order."""
-        ...
-
-    async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
-        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
-        ...
-
-    async def acquire(
-        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
-    ) -> None:
-        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
-        ...
-
-    async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
-        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
-        ...
-
-    async def release(
-        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
-    ) -> None:
-        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
-        ...
-
-    async def save_snapshot(
-        self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
-    ) -> None:
-        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
-        ...
-
-    async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
-        """The latest snapshot, if any."""
+    async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
+        """The instance's registry row, None if it is not registered."""
         ...
 
     async def update(
@@ -246,35 +262,71 @@ class Store(Protocol):
         error: str | None = None,
         keep_failures: bool = False,
     ) -> None:
-        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
-        ...
-
-    async def claim_due(
-        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
-    ) -> list[Claim]:
-        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
-        ...
-
-    async def next_wakeup(
-        self, after: datetime, workflows: Sequence[str] | None = None
-    ) -> datetime | None:
-        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
-        ...
-
-    async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
-        """The registry row of one instance."""
+        """Set status, wakeup (None clears it, any claim is dropped), tags, updated_at; count
+        ``error``, else reset failures (or keep them); StoreError if unregistered."""
         ...
 
     async def search(self, query: SearchQuery) -> Page:
-        """Registry rows matching ``query``."""
+        """Rows matching ``query``, ordered by (updated_at, key); ValueError on negative paging."""
+        ...
+
+
+class LeaseStore(RegistryStore, Protocol):
+    """Leases: one owner at a time may run an instance, until its lease lapses."""
+
+    async def acquire(
+        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
+    ) -> None:
+        """Lease to ``owner`` (or extend its lease) for ``ttl`` s; LeaseTimeout after ``wait`` s."""
+        ...
+
+    async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
+        """Extend ``owner``'s lease to now + ``ttl``; LeaseLost if ``owner`` does not hold it."""
+        ...
+
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        """Free ``owner``'s lease (harmless if not held), writing ``update`` atomically first
+        (StoreError, and the lease kept, if the instance is unregistered)."""
+        ...
+
+    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
         ...
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None
     ) -> list[InstanceKey]:
-        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
+        """Running instances whose lease lapsed (a process died mid-step), oldest update first."""
+        ...
+
+
+class WakeupStore(RegistryStore, Protocol):
+    """Wakeups: the registry's ``next_wakeup`` instants, claimed by workers when due."""
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Claim for ``lease`` s up to ``limit`` due, unclaimed wakeups, earliest first."""
+        ...
+
+    async def next_wakeup(
+        self, after: datetime, workflows: Sequence[str] | None = None
+    ) -> datetime | None:
+        """The earliest wakeup strictly later than ``after`` (of ``workflows`` only, if given)."""
         ...
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
+        """Return soon after any handle sets a wakeup (or early: a hint), else after timeout s."""
         ...
+
+
+class Store(JournalStore, SnapshotStore, LeaseStore, WakeupStore, Protocol):
+    """Persistence for workflow instances: every capability a durable runtime drives.
+
+    Each method is atomic. The capabilities are separate protocols (``JournalStore``,
+    ``SnapshotStore``, ``RegistryStore``, ``LeaseStore``, ``WakeupStore``, all opened and
+    closed as a ``StoreLifecycle``); ``workflows4py.testing`` has a conformance suite for
+    each of them and ``StoreConformance`` for the whole.
+    """

@@ -1,11 +1,66 @@
-"""Helpers for testing workflows: a controllable clock and replay-checked instances.
+"""Helpers for testing workflows and stores: a controllable clock, replay-checked instances,
+and the store conformance suites.
 
 The replay check is the heart of testing an event-sourced workflow: after every step of a
 scenario, a *fresh* instance rebuilt from the journal alone must reach exactly the state,
 progress and expectations of the live one, without running any effect.
+
+The store conformance suites (``StoreConformance`` for a whole ``Store``, and one suite per
+capability: ``JournalConformance``, ``SnapshotConformance``, ``RegistryConformance``,
+``LeaseConformance``, ``WakeupConformance``) are pytest test classes: subclass one and
+override its ``new_store`` fixture. They need pytest and pytest-asyncio, and are imported on
+first use, so the other helpers work without them. For pytest's detailed assertion
+messages, call ``pytest.register_assert_rewrite("workflows4py.testing")`` in a
+``conftest.py`` before the suites are imported.
 """
+
+import typing
 
 from ._clock import TestClock
 from ._replay import ReplayCheckedInstance, assert_replay_matches
 
-__all__ = ["ReplayCheckedInstance", "TestClock", "assert_replay_matches"]
+if typing.TYPE_CHECKING:
+    from ._store_suite import (
+        JournalConformance,
+        LeaseConformance,
+        RegistryConformance,
+        SnapshotConformance,
+        StoreConformance,
+        StoreFactory,
+        WakeupConformance,
+    )
+
+__all__ = [
+    "JournalConformance",
+    "LeaseConformance",
+    "RegistryConformance",
+    "ReplayCheckedInstance",
+    "SnapshotConformance",
+    "StoreConformance",
+    "StoreFactory",
+    "TestClock",
+    "WakeupConformance",
+    "assert_replay_matches",
+]
+
+_LAZY = (  # imported on first use: they need pytest and pytest-asyncio
+    "JournalConformance",
+    "LeaseConformance",
+    "RegistryConformance",
+    "SnapshotConformance",
+    "StoreConformance",
+    "StoreFactory",
+    "WakeupConformance",
+)
+
+
+def __getattr__(name: str) -> typing.Any:
+    if name in _LAZY:
+        try:
+            from . import _store_suite
+        except ImportError as error:  # pytest or pytest-asyncio missing
+            raise ImportError(
+                f"{name} is a pytest suite: pip install pytest pytest-asyncio"
+            ) from error
+        return getattr(_store_suite, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,867 @@
+# ruff: noqa: S101  (a test suite: pytest reports its asserts)
+"""The store conformance suites: the ``Store`` contract as pytest tests, one suite per capability.
+
+A store of your own is checked by one subclass that overrides the ``new_store`` fixture: a
+factory of *unopened* stores that all reach the same, fresh data (as several processes open
+one database). The suite opens, initializes and closes them itself, so every store is held
+to the same contract, errors included. Needs pytest and pytest-asyncio; the tests are
+marked ``asyncio`` and the async fixtures are pytest-asyncio's, so they run in its strict
+and auto modes alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
+
+import pytest
+import pytest_asyncio
+
+from workflows4py.stores import (
+    Claim,
+    InstanceKey,
+    JournalStore,
+    LeaseLost,
+    LeaseStore,
+    LeaseTimeout,
+    NewEvent,
+    RegistryStatus,
+    RegistryStore,
+    RegistryUpdate,
+    SearchQuery,
+    SequenceConflict,
+    Snapshot,
+    SnapshotStore,
+    Store,
+    StoreError,
+    StoreLifecycle,
+    WakeupStore,
+)
+
+__all__ = [
+    "JournalConformance",
+    "LeaseConformance",
+    "RegistryConformance",
+    "SnapshotConformance",
+    "StoreConformance",
+    "StoreFactory",
+    "WakeupConformance",
+    "at",
+    "event",
+    "settle",
+]
+
+StoreFactory = Callable[[], Store]
+"""What ``new_store`` returns for the whole suite: a new, unopened handle on the same data."""
+
+_S = TypeVar("_S", bound=StoreLifecycle)
+_Open = Callable[[], Awaitable[_S]]
+_C = TypeVar("_C", bound=type)
+
+T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+KEY = InstanceKey("order", "o-1")
+OTHER = InstanceKey("order", "o-2")
+
+
+def at(seconds: float) -> datetime:
+    """T0 plus ``seconds``."""
+    return T0 + timedelta(seconds=seconds)
+
+
+def event(n: int, when: datetime = T0, type_: str = "Ev") -> NewEvent:
+    """A small event numbered ``n``."""
+    return NewEvent(type_, json.dumps({"n": n}), when)
+
+
+async def settle(store: WakeupStore) -> None:
+    """Consume pending "work" signals, so the next ``wait_for_work`` really waits."""
+    for _ in range(20):
+        start = time.monotonic()
+        await store.wait_for_work(0.2)
+        if time.monotonic() - start >= 0.15:
+            return
+    raise AssertionError("wait_for_work keeps returning at once with nothing happening")
+
+
+def _async_tests(cls: _C) -> _C:
+    """Mark the class's own coroutine tests ``asyncio`` (pytest-asyncio's strict mode needs it;
+    a class-wide mark would also reach a subclass's synchronous tests)."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("test_") and inspect.iscoroutinefunction(value):
+            setattr(cls, name, pytest.mark.asyncio(value))
+    return cls
+
+
+class _Suite:
+    """The fixtures every suite shares; a subclass overrides ``new_store``."""
+
+    @pytest.fixture
+    def new_store(self) -> Callable[[], StoreLifecycle]:
+        """Unopened stores on one fresh backend; each call is a new handle on the same data."""
+        raise NotImplementedError("the test class overrides the new_store fixture")
+
+    @pytest_asyncio.fixture
+    async def open_store(
+        self, new_store: Callable[[], StoreLifecycle]
+    ) -> AsyncIterator[_Open[StoreLifecycle]]:
+        """Open (and initialize) a new handle; every handle opened is closed after the test."""
+        opened: list[StoreLifecycle] = []
+
+        async def open_() -> StoreLifecycle:
+            store = new_store()
+            opened.append(store)
+            await store.initialize()
+            return store
+
+        yield open_
+        for store in reversed(opened):
+            await store.close()
+
+    @pytest_asyncio.fixture
+    async def store(self, open_store: _Open[StoreLifecycle]) -> StoreLifecycle:
+        """One opened handle."""
+        return await open_store()
+
+
+@_async_tests
+class JournalConformance(_Suite):
+    """The ``JournalStore`` contract: ``read`` and ``append``, under concurrent writers.
+
+    Subclass it and override the ``new_store`` fixture (see the module's docstring).
+    """
+
+    async def test_read_of_unknown_instance_is_empty(self, store: JournalStore) -> None:
+        assert await store.read(KEY) == []
+
+    async def test_append_then_read_in_order(self, store: JournalStore) -> None:
+        await store.append(KEY, 0, [event(1, at(1)), event(2, at(2), "B"), event(3, at(3))])
+        await store.append(KEY, 3, [event(4, at(4)), event(5, at(5))])
+        entries = await store.read(KEY)
+        assert [e.sequence for e in entries] == [1, 2, 3, 4, 5]
+        assert [e.type for e in entries] == ["Ev", "B", "Ev", "Ev", "Ev"]
+        assert [json.loads(e.data)["n"] for e in entries] == [1, 2, 3, 4, 5]
+        assert [e.recorded_at for e in entries] == [at(i) for i in range(1, 6)]
+        assert [e.sequence for e in await store.read(KEY, after=2)] == [3, 4, 5]
+        assert await store.read(KEY, after=5) == []
+        assert await store.read(OTHER) == []
+
+    async def test_payloads_round_trip_byte_for_byte(self, store: JournalStore) -> None:
+        data = '{"z": 1,  "a": [1.0, 1e3, "\\u00e9 é \\u0000 \\"q\\""], "a": null}'
+        await store.append(KEY, 0, [NewEvent("Type.With:odd-chars", data, T0)])
+        (entry,) = await store.read(KEY)
+        assert (entry.type, entry.data) == ("Type.With:odd-chars", data)
+
+    async def test_empty_append_is_a_no_op(self, store: JournalStore) -> None:
+        await store.append(KEY, 0, [])
+        await store.append(KEY, 7, [])
+        assert await store.read(KEY) == []
+
+    async def test_stale_expected_raises_sequence_conflict(self, store: JournalStore) -> None:
+        await store.append(KEY, 0, [event(1), event(2)])
+        for expected in (0, 1):
+            with pytest.raises(SequenceConflict) as info:
+                await store.append(KEY, expected, [event(9), event(10)])
+            assert (info.value.key, info.value.expected, info.value.actual) == (KEY, expected, 2)
+        assert [e.sequence for e in await store.read(KEY)] == [1, 2]
+        assert isinstance(info.value, StoreError)
+
+    async def test_expected_beyond_the_end_raises_sequence_conflict(
+        self, store: JournalStore
+    ) -> None:
+        with pytest.raises(SequenceConflict) as info:
+            await store.append(KEY, 3, [event(4)])
+        assert info.value.actual == 0
+        await store.append(KEY, 0, [event(1)])
+        with pytest.raises(SequenceConflict):
+            await store.append(KEY, 2, [event(3), event(4)])
+        assert [e.sequence for e in await store.read(KEY)] == [1]
+
+    async def test_concurrent_appends_exactly_one_wins(
+        self, open_store: _Open[JournalStore]
+    ) -> None:
+        stores = [await open_store() for _ in range(3)]
+        await stores[0].append(KEY, 0, [event(1), event(2)])
+        attempts = [
+            stores[n % len(stores)].append(KEY, 2, [event(100 + n), event(200 + n)])
+            for n in range(12)
+        ]
+        results = await asyncio.gather(*attempts, return_exceptions=True)
+        winners = [n for n, r in enumerate(results) if r is None]
+        assert len(winners) == 1, results
+        assert all(isinstance(r, SequenceConflict) for r in results if r is not None), results
+        entries = await stores[1].read(KEY)
+        assert [e.sequence for e in entries] == [1, 2, 3, 4]
+        assert [json.loads(e.data)["n"] for e in entries[2:]] == [
+            100 + winners[0],
+            200 + winners[0],
+        ]
+
+    async def test_concurrent_first_appends_exactly_one_wins(
+        self, open_store: _Open[JournalStore]
+    ) -> None:
+        stores = [await open_store() for _ in range(3)]
+        results = await asyncio.gather(
+            *(stores[n % 3].append(KEY, 0, [event(n)]) for n in range(9)), return_exceptions=True
+        )
+        assert sum(r is None for r in results) == 1, results
+        assert all(isinstance(r, SequenceConflict) for r in results if r is not None), results
+        assert [e.sequence for e in await stores[2].read(KEY)] == [1]
+
+    async def test_a_closed_store_refuses_to_read_and_append(
+        self, open_store: _Open[JournalStore]
+    ) -> None:
+        store = await open_store()
+        await store.append(KEY, 0, [event(1)])
+        await store.close()
+        with pytest.raises(StoreError):
+            await store.read(KEY)
+        with pytest.raises(StoreError):
+            await store.append(KEY, 1, [event(2)])
+        other = await open_store()  # another handle still reaches the data
+        assert [e.sequence for e in await other.read(KEY)] == [1]
+
+
+@_async_tests
+class SnapshotConformance(_Suite):
+    """The ``SnapshotStore`` contract: the latest snapshot is kept, unless replaced.
+
+    Subclass it and override the ``new_store`` fixture (see the module's docstring).
+    """
+
+    async def test_snapshots_keep_the_latest(self, store: SnapshotStore) -> None:
+        assert await store.load_snapshot(KEY) is None
+        await store.save_snapshot(KEY, Snapshot(3, '{"s": 3}'))
+        assert await store.load_snapshot(KEY) == Snapshot(3, '{"s": 3}')
+        await store.save_snapshot(KEY, Snapshot(5, '{"s": 5}'))
+        assert await store.load_snapshot(KEY) == Snapshot(5, '{"s": 5}')
+        await store.save_snapshot(KEY, Snapshot(5, '{"s": "5 again"}'))
+        assert await store.load_snapshot(KEY) == Snapshot(5, '{"s": "5 again"}')
+        await store.save_snapshot(KEY, Snapshot(4, '{"s": 4}'))  # older: ignored
+        assert await store.load_snapshot(KEY) == Snapshot(5, '{"s": "5 again"}')
+        assert await store.load_snapshot(OTHER) is None
+
+    async def test_replace_keeps_an_older_snapshot(self, store: SnapshotStore) -> None:
+        await store.save_snapshot(KEY, Snapshot(5, '{"s": 5}'))
+        await store.save_snapshot(KEY, Snapshot(2, '{"s": 2}'), replace=True)
+        assert await store.load_snapshot(KEY) == Snapshot(2, '{"s": 2}')
+        await store.save_snapshot(KEY, Snapshot(1, '{"s": 1}'))  # older than the kept one
+        assert await store.load_snapshot(KEY) == Snapshot(2, '{"s": 2}')
+        await store.save_snapshot(KEY, Snapshot(3, '{"s": 3}'))
+        assert await store.load_snapshot(KEY) == Snapshot(3, '{"s": 3}')
+
+
+@_async_tests
+class RegistryConformance(_Suite):
+    """The ``RegistryStore`` contract: rows, updates, failures, search; and the lifecycle
+    (``initialize`` idempotent and concurrent, a closed store unusable).
+
+    Subclass it and override the ``new_store`` fixture (see the module's docstring).
+    """
+
+    async def test_initialize_is_idempotent_and_concurrent(
+        self, new_store: Callable[[], RegistryStore], open_store: _Open[RegistryStore]
+    ) -> None:
+        first = await open_store()
+        await first.initialize()
+        others = [await open_store() for _ in range(3)]
+        await asyncio.gather(*(s.initialize() for s in [first, *others]))
+        assert await first.create(KEY, T0)
+        assert await others[-1].exists(KEY)
+
+    async def test_concurrent_first_initialize(
+        self, new_store: Callable[[], RegistryStore]
+    ) -> None:
+        stores = [new_store() for _ in range(4)]
+        try:
+            await asyncio.gather(*(s.initialize() for s in stores))
+            assert await stores[0].create(KEY, T0)
+            assert await stores[3].exists(KEY)
+        finally:
+            for s in stores:
+                await s.close()
+
+    async def test_closed_store_is_unusable(self, open_store: _Open[RegistryStore]) -> None:
+        store = await open_store()
+        await store.close()
+        await store.close()  # closing twice is harmless
+        with pytest.raises(StoreError):
+            await store.exists(KEY)
+
+    async def test_create_registers_awaiting_once(self, store: RegistryStore) -> None:
+        assert not await store.exists(KEY)
+        assert await store.get_record(KEY) is None
+        assert await store.create(KEY, T0) is True
+        assert await store.create(KEY, at(60)) is False
+        assert await store.exists(KEY)
+        assert not await store.exists(OTHER)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert record.key == KEY
+        assert record.status == "awaiting"
+        assert record.created_at == T0
+        assert record.updated_at == T0
+        assert record.next_wakeup is None
+        assert record.tags == {}
+
+    async def test_keys_are_workflow_and_instance_id(self, store: RegistryStore) -> None:
+        assert await store.create(InstanceKey("a", "x"), T0)
+        assert await store.create(InstanceKey("b", "x"), T0)
+        assert await store.create(InstanceKey("a", "y"), T0)
+        assert not await store.exists(InstanceKey("b", "y"))
+
+    async def test_update_sets_status_wakeup_tags(self, store: RegistryStore) -> None:
+        await store.create(KEY, T0)
+        await store.update(KEY, "running", at(100), {"customer": "c-1", "region": "eu"}, at(5))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup, record.tags) == (
+            "running",
+            at(100),
+            {"customer": "c-1", "region": "eu"},
+        )
+        assert (record.created_at, record.updated_at) == (T0, at(5))
+        await store.update(KEY, "finished", None, {"customer": "c-2"}, at(6))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup, record.tags) == (
+            "finished",
+            None,
+            {"customer": "c-2"},
+        )
+        assert (record.created_at, record.updated_at) == (T0, at(6))
+
+    async def test_errors_are_counted_until_an_update_without_one(
+        self, store: RegistryStore
+    ) -> None:
+        await store.create(KEY, T0)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (0, None)
+        await store.update(KEY, "awaiting", at(60), {}, at(1), error="ConnectionError: down")
+        await store.update(KEY, "awaiting", at(120), {}, at(2), error="TimeoutError: slow")
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (2, "TimeoutError: slow")
+        assert [r.key for r in (await store.search(SearchQuery(failing=True))).records] == [KEY]
+        assert (await store.search(SearchQuery(failing=False))).total == 0
+        await store.update(KEY, "running", None, {}, at(3), keep_failures=True)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.failures, record.last_error) == (
+            "running",
+            2,
+            "TimeoutError: slow",
+        )
+        await store.update(KEY, "finished", None, {}, at(3))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (0, None)
+        assert (await store.search(SearchQuery(failing=True))).total == 0
+        assert [r.key for r in (await store.search(SearchQuery(failing=False))).records] == [KEY]
+
+    async def test_update_of_unregistered_instance_fails(self, store: RegistryStore) -> None:
+        with pytest.raises(StoreError):
+            await store.update(KEY, "running", None, {}, T0)
+        assert not await store.exists(KEY)
+
+    async def test_naive_instants_are_refused(self, store: RegistryStore) -> None:
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await store.create(KEY, datetime(2030, 1, 1))
+
+    async def _populate(self, store: RegistryStore) -> dict[str, InstanceKey]:
+        """Five instances of two workflows; updated_at increases in table order."""
+        rows: list[tuple[str, str, int, RegistryStatus, int | None, dict[str, str]]] = [
+            # id, workflow, created, status, wakeup, tags
+            ("a", "order", 0, "running", None, {"customer": "c1", "region": "eu"}),
+            ("b", "order", 10, "awaiting", 100, {"customer": "c2", "region": "eu"}),
+            ("c", "invoice", 20, "awaiting", 50, {"customer": "c1"}),
+            ("d", "order", 30, "finished", None, {"customer": "c1", "region": "us"}),
+            ("e", "invoice", 40, "failed", None, {}),
+        ]
+        keys = {}
+        for n, (iid, wf, created, status, wakeup, tags) in enumerate(rows):
+            key = keys[iid] = InstanceKey(wf, iid)
+            await store.create(key, at(created))
+            await store.update(
+                key, status, None if wakeup is None else at(wakeup), tags, at(1000 + n)
+            )
+        return keys
+
+    async def _ids(self, store: RegistryStore, **criteria: object) -> list[str]:
+        page = await store.search(SearchQuery(**criteria))  # type: ignore[arg-type]
+        assert page.total == len(page.records) or "limit" in criteria or "offset" in criteria
+        return [r.key.instance_id for r in page.records]
+
+    async def test_search_without_criteria_lists_everything_in_order(
+        self, store: RegistryStore
+    ) -> None:
+        await self._populate(store)
+        page = await store.search(SearchQuery())
+        assert page.total == 5
+        assert [r.key.instance_id for r in page.records] == ["a", "b", "c", "d", "e"]
+        b = page.records[1]
+        assert (b.key, b.status, b.created_at, b.updated_at, b.next_wakeup, b.tags) == (
+            InstanceKey("order", "b"),
+            "awaiting",
+            at(10),
+            at(1001),
+            at(100),
+            {"customer": "c2", "region": "eu"},
+        )
+        assert await self._ids(store, descending=True) == ["e", "d", "c", "b", "a"]
+
+    async def test_search_by_workflow(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        assert await self._ids(store, workflow="order") == ["a", "b", "d"]
+        assert await self._ids(store, workflow="invoice") == ["c", "e"]
+        assert await self._ids(store, workflow="nothing") == []
+
+    async def test_search_by_status(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        assert await self._ids(store, status=["awaiting"]) == ["b", "c"]
+        assert await self._ids(store, status=("finished", "failed")) == ["d", "e"]
+        assert await self._ids(store, status=[]) == []
+
+    async def test_search_by_creation_time(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        assert await self._ids(store, created_from=at(10)) == ["b", "c", "d", "e"]
+        assert await self._ids(store, created_to=at(10)) == ["a"]
+        assert await self._ids(store, created_from=at(10), created_to=at(30)) == ["b", "c"]
+
+    async def test_search_by_update_time(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        assert await self._ids(store, updated_from=at(1003)) == ["d", "e"]
+        assert await self._ids(store, updated_to=at(1001)) == ["a"]
+        assert await self._ids(store, updated_from=at(1001), updated_to=at(1003)) == ["b", "c"]
+
+    async def test_search_by_wakeup(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        assert await self._ids(store, wakeup_before=at(100)) == ["c"]
+        assert await self._ids(store, wakeup_before=at(100.000001)) == ["b", "c"]
+        assert await self._ids(store, wakeup_before=at(50)) == []
+
+    async def test_search_by_tags(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        assert await self._ids(store, tags={"customer": "c1"}) == ["a", "c", "d"]
+        assert await self._ids(store, tags={"customer": "c1", "region": "eu"}) == ["a"]
+        assert await self._ids(store, tags={"region": "e"}) == []
+        assert await self._ids(store, tags={"missing": "c1"}) == []
+
+    async def test_search_combines_criteria(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        criteria = {
+            "workflow": "order",
+            "status": ["running", "finished", "awaiting"],
+            "created_to": at(30.5),
+            "tags": {"customer": "c1"},
+            "descending": True,
+        }
+        assert await self._ids(store, **criteria) == ["d", "a"]
+        assert await self._ids(store, **criteria, updated_to=at(1003)) == ["a"]
+
+    async def test_search_pages_and_counts(self, store: RegistryStore) -> None:
+        await self._populate(store)
+        page = await store.search(SearchQuery(limit=2))
+        assert ([r.key.instance_id for r in page.records], page.total) == (["a", "b"], 5)
+        page = await store.search(SearchQuery(limit=2, offset=2))
+        assert ([r.key.instance_id for r in page.records], page.total) == (["c", "d"], 5)
+        page = await store.search(SearchQuery(limit=2, offset=4, descending=True))
+        assert ([r.key.instance_id for r in page.records], page.total) == (["a"], 5)
+        page = await store.search(SearchQuery(limit=10, offset=50))
+        assert (page.records, page.total) == ([], 5)
+        page = await store.search(SearchQuery(workflow="order", limit=0))
+        assert (page.records, page.total) == ([], 3)
+        page = await store.search(SearchQuery(workflow="nothing"))
+        assert (page.records, page.total) == ([], 0)
+
+    async def test_search_breaks_ties_by_key_in_code_point_order(
+        self, store: RegistryStore
+    ) -> None:
+        ids = ["b", "B", "a", "_x", "é", "a-b", "aB", "Z9", "a b", "~"]
+        for iid in ids:
+            await store.create(InstanceKey("w", iid), T0)
+        await store.create(InstanceKey("V", "z"), T0)
+        page = await store.search(SearchQuery())
+        expected = [("V", "z"), *(("w", iid) for iid in sorted(ids))]
+        assert [(r.key.workflow, r.key.instance_id) for r in page.records] == expected
+        page = await store.search(SearchQuery(descending=True))
+        assert [(r.key.workflow, r.key.instance_id) for r in page.records] == expected[::-1]
+
+    async def test_search_rejects_negative_paging(self, store: RegistryStore) -> None:
+        with pytest.raises(ValueError, match="offset"):
+            await store.search(SearchQuery(offset=-1))
+
+
+@_async_tests
+class LeaseConformance(_Suite):
+    """The ``LeaseStore`` contract: exclusive leases that lapse, renew and release, leased
+    creation, stale instances. The store must be a ``RegistryStore`` too.
+
+    Subclass it and override the ``new_store`` fixture (see the module's docstring).
+    """
+
+    async def test_create_leased_registers_running_and_takes_the_lease(
+        self, store: LeaseStore
+    ) -> None:
+        assert await store.create_leased(KEY, "a", 10, T0)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.created_at, record.next_wakeup) == ("running", T0, None)
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "b", 10, 0, at(1))
+        assert await store.stale(at(1), 10) == []
+        # the process died: once the lease lapses, the instance is stale
+        assert await store.stale(at(10), 10) == [KEY]
+        assert not await store.create(KEY, at(11))
+
+    async def test_create_leased_of_a_registered_instance_changes_nothing(
+        self, store: LeaseStore
+    ) -> None:
+        await store.create(KEY, T0)
+        assert not await store.create_leased(KEY, "a", 10, at(1))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.created_at) == ("awaiting", T0)
+        await store.acquire(KEY, "b", 10, 0, at(2))  # a did not get the lease
+
+    async def test_create_leased_refuses_a_lease_held_by_another(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "b", 10, 0, T0)
+        assert not await store.create_leased(KEY, "a", 10, at(1))
+        assert not await store.exists(KEY)
+        assert await store.create_leased(KEY, "a", 10, at(10))  # b's lease lapsed
+
+    async def test_concurrent_create_leased_exactly_one_wins(
+        self, open_store: _Open[LeaseStore]
+    ) -> None:
+        stores = [await open_store() for _ in range(3)]
+        results = await asyncio.gather(
+            *(stores[n % 3].create_leased(KEY, f"owner-{n}", 10, T0) for n in range(9))
+        )
+        assert sum(results) == 1
+        winner = f"owner-{results.index(True)}"
+        for n in range(9):
+            if f"owner-{n}" != winner:
+                with pytest.raises(LeaseTimeout):
+                    await stores[0].acquire(KEY, f"owner-{n}", 10, 0, at(1))
+        await stores[1].release(KEY, winner)
+        await stores[2].acquire(KEY, "later", 10, 0, at(1))
+
+    async def test_lease_is_exclusive(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "a", 30, 0, T0)
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "b", 30, 0, at(1))
+        await store.acquire(OTHER, "b", 30, 0, at(1))  # other instances are not affected
+
+    async def test_acquire_waits_then_times_out(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "a", 30, 0, T0)
+        start = time.monotonic()
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "b", 30, 0.3, T0)
+        assert 0.29 <= time.monotonic() - start < 3
+
+    async def test_waiting_acquire_gets_a_released_lease(
+        self, open_store: _Open[LeaseStore]
+    ) -> None:
+        one, two = await open_store(), await open_store()
+        await one.acquire(KEY, "a", 30, 0, T0)
+
+        async def release_soon() -> None:
+            await asyncio.sleep(0.1)
+            await one.release(KEY, "a")
+
+        start = time.monotonic()
+        await asyncio.gather(two.acquire(KEY, "b", 30, 10, T0), release_soon())
+        assert time.monotonic() - start < 3
+        with pytest.raises(LeaseTimeout):
+            await one.acquire(KEY, "a", 30, 0, at(1))
+
+    async def test_waiting_acquire_gets_a_lease_that_lapses(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "a", 0.3, 0, T0)
+        start = time.monotonic()
+        await store.acquire(KEY, "b", 30, 10, T0)  # time while waiting is T0 + elapsed
+        assert 0.25 <= time.monotonic() - start < 3
+
+    async def test_lapsed_lease_goes_to_another_owner(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "a", 10, 0, T0)
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "b", 10, 0, at(9.999))
+        await store.acquire(KEY, "b", 10, 0, at(10))  # a lease lapses at its end instant
+        with pytest.raises(LeaseLost):
+            await store.renew(KEY, "a", 10, at(11))
+        await store.release(KEY, "a")  # no longer a's: harmless, b keeps it
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "a", 10, 0, at(12))
+
+    async def test_owner_reacquires_and_extends(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "a", 10, 0, T0)
+        await store.acquire(KEY, "a", 10, 0, at(5))
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "b", 10, 0, at(12))
+        await store.acquire(KEY, "b", 10, 0, at(15))
+
+    async def test_renew_extends_the_lease(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "a", 10, 0, T0)
+        await store.renew(KEY, "a", 10, at(8))
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "b", 10, 0, at(17))
+        await store.acquire(KEY, "b", 10, 0, at(18))
+
+    async def test_renew_without_the_lease_raises_lease_lost(self, store: LeaseStore) -> None:
+        with pytest.raises(LeaseLost):
+            await store.renew(KEY, "a", 10, T0)
+        await store.acquire(KEY, "a", 10, 0, T0)
+        with pytest.raises(LeaseLost):
+            await store.renew(KEY, "b", 10, T0)
+        await store.release(KEY, "a")
+        with pytest.raises(LeaseLost) as info:
+            await store.renew(KEY, "a", 10, T0)
+        assert isinstance(info.value, StoreError)
+
+    async def test_release_frees_the_lease(self, store: LeaseStore) -> None:
+        await store.acquire(KEY, "a", 30, 0, T0)
+        await store.release(KEY, "a")
+        await store.acquire(KEY, "b", 30, 0, T0)
+
+    async def test_release_by_non_owner_is_harmless(self, store: LeaseStore) -> None:
+        await store.release(KEY, "nobody")  # never leased
+        await store.acquire(KEY, "a", 30, 0, T0)
+        await store.release(KEY, "b")
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "c", 30, 0, at(1))
+
+    async def test_release_with_an_update_writes_the_row_and_frees_the_lease(
+        self, store: LeaseStore
+    ) -> None:
+        await store.create(KEY, T0)
+        await store.acquire(KEY, "a", 30, 0, T0)
+        await store.release(KEY, "a", RegistryUpdate("awaiting", at(60), {"k": "v"}, at(2)))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup, record.tags) == ("awaiting", at(60), {"k": "v"})
+        assert record.updated_at == at(2)
+        await store.acquire(KEY, "b", 30, 0, at(3))
+        # not (or no longer) the owner: the row is still written, the lease stays b's
+        await store.release(KEY, "a", RegistryUpdate("finished", None, {}, at(4)))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup) == ("finished", None)
+        with pytest.raises(LeaseTimeout):
+            await store.acquire(KEY, "c", 30, 0, at(5))
+
+    async def test_release_with_an_update_of_an_unregistered_instance_changes_nothing(
+        self, store: LeaseStore
+    ) -> None:
+        await store.acquire(KEY, "a", 30, 0, T0)
+        with pytest.raises(StoreError, match="not registered"):
+            await store.release(KEY, "a", RegistryUpdate("finished", None, {}, at(1)))
+        with pytest.raises(LeaseTimeout):  # still a's
+            await store.acquire(KEY, "b", 30, 0, at(2))
+        assert await store.get_record(KEY) is None
+
+    async def test_a_release_with_an_update_wakes_waiters(
+        self, open_store: _Open[LeaseStore]
+    ) -> None:
+        one, two = await open_store(), await open_store()
+        await one.create(KEY, T0)
+        await one.acquire(KEY, "a", 30, 0, T0)
+
+        async def release_soon() -> None:
+            await asyncio.sleep(0.1)
+            await one.release(KEY, "a", RegistryUpdate("awaiting", None, {}, at(1)))
+
+        start = time.monotonic()
+        await asyncio.gather(two.acquire(KEY, "b", 30, 10, T0), release_soon())
+        assert time.monotonic() - start < 3
+
+    async def test_stale_finds_running_instances_without_a_live_lease(
+        self, store: LeaseStore
+    ) -> None:
+        keys = {name: InstanceKey("w", name) for name in ("dead", "alive", "lapsed", "idle")}
+        for n, key in enumerate(keys.values()):
+            await store.create(key, T0)
+            status: RegistryStatus = "awaiting" if key.instance_id == "idle" else "running"
+            await store.update(key, status, None, {}, at(n))
+        await store.acquire(keys["alive"], "w1", 60, 0, T0)
+        await store.acquire(keys["lapsed"], "w2", 5, 0, T0)
+        await store.acquire(keys["idle"], "w3", 5, 0, T0)
+        assert await store.stale(at(1), 10) == [keys["dead"]]
+        assert await store.stale(at(5), 10) == [keys["dead"], keys["lapsed"]]
+        assert await store.stale(at(5), 1) == [keys["dead"]]
+        assert await store.stale(at(60), 10) == [keys["dead"], keys["alive"], keys["lapsed"]]
+
+    async def test_release_with_an_update_counts_its_error(self, store: LeaseStore) -> None:
+        await store.create(KEY, T0)
+        await store.acquire(KEY, "a", 30, 0, T0)
+        await store.update(KEY, "running", None, {}, at(1), error="ConnectionError: down")
+        await store.release(
+            KEY, "a", RegistryUpdate("awaiting", at(120), {}, at(2), error="TimeoutError: slow")
+        )
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.failures, record.last_error) == (2, "TimeoutError: slow")
+        await store.acquire(KEY, "a", 30, 0, at(3))
+        await store.release(KEY, "a", RegistryUpdate("finished", None, {}, at(4)))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.failures, record.last_error) == ("finished", 0, None)
+
+
+@_async_tests
+class WakeupConformance(_Suite):
+    """The ``WakeupStore`` contract: the next wakeup, claims of due ones, waiting for work.
+    The store must be a ``RegistryStore`` too (wakeups are set by ``create`` and ``update``).
+
+    Subclass it and override the ``new_store`` fixture (see the module's docstring).
+    """
+
+    async def _with_wakeups(self, store: WakeupStore, wakeups: dict[str, datetime | None]) -> None:
+        for iid, wakeup in wakeups.items():
+            key = InstanceKey("timer", iid)
+            await store.create(key, T0)
+            await store.update(key, "awaiting", wakeup, {}, T0)
+
+    async def test_next_wakeup_is_the_earliest_later_one(self, store: WakeupStore) -> None:
+        assert await store.next_wakeup(T0) is None
+        other_wf = InstanceKey("other-workflow", "x")
+        for key, wakeup in ((KEY, at(50)), (OTHER, at(20)), (other_wf, at(10))):
+            await store.create(key, T0)
+            await store.update(key, "awaiting", wakeup, {}, T0)
+        await store.create(InstanceKey(KEY.workflow, "no-wakeup"), T0)
+        assert await store.next_wakeup(T0) == at(10)
+        assert await store.next_wakeup(T0, [KEY.workflow]) == at(20)
+        assert await store.next_wakeup(at(20), [KEY.workflow]) == at(50)  # strictly later
+        assert await store.next_wakeup(at(50)) is None
+        assert await store.next_wakeup(T0, []) is None
+
+    async def test_claim_due_claims_due_wakeups_earliest_first(self, store: WakeupStore) -> None:
+        await self._with_wakeups(
+            store, {"late": at(1), "now": T0, "early": at(-5), "none": None, "also": at(-5)}
+        )
+        claims = await store.claim_due(T0, 10, 30)
+        assert claims == [
+            Claim(InstanceKey("timer", "also"), at(-5), at(30)),
+            Claim(InstanceKey("timer", "early"), at(-5), at(30)),
+            Claim(InstanceKey("timer", "now"), T0, at(30)),
+        ]
+
+    async def test_claimed_wakeups_are_skipped_until_the_claim_lapses(
+        self, open_store: _Open[WakeupStore]
+    ) -> None:
+        one, two = await open_store(), await open_store()
+        await self._with_wakeups(one, {"x": T0})
+        assert [c.key.instance_id for c in await one.claim_due(T0, 10, 30)] == ["x"]
+        assert await two.claim_due(at(29.999), 10, 30) == []
+        assert await one.claim_due(at(29.999), 10, 30) == []
+        (claim,) = await two.claim_due(at(30), 10, 30)
+        assert claim == Claim(InstanceKey("timer", "x"), T0, at(60))
+
+    async def test_update_clears_the_claim(self, store: WakeupStore) -> None:
+        await self._with_wakeups(store, {"x": T0})
+        assert len(await store.claim_due(T0, 10, 30)) == 1
+        await store.update(InstanceKey("timer", "x"), "awaiting", at(5), {}, at(1))
+        assert await store.claim_due(at(4), 10, 30) == []
+        assert [c.wakeup_at for c in await store.claim_due(at(6), 10, 30)] == [at(5)]
+        await store.update(InstanceKey("timer", "x"), "finished", None, {}, at(7))
+        assert await store.claim_due(at(1000), 10, 30) == []
+
+    async def test_claim_due_respects_the_limit(self, store: WakeupStore) -> None:
+        await self._with_wakeups(store, {f"i{n}": at(-n) for n in range(5)})
+        first = await store.claim_due(T0, 2, 30)
+        assert [c.key.instance_id for c in first] == ["i4", "i3"]
+        assert [c.key.instance_id for c in await store.claim_due(T0, 2, 30)] == ["i2", "i1"]
+        assert [c.key.instance_id for c in await store.claim_due(T0, 2, 30)] == ["i0"]
+        assert await store.claim_due(T0, 2, 30) == []
+        assert await store.claim_due(at(100), 0, 30) == []
+
+    async def test_concurrent_claimers_get_disjoint_claims(
+        self, open_store: _Open[WakeupStore]
+    ) -> None:
+        stores = [await open_store() for _ in range(3)]
+        await self._with_wakeups(stores[0], {f"i{n:02}": at(-n) for n in range(30)})
+        batches = await asyncio.gather(*(stores[n % 3].claim_due(T0, 4, 30) for n in range(12)))
+        claimed = [c.key.instance_id for batch in batches for c in batch]
+        assert sorted(claimed) == [f"i{n:02}" for n in range(30)]
+
+    async def test_wait_for_work_returns_after_the_timeout(self, store: WakeupStore) -> None:
+        await settle(store)
+        start = time.monotonic()
+        await store.wait_for_work(0.3)
+        assert time.monotonic() - start < 1.5
+
+    async def test_wait_for_work_wakes_on_a_new_wakeup(
+        self, open_store: _Open[WakeupStore]
+    ) -> None:
+        worker, other = await open_store(), await open_store()
+        await other.create(KEY, T0)
+        for writer in (other, worker):
+            await settle(worker)
+
+            async def set_wakeup(writer: WakeupStore = writer) -> None:
+                await asyncio.sleep(0.05)
+                await writer.update(KEY, "awaiting", at(5), {}, T0)
+
+            start = time.monotonic()
+            await asyncio.gather(worker.wait_for_work(10), set_wakeup())
+            assert time.monotonic() - start < 3
+
+
+@_async_tests
+class StoreConformance(
+    JournalConformance,
+    SnapshotConformance,
+    RegistryConformance,
+    LeaseConformance,
+    WakeupConformance,
+):
+    """The whole ``Store`` contract: every capability's suite, and how journal and registry
+    meet (instants, an append needs no registry row and leaves it alone).
+
+    Subclass it and override the ``new_store`` fixture, returning a ``StoreFactory``::
+
+        class TestMyStore(StoreConformance):
+            @pytest.fixture
+            def new_store(self, tmp_path: Path) -> StoreFactory:
+                return lambda: MyStore(tmp_path / "db")
+    """
+
+    async def test_instants_round_trip_exactly_as_utc(self, store: Store) -> None:
+        ist = timezone(timedelta(hours=5, minutes=30))
+        created = datetime(2031, 5, 6, 7, 8, 9, 123457, tzinfo=ist)
+        wakeup = datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+        await store.create(KEY, created)
+        await store.update(KEY, "awaiting", wakeup, {}, created)
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert record.created_at == created
+        assert record.next_wakeup == wakeup
+        for instant in (record.created_at, record.updated_at, record.next_wakeup):
+            assert instant is not None
+            assert instant.utcoffset() == timedelta(0)
+        await store.append(KEY, 0, [event(1, created)])
+        (entry,) = await store.read(KEY)
+        assert entry.recorded_at == created
+        assert entry.recorded_at.utcoffset() == timedelta(0)
+        assert entry.recorded_at.microsecond == 123457
+
+    async def test_append_leaves_the_registry_alone(self, store: Store) -> None:
+        # updated_at is the last registry write (a runtime writes it as an operation starts
+        # and ends), not the last event: appends stay one cheap insert
+        await store.create(KEY, T0)
+        await store.append(KEY, 0, [event(1, at(3)), event(2, at(7))])
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.created_at, record.updated_at) == (T0, T0)
+        await store.update(KEY, "awaiting", None, {}, at(8))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert record.updated_at == at(8)
+
+    async def test_append_needs_no_registry_row(self, store: Store) -> None:
+        await store.append(KEY, 0, [event(1)])
+        assert [e.sequence for e in await store.read(KEY)] == [1]
+        assert not await store.exists(KEY)
