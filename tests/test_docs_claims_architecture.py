@@ -41,11 +41,12 @@ def test_every_package_of_the_table_is_public() -> None:
         ("engine", ["Execution", "RunEffect", "Record", "StepProgress", "draft"]),
         ("stores", ["Store", "InstanceKey", "InstanceRecord", "SearchQuery", "Page"]),
         ("stores", ["MemoryStore", "SqliteStore", "PostgresStore"]),
+        ("stores", ["JournalStore", "SnapshotStore", "RegistryStore", "LeaseStore", "WakeupStore"]),
         ("definition", ["WIO", "Workflow", "SignalDef", "draft_refusal", "is_draft"]),
         ("definition", ["ensure_runnable", "Ok", "Err"]),
         ("serialization", ["JsonCodec", "type_tag"]),
         ("runtime", ["InMemoryRuntime", "DurableRuntime", "Worker", "current_step"]),
-        ("testing", ["TestClock"]),
+        ("testing", ["TestClock", "StoreConformance"]),
     ],
 )
 def test_names_are_where_the_page_puts_them(package: str, names: list[str]) -> None:
