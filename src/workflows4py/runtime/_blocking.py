@@ -1,17 +1,29 @@
 """The blocking facade: the async API driven from plain threads through one event loop.
 
-Each method is a one-line delegate to its async twin run on a private event loop thread
-(the "portal"), so there is one implementation of every operation. A test checks that the
-facade offers every public coroutine method of the async classes.
+Each method is a one-line delegate to its async twin, run through an ``anyio`` blocking
+portal on an event loop thread of the facade's own, so there is one implementation of
+every operation. A test checks that the facade offers every public coroutine method of the
+async classes.
+
+The portal is ``anyio.from_thread.BlockingPortal`` (it carries each call to the loop and
+its result or exception back), served in a daemon thread started here rather than by
+``anyio.from_thread.start_blocking_portal()``: that one is a context manager, and a facade
+left open without ``with`` would keep its generator alive until the interpreter's
+teardown, whose ``finally`` then waits forever on a loop thread already frozen, so the
+process would hang at exit instead of ending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+import anyio
+from anyio.from_thread import BlockingPortal
 
 from workflows4py._errors import WorkflowError
 from workflows4py.definition import Result, SignalDef, SystemEvent
@@ -33,39 +45,76 @@ Resp = TypeVar("Resp")
 
 
 class _Portal:
-    """An event loop running in a daemon thread, shared by one blocking runtime."""
+    """An anyio blocking portal on an event loop in a daemon thread, started at first use."""
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._portal: BlockingPortal | None = None
         self._thread: threading.Thread | None = None
+        self._closed = False
         self._guard = threading.Lock()
 
-    def _ensure(self) -> asyncio.AbstractEventLoop:
+    def _ensure(self) -> BlockingPortal:
         with self._guard:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
+            if self._closed:
+                raise WorkflowError("this blocking facade is closed")
+            if self._portal is None:
+                started: Future[BlockingPortal] = Future()
                 thread = threading.Thread(
-                    target=loop.run_forever, name="workflows4py-portal", daemon=True
+                    target=_serve, args=(started,), name="workflows4py-portal", daemon=True
                 )
                 thread.start()
-                self._loop, self._thread = loop, thread
-            return self._loop
+                self._portal, self._thread = started.result(), thread
+            return self._portal
 
-    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+    def run(self, operation: Callable[[], Awaitable[R]]) -> R:
+        """Run ``operation()`` on the portal's loop and wait for its result or exception."""
+        self._check_caller()
+        return self._ensure().call(operation)
+
+    def _check_caller(self) -> None:
+        """Refuse a caller that would wait on an event loop it is itself running on."""
         if threading.current_thread() is self._thread:
-            coro.close()
             raise WorkflowError("the blocking API cannot be called from inside a workflow step")
-        loop = self._ensure()
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no loop here: the caller may block
+        else:
+            raise WorkflowError(
+                "the blocking API cannot be called from a running event loop: await the"
+                " async runtime's methods there instead (the facade's .runtime)"
+            )
 
-    def close(self) -> None:
-        with self._guard:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
-            loop.close()
+    def close(self, last: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Run ``last`` on the loop, let the calls under way finish, stop the loop and
+        join its thread; a second close does nothing."""
+        self._check_caller()
+        try:
+            if last is not None and not self._closed:
+                self.run(last)
+        finally:
+            with self._guard:
+                portal, thread = self._portal, self._thread
+                self._portal, self._thread, self._closed = None, None, True
+            if portal is not None and thread is not None:
+                portal.call(portal.stop)
+                thread.join()
+
+
+def _serve(started: Future[BlockingPortal]) -> None:
+    """The portal thread: an event loop serving a portal until it is stopped."""
+
+    async def serve() -> None:
+        async with BlockingPortal() as portal:
+            started.set_result(portal)
+            await portal.sleep_until_stopped()
+
+    try:
+        anyio.run(serve)
+    except BaseException as error:  # pragma: no cover - the loop could not start
+        if not started.done():
+            started.set_exception(error)
+        raise
 
 
 class BlockingInstance(Generic[S, Ev]):
@@ -87,147 +136,143 @@ class BlockingInstance(Generic[S, Ev]):
     def deliver_signal(
         self, signal: SignalDef[Req, Resp], request: Req, *, route: str | None = None
     ) -> Resp | UnexpectedSignal:
-        pending = self._async.deliver_signal(signal, request, route=route)
-        return self._portal.run(pending)
+        return self._portal.run(lambda: self._async.deliver_signal(signal, request, route=route))
 
     def result(self) -> Result[Any, Any] | None:
-        return self._portal.run(self._async.result())
+        return self._portal.run(self._async.result)
 
     def next_wakeup(self) -> datetime | None:
-        return self._portal.run(self._async.next_wakeup())
+        return self._portal.run(self._async.next_wakeup)
 
     def wakeup(self) -> None:
-        return self._portal.run(self._async.wakeup())
+        return self._portal.run(self._async.wakeup)
 
     def query_state(self) -> S:
-        return self._portal.run(self._async.query_state())
+        return self._portal.run(self._async.query_state)
 
     def status(self) -> InstanceStatus:
-        return self._portal.run(self._async.status())
+        return self._portal.run(self._async.status)
 
     def get_events(self) -> list[Ev | SystemEvent]:
-        return self._portal.run(self._async.get_events())
+        return self._portal.run(self._async.get_events)
 
     def get_journal(self) -> list[JournalEntry]:
-        return self._portal.run(self._async.get_journal())
+        return self._portal.run(self._async.get_journal)
 
     def get_progress(self) -> StepProgress:
-        return self._portal.run(self._async.get_progress())
+        return self._portal.run(self._async.get_progress)
 
     def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
-        return self._portal.run(self._async.expected_signals())
+        return self._portal.run(self._async.expected_signals)
 
 
 class BlockingRuntime(Generic[S, Ev]):
-    """Blocking twin of :class:`InMemoryRuntime`. Use a runtime either async or blocking.
+    """Blocking twin of :class:`InMemoryRuntime` and :class:`DurableRuntime`: one facade
+    serves both, and ``BlockingDurableRuntime`` is this same class (an alias).
 
-    Close it (or use it as a context manager) to stop its event loop thread.
+    Any number of threads may call it; its methods raise what their async twins raise, and
+    ``WorkflowError`` when called from inside a workflow step or from a running event loop.
+    Use a runtime either through this facade or from async code, not both. Entering it
+    (``with runtime.blocking() as rt``) initializes a durable runtime's store; closing it
+    (or leaving the ``with``) waits for the calls under way, closes a durable runtime's
+    store and stops the event loop thread; the facade cannot be used after that.
+    ``search``, ``resume_stale``, ``run_claimed`` and ``initialize`` need a durable
+    runtime, ``restore_from_events`` the in-memory one; otherwise they raise
+    ``WorkflowError``.
     """
 
-    def __init__(self, runtime: InMemoryRuntime[S, Ev]) -> None:
+    def __init__(self, runtime: InMemoryRuntime[S, Ev] | DurableRuntime[S, Ev]) -> None:
         self._async = runtime
         self._portal = _Portal()
+        # a durable runtime has a store; the in-memory one has not (told apart without
+        # importing either class here)
+        durable = hasattr(runtime, "store")
+        self._store_backed = cast("DurableRuntime[S, Ev] | None", runtime if durable else None)
+        self._in_memory = cast("InMemoryRuntime[S, Ev] | None", None if durable else runtime)
 
     def __enter__(self) -> BlockingRuntime[S, Ev]:
+        if self._store_backed is not None:
+            self.initialize()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Stop the event loop thread behind this facade."""
-        self._portal.close()
-
     @property
-    def runtime(self) -> InMemoryRuntime[S, Ev]:
+    def runtime(self) -> InMemoryRuntime[S, Ev] | DurableRuntime[S, Ev]:
         """The async runtime behind this facade."""
         return self._async
+
+    def _durable(self, operation: str) -> DurableRuntime[S, Ev]:
+        if self._store_backed is None:
+            raise WorkflowError(f"{operation}() needs a durable runtime (SqliteRuntime, ...)")
+        return self._store_backed
+
+    def close(self) -> None:
+        """Close a durable runtime's store, then stop the event loop thread (idempotent)."""
+        durable = self._store_backed
+        self._portal.close(None if durable is None else durable.close)
+
+    def initialize(self) -> None:
+        """Create or migrate a durable runtime's store schema."""
+        return self._portal.run(self._durable("initialize").initialize)
 
     def _wrap(self, instance: WorkflowInstance[S, Ev]) -> BlockingInstance[S, Ev]:
         return BlockingInstance(instance, self._portal)
 
     def create_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
-        return self._wrap(self._portal.run(self._async.create_instance(instance_id)))
+        """The instance with this id, created (and run until it waits) if it is new."""
+        return self._wrap(self._portal.run(lambda: self._async.create_instance(instance_id)))
 
     def get_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
-        return self._wrap(self._portal.run(self._async.get_instance(instance_id)))
+        """The existing instance with this id (``InstanceNotFound`` otherwise)."""
+        return self._wrap(self._portal.run(lambda: self._async.get_instance(instance_id)))
 
     def restore_instance(
         self, instance_id: str, journal: Iterable[JournalEntry]
     ) -> BlockingInstance[S, Ev]:
-        return self._wrap(self._portal.run(self._async.restore_instance(instance_id, journal)))
+        """A new instance rebuilt from a journal."""
+        restored = self._portal.run(lambda: self._async.restore_instance(instance_id, journal))
+        return self._wrap(restored)
 
     def restore_from_events(
         self, instance_id: str, events: Iterable[Ev | SystemEvent]
     ) -> BlockingInstance[S, Ev]:
-        return self._wrap(self._portal.run(self._async.restore_from_events(instance_id, events)))
+        """A new in-memory instance rebuilt from event objects."""
+        memory = self._in_memory
+        if memory is None:
+            raise WorkflowError("restore_from_events() needs the in-memory runtime")
+        restored = self._portal.run(lambda: memory.restore_from_events(instance_id, events))
+        return self._wrap(restored)
 
     def instance_ids(self) -> list[str]:
-        return self._portal.run(self._async.instance_ids())
-
-    def run_due_wakeups(self) -> list[str]:
-        return self._portal.run(self._async.run_due_wakeups())
-
-
-class BlockingDurableRuntime(Generic[S, Ev]):
-    """Blocking twin of :class:`DurableRuntime` (SQLite, PostgreSQL, any store).
-
-    Entering it (``with runtime.blocking() as rt``) initializes the store; closing it closes
-    the store and stops the event loop thread that owns the store's connections. Use the
-    runtime through this facade only, not also from async code.
-    """
-
-    def __init__(self, runtime: DurableRuntime[S, Ev]) -> None:
-        self._async = runtime
-        self._portal = _Portal()
-
-    def __enter__(self) -> BlockingDurableRuntime[S, Ev]:
-        self.initialize()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def runtime(self) -> DurableRuntime[S, Ev]:
-        """The async runtime behind this facade."""
-        return self._async
-
-    def initialize(self) -> None:
-        return self._portal.run(self._async.initialize())
-
-    def close(self) -> None:
-        """Close the store, then stop the event loop thread behind this facade."""
-        try:
-            self._portal.run(self._async.close())
-        finally:
-            self._portal.close()
-
-    def _wrap(self, instance: WorkflowInstance[S, Ev]) -> BlockingInstance[S, Ev]:
-        return BlockingInstance(instance, self._portal)
-
-    def create_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
-        return self._wrap(self._portal.run(self._async.create_instance(instance_id)))
-
-    def get_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
-        return self._wrap(self._portal.run(self._async.get_instance(instance_id)))
-
-    def restore_instance(
-        self, instance_id: str, journal: Iterable[JournalEntry]
-    ) -> BlockingInstance[S, Ev]:
-        return self._wrap(self._portal.run(self._async.restore_instance(instance_id, journal)))
-
-    def instance_ids(self) -> list[str]:
-        return self._portal.run(self._async.instance_ids())
+        """The ids of the runtime's instances."""
+        return self._portal.run(self._async.instance_ids)
 
     def search(self, query: SearchQuery | None = None) -> Page:
-        return self._portal.run(self._async.search(query))
+        """A page of a durable runtime's registry."""
+        durable = self._durable("search")
+        return self._portal.run(lambda: durable.search(query))
 
     def run_due_wakeups(self, limit: int = 100) -> list[str]:
-        return self._portal.run(self._async.run_due_wakeups(limit))
+        """Run the instances whose wakeup is due; their ids. ``limit`` bounds a durable
+        runtime's claims; the in-memory runtime wakes every due instance."""
+        durable = self._store_backed
+        if durable is None:
+            return self._portal.run(self._async.run_due_wakeups)
+        return self._portal.run(lambda: durable.run_due_wakeups(limit))
 
     def resume_stale(self, limit: int = 100) -> list[str]:
-        return self._portal.run(self._async.resume_stale(limit))
+        """Resume a durable runtime's instances left running by a dead process."""
+        durable = self._durable("resume_stale")
+        return self._portal.run(lambda: durable.resume_stale(limit))
 
     def run_claimed(self, instance_id: str) -> bool:
-        return self._portal.run(self._async.run_claimed(instance_id))
+        """Run an instance a worker claimed; False if that failed."""
+        durable = self._durable("run_claimed")
+        return self._portal.run(lambda: durable.run_claimed(instance_id))
+
+
+BlockingDurableRuntime = BlockingRuntime
+"""The blocking facade over a :class:`DurableRuntime`: the same class as
+:class:`BlockingRuntime`, which serves both kinds of runtime."""

@@ -23,7 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, Unpack
 
 from workflows4py._errors import DecodeError, InstanceNotFound, WorkflowError
 from workflows4py.definition import Workflow
@@ -54,6 +54,9 @@ from ._runtime import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_SNAPSHOT_BYTES,
+    Ev,
+    R,
+    S,
     WorkflowInstance,
     _Instance,
     check_instance_id,
@@ -63,7 +66,7 @@ from ._runtime import (
 )
 
 if TYPE_CHECKING:
-    from ._blocking import BlockingDurableRuntime
+    from ._blocking import BlockingRuntime
 
 __all__ = [
     "DurableRuntime",
@@ -72,10 +75,6 @@ __all__ = [
     "SqliteRuntime",
     "default_owner",
 ]
-
-S = TypeVar("S")
-Ev = TypeVar("Ev")
-R = TypeVar("R")
 
 _log = logging.getLogger("workflows4py")
 
@@ -172,12 +171,12 @@ class DurableRuntime(Generic[S, Ev]):
         """Close the store."""
         await self.store.close()
 
-    def blocking(self) -> BlockingDurableRuntime[S, Ev]:
+    def blocking(self) -> BlockingRuntime[S, Ev]:
         """A blocking facade over this runtime, for code without an event loop; use it as
         a context manager (it initializes the store, and closes it at the end)."""
-        from ._blocking import BlockingDurableRuntime
+        from ._blocking import BlockingRuntime
 
-        return BlockingDurableRuntime(self)
+        return BlockingRuntime(self)
 
     async def __aenter__(self) -> DurableRuntime[S, Ev]:
         await self.initialize()
@@ -695,11 +694,6 @@ class PostgresRuntime(DurableRuntime[S, Ev]):
     ) -> None:
         from workflows4py.stores import PostgresStore
 
-        store = PostgresStore(
-            conninfo,
-            schema=schema,
-            min_size=min_connections,
-            max_size=max_connections,
-            connect_timeout=connect_timeout,
-        )
+        pool = {"min_size": min_connections, "max_size": max_connections}
+        store = PostgresStore(conninfo, schema=schema, connect_timeout=connect_timeout, **pool)
         super().__init__(workflow, store, initial_state=initial_state, **options)

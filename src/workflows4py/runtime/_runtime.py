@@ -66,8 +66,10 @@ __all__ = [
     "encoded_size",
 ]
 
+# the type variables of the runtime package (its other modules import them from here)
 S = TypeVar("S")
 Ev = TypeVar("Ev")
+R = TypeVar("R")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
@@ -458,9 +460,6 @@ class _Instance(Generic[S, Ev]):
 
 def _names(types: Sequence[type[Any]]) -> str:
     return ", ".join(t.__qualname__ for t in types) or "nothing"
-
-
-R = TypeVar("R")
 
 
 class _Host(Protocol[S, Ev]):
