@@ -1,4 +1,5 @@
-"""What the stores share: instants in UTC, limits, the change pulse and lease waiting.
+"""What the stores share: instants in UTC, limits, the change pulse, lease waiting, and
+the methods whose logic is the same in every store (:class:`_StoreBase`).
 
 Private to the stores (memory, SQLite, PostgreSQL); nothing here knows a database.
 """
@@ -6,13 +7,22 @@ Private to the stores (memory, SQLite, PostgreSQL); nothing here knows a databas
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
-from ._protocol import InstanceKey, LeaseTimeout
+from ._protocol import (
+    InstanceKey,
+    LeaseTimeout,
+    RegistryStatus,
+    RegistryUpdate,
+    SearchQuery,
+    StoreError,
+)
 
-__all__ = ["_Pulse", "_acquire_loop", "_check_limit", "_utc"]
+__all__ = ["_Pulse", "_StoreBase", "_acquire_loop", "_check_limit", "_check_page", "_utc"]
 
 
 def _utc(instant: datetime) -> datetime:
@@ -25,6 +35,11 @@ def _utc(instant: datetime) -> datetime:
 def _check_limit(name: str, value: int) -> None:
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def _check_page(query: SearchQuery) -> None:
+    _check_limit("limit", query.limit)
+    _check_limit("offset", query.offset)
 
 
 class _Pulse:
@@ -107,3 +122,85 @@ async def _acquire_loop(
         await released.wait(since, max(0.0, min(remaining, lapses_in, interval)))
         interval = min(interval * 2, poll)
         elapsed = time.monotonic() - start
+
+
+class _StoreBase:
+    """``acquire``, ``update`` and ``release`` of every store, written once over its hooks.
+
+    A store sets the two pulses (``_released``: a lease was given up; ``_work``: a wakeup was
+    set) and defines the hooks, which only read and write: the signalling, the checks and
+    the waiting are here.
+    """
+
+    _released: _Pulse
+    _work: _Pulse
+    _LEASE_POLL: ClassVar[float]  # seconds between looks at a lease held elsewhere
+
+    def _take_lease(
+        self, key: InstanceKey, owner: str, ttl: float, at: datetime
+    ) -> Awaitable[tuple[str, datetime] | None]:
+        """Lease to ``owner`` at ``at``: None if taken, else (holder, until) of the lease."""
+        raise NotImplementedError
+
+    def _update_row(self, key: InstanceKey, update: RegistryUpdate, keep: bool) -> Awaitable[int]:
+        """Write ``update`` (``keep``: the failure count too); how many rows it changed."""
+        raise NotImplementedError
+
+    def _release_lease(self, key: InstanceKey, owner: str) -> Awaitable[int]:
+        """Give up ``owner``'s lease; how many leases that gave up."""
+        raise NotImplementedError
+
+    def _release_updating(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate
+    ) -> Awaitable[tuple[int, int]]:
+        """Write ``update`` and, if the row is there, give up the lease, atomically: how many
+        rows were updated and leases given up."""
+        raise NotImplementedError
+
+    async def acquire(
+        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
+    ) -> None:
+        await _acquire_loop(
+            key,
+            owner,
+            wait=wait,
+            now=_utc(now),
+            attempt=functools.partial(self._take_lease, key, owner, ttl),
+            released=self._released,
+            poll=self._LEASE_POLL,
+        )
+
+    async def update(
+        self,
+        key: InstanceKey,
+        status: RegistryStatus,
+        next_wakeup: datetime | None,
+        tags: dict[str, str],
+        now: datetime,
+        *,
+        error: str | None = None,
+        keep_failures: bool = False,
+    ) -> None:
+        update = RegistryUpdate(status, next_wakeup, tags, now, error)
+        if not await self._update_row(key, update, keep_failures):
+            raise _not_registered(key)
+        if next_wakeup is not None:
+            self._work.fire()
+
+    async def release(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
+    ) -> None:
+        if update is None:
+            released = await self._release_lease(key, owner)
+        else:
+            updated, released = await self._release_updating(key, owner, update)
+            if not updated:
+                raise _not_registered(key)
+            if update.next_wakeup is not None:
+                self._work.fire()
+        if released:
+            self._released.fire()
+
+
+def _not_registered(key: InstanceKey) -> StoreError:
+    return StoreError(f"{key} is not registered; create it before updating it")

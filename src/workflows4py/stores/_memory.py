@@ -4,7 +4,7 @@ Tests and the in-memory runtime use it, so it must fail the way the databases fa
 ``expected`` raises :class:`SequenceConflict`, a lease is held until it lapses (by the
 caller's clock), a claimed wakeup stays invisible to other workers until its claim lapses,
 and search orders, filters, pages and counts exactly like SQL does. The conformance suite
-(``tests/store_conformance.py``) runs unchanged against this store and the SQL ones.
+(:mod:`workflows4py.testing`) runs unchanged against this store and the SQL ones.
 
 Every method runs without awaiting in between its reads and writes, so each is atomic with
 respect to other tasks of the event loop; that is the memory analogue of a transaction.
@@ -12,9 +12,6 @@ The store is not thread-safe: use it from one event loop.
 
 :meth:`MemoryStore.share` returns a second handle on the same data, as a second process
 opening the same database would get: closing one handle leaves the other usable.
-
-A few helpers used by all three stores live here too (the store modules form one family):
-normalising instants to UTC, a wake-up :class:`_Pulse`, and the ``acquire`` wait loop.
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ._common import _acquire_loop, _check_limit, _Pulse, _utc
+from ._common import _check_limit, _check_page, _Pulse, _StoreBase, _utc
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -79,19 +76,25 @@ class _Data:
         self.work = _Pulse()  # a wakeup was set, or a lease released
 
 
-class MemoryStore:
-    """A :class:`~workflows4py._store.Store` in process memory; nothing survives the process."""
+class MemoryStore(_StoreBase):
+    """A :class:`~workflows4py.stores.Store` in process memory; nothing survives the process."""
+
+    _LEASE_POLL = 3600.0  # every release is signalled
 
     def __init__(self) -> None:
-        self._data = _Data()
+        self._use(_Data())
         self._closed = False
-        self._work_seen = 0
+
+    def _use(self, data: _Data) -> None:
+        self._data = data
+        self._released = data.released
+        self._work = data.work
+        self._work_seen = data.work.generation
 
     def share(self) -> MemoryStore:
         """Another handle on the same data, like a second process opening the same database."""
         other = MemoryStore()
-        other._data = self._data
-        other._work_seen = self._data.work.generation
+        other._use(self._data)
         return other
 
     def _db(self) -> _Data:
@@ -100,19 +103,16 @@ class MemoryStore:
         return self._data
 
     async def initialize(self) -> None:
-        """Create or migrate the schema; safe to call from many processes at once."""
         self._db()
 
     async def close(self) -> None:
-        """Release connections; the store is unusable afterwards."""
         self._closed = True
-        self._data.released.fire()  # waiters on this handle notice the close
-        self._data.work.fire()
+        self._released.fire()  # waiters on this handle notice the close
+        self._work.fire()
 
     async def create(
         self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
     ) -> bool:
-        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         db = self._db()
         if key in db.rows:
             return False
@@ -124,7 +124,6 @@ class MemoryStore:
         return True
 
     async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
-        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
         db = self._db()
         now = _utc(now)
         held = db.leases.get(key)
@@ -135,16 +134,13 @@ class MemoryStore:
         return True
 
     async def exists(self, key: InstanceKey) -> bool:
-        """Whether the instance is registered."""
         return key in self._db().rows
 
     async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
-        """Journal entries with sequence > ``after``, in order."""
         journal = self._db().journals.get(key, [])
         return journal[max(after, 0) :]
 
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
-        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
         db = self._db()
         if not events:
             return
@@ -157,94 +153,66 @@ class MemoryStore:
             raise SequenceConflict(key, expected, len(journal))
         journal.extend(entries)
 
-    async def acquire(
-        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
-    ) -> None:
-        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
-
-        async def attempt(at: datetime) -> tuple[str, datetime] | None:
-            leases = self._db().leases
-            held = leases.get(key)
-            if held is not None and held[0] != owner and held[1] > at:
-                return held
-            leases[key] = (owner, at + timedelta(seconds=ttl))
-            return None
-
-        await _acquire_loop(
-            key,
-            owner,
-            wait=wait,
-            now=_utc(now),
-            attempt=attempt,
-            released=self._data.released,
-            poll=3600.0,
-        )
+    async def _take_lease(
+        self, key: InstanceKey, owner: str, ttl: float, at: datetime
+    ) -> tuple[str, datetime] | None:
+        leases = self._db().leases
+        held = leases.get(key)
+        if held is not None and held[0] != owner and held[1] > at:
+            return held
+        leases[key] = (owner, at + timedelta(seconds=ttl))
+        return None
 
     async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
-        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
         leases = self._db().leases
         held = leases.get(key)
         if held is None or held[0] != owner:
             raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
         leases[key] = (owner, _utc(now) + timedelta(seconds=ttl))
 
-    async def release(
-        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
-    ) -> None:
-        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
-        db = self._db()
-        if update is not None:
-            u = update
-            await self.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
-        held = db.leases.get(key)
-        if held is not None and held[0] == owner:
-            del db.leases[key]
-            db.released.fire()
+    async def _release_lease(self, key: InstanceKey, owner: str) -> int:
+        leases = self._db().leases
+        held = leases.get(key)
+        if held is None or held[0] != owner:
+            return 0
+        del leases[key]
+        return 1
+
+    async def _release_updating(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate
+    ) -> tuple[int, int]:
+        if not await self._update_row(key, update, False):
+            return 0, 0
+        return 1, await self._release_lease(key, owner)
 
     async def save_snapshot(
         self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
     ) -> None:
-        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
         snapshots = self._db().snapshots
         old = snapshots.get(key)
         if replace or old is None or old.sequence <= snapshot.sequence:
             snapshots[key] = snapshot
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
-        """The latest snapshot, if any."""
         return self._db().snapshots.get(key)
 
-    async def update(
-        self,
-        key: InstanceKey,
-        status: RegistryStatus,
-        next_wakeup: datetime | None,
-        tags: dict[str, str],
-        now: datetime,
-        *,
-        error: str | None = None,
-        keep_failures: bool = False,
-    ) -> None:
-        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
-        db = self._db()
-        row = db.rows.get(key)
+    async def _update_row(self, key: InstanceKey, update: RegistryUpdate, keep: bool) -> int:
+        row = self._db().rows.get(key)
         if row is None:
-            raise StoreError(f"{key} is not registered; create it before updating it")
-        row.status = status
-        row.next_wakeup = None if next_wakeup is None else _utc(next_wakeup)
+            return 0
+        row.status = update.status
+        row.next_wakeup = None if update.next_wakeup is None else _utc(update.next_wakeup)
         row.claimed_until = None
-        row.tags = dict(tags)
-        row.updated_at = _utc(now)
-        if not keep_failures:
-            row.failures = 0 if error is None else row.failures + 1
-            row.last_error = error
-        if next_wakeup is not None:
-            db.work.fire()
+        row.tags = dict(update.tags)
+        row.updated_at = _utc(update.now)
+        if not keep:
+            row.failures = 0 if update.error is None else row.failures + 1
+            row.last_error = update.error
+        return 1
 
     async def claim_due(
         self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
     ) -> list[Claim]:
-        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         _check_limit("limit", limit)
         db = self._db()
         now = _utc(now)
@@ -264,7 +232,6 @@ class MemoryStore:
     async def next_wakeup(
         self, after: datetime, workflows: Sequence[str] | None = None
     ) -> datetime | None:
-        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
         after = _utc(after)
         later = [
             row.next_wakeup
@@ -276,14 +243,11 @@ class MemoryStore:
         return min(later, default=None)
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
-        """The registry row of one instance."""
         row = self._db().rows.get(key)
         return None if row is None else row.record(key)
 
     async def search(self, query: SearchQuery) -> Page:
-        """Registry rows matching ``query``."""
-        _check_limit("limit", query.limit)
-        _check_limit("offset", query.offset)
+        _check_page(query)
         q = query
         statuses = None if q.status is None else set(q.status)
         cf, ct = _opt_utc(q.created_from), _opt_utc(q.created_to)
@@ -318,7 +282,6 @@ class MemoryStore:
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None
     ) -> list[InstanceKey]:
-        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         _check_limit("limit", limit)
         db = self._db()
         now = _utc(now)
@@ -337,7 +300,6 @@ class MemoryStore:
         return [key for _, key in found[:limit]]
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
         work = self._db().work
         await work.wait(self._work_seen, timeout)
         self._work_seen = work.generation

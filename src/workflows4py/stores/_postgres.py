@@ -58,7 +58,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, LiteralString, cast, get_args
+from typing import Any, ClassVar, LiteralString, TypedDict, Unpack
 
 import psycopg
 from psycopg import pq, sql
@@ -69,7 +69,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from workflows4py._errors import DecodeError
 
-from ._common import _acquire_loop, _check_limit, _Pulse, _utc
+from ._common import _check_limit, _check_page, _Pulse, _StoreBase, _utc
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -78,13 +78,23 @@ from ._protocol import (
     LeaseLost,
     NewEvent,
     Page,
-    RegistryStatus,
     RegistryUpdate,
     SearchQuery,
     SequenceConflict,
     Snapshot,
     StoreError,
     StoreUnavailable,
+)
+from ._rows import (
+    _STATUSES,
+    _claims,
+    _corrupt,
+    _criteria,
+    _key,
+    _keys,
+    _page,
+    _record,
+    _too_new,
 )
 
 __all__ = ["PostgresStore"]
@@ -155,6 +165,25 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
     ),
 )
 
+# Set status, wakeup and tags (a new wakeup is unclaimed), count an error or reset the count:
+# the data-modifying CTE ``updated`` of "update" and "update_release".
+_UPDATED: LiteralString = """updated AS (
+            UPDATE {s}.instances
+            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
+                tags = %(tags)s, updated_at = %(now)s,
+                last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
+                failures = CASE WHEN %(keep)s THEN failures
+                    WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
+            WHERE workflow = %(w)s AND instance_id = %(i)s
+            RETURNING next_wakeup
+        )"""
+
+
+def _with_updated(rest: LiteralString) -> LiteralString:
+    """A statement starting ``WITH`` the CTE ``updated``."""
+    return "".join(("WITH ", _UPDATED, rest))
+
+
 # Every query of the store, by name. {s} is the schema.
 _SQL: dict[str, LiteralString] = {
     # Serialise concurrent initialisers (released at commit).
@@ -223,22 +252,13 @@ _SQL: dict[str, LiteralString] = {
     "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags,
             failures, last_error
         FROM {s}.instances WHERE workflow = %s AND instance_id = %s""",
-    # Set status, wakeup and tags (a new wakeup is unclaimed), count an error or reset the
-    # count; notify workers of a wakeup.
-    # Returns how many rows were updated.
-    "update": """WITH updated AS (
-            UPDATE {s}.instances
-            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
-                tags = %(tags)s, updated_at = %(now)s,
-                last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
-                failures = CASE WHEN %(keep)s THEN failures
-                    WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
-            WHERE workflow = %(w)s AND instance_id = %(i)s
-            RETURNING next_wakeup
-        )
+    # _UPDATED; notify workers of a wakeup. Returns how many rows were updated.
+    "update": _with_updated(
+        """
         SELECT (SELECT count(*) FROM updated),
             (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
-                WHERE next_wakeup IS NOT NULL)""",
+                WHERE next_wakeup IS NOT NULL)"""
+    ),
     # Take the lease if it is free, lapsed or already ours. Returns (taken, holder, until);
     # holder and until describe the lease that stopped us.
     "lease_take": """WITH taken AS (
@@ -264,16 +284,8 @@ _SQL: dict[str, LiteralString] = {
         SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'lease') FROM released) AS n""",
     # "update", then "lease_release" if the row was there, in one statement. Returns
     # (rows updated, leases released).
-    "update_release": """WITH updated AS (
-            UPDATE {s}.instances
-            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
-                tags = %(tags)s, updated_at = %(now)s,
-                last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
-                failures = CASE WHEN %(keep)s THEN failures
-                    WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
-            WHERE workflow = %(w)s AND instance_id = %(i)s
-            RETURNING next_wakeup
-        ), released AS (
+    "update_release": _with_updated(
+        """, released AS (
             DELETE FROM {s}.leases WHERE workflow = %(w)s AND instance_id = %(i)s
                 AND owner = %(owner)s AND EXISTS (SELECT 1 FROM updated)
             RETURNING 1
@@ -281,7 +293,8 @@ _SQL: dict[str, LiteralString] = {
         SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM released),
             (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
                 WHERE next_wakeup IS NOT NULL),
-            (SELECT pg_notify(%(channel)s, 'lease') FROM released)""",
+            (SELECT pg_notify(%(channel)s, 'lease') FROM released)"""
+    ),
     # Keep a snapshot unless a later one (higher sequence) is already kept.
     "snapshot_save": """INSERT INTO {s}.snapshots AS old (workflow, instance_id, sequence, data)
         VALUES (%s, %s, %s, %s)
@@ -376,7 +389,6 @@ def _aware(instant: datetime) -> datetime:
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
-_STATUSES: frozenset[str] = frozenset(get_args(RegistryStatus))
 _LOAD_ERRORS = (psycopg.DataError, ValueError, RecursionError)
 
 
@@ -442,15 +454,9 @@ def _bad(
     where: str = "",
 ) -> DecodeError:
     """A stored row that does not decode: ``column`` is ``table.column``."""
+    what = f"holds {_shown(value)}, expected {expected}"
     table = column.partition(".")[0]
-    return DecodeError(
-        f"the stored {table} row{where} holds {_shown(value)}, expected {expected}; the row is "
-        "corrupt (written by something other than workflows4py, or damaged)",
-        path=column,
-        workflow=None if key is None else key.workflow,
-        instance_id=None if key is None else key.instance_id,
-        sequence=sequence,
-    )
+    return _corrupt(table, what, path=column, key=key, sequence=sequence, where=where)
 
 
 def _instant(key: InstanceKey, what: str, value: object, sequence: int | None = None) -> datetime:
@@ -472,44 +478,76 @@ def _entry(key: InstanceKey, row: Sequence[Any]) -> JournalEntry:
     return JournalEntry(seq, type_, data, _instant(key, "journal.recorded_at", at, seq))
 
 
-def _key(wf: object, iid: object) -> InstanceKey | None:
-    """The key of a registry row, or None if its columns are not text."""
-    if isinstance(wf, str) and isinstance(iid, str):
-        return InstanceKey(wf, iid)
-    return None
+def _due(at: Any) -> datetime:
+    """A claimed wakeup: due, so earlier than now; if before year 1 (or '-infinity'), claimed
+    all the same: the operation that runs it writes a new wakeup into the row."""
+    return _aware(at) if isinstance(at, datetime) and at.tzinfo is not None else _EARLIEST
 
 
-def _record(row: Sequence[Any]) -> InstanceRecord:
+def _skip_due(row: Sequence[Any]) -> None:
+    _log.warning("a due registry row has a key that is not text: %r, %r", row[0], row[1])
+
+
+def _skip_stale(row: Sequence[Any]) -> None:
+    _log.warning("a stale registry row has a key that is not text: %r, %r", row[0], row[1])
+
+
+def _converted_instant(value: Any) -> datetime:
+    """A stored instant in UTC (TypeError if it has no time zone, or did not load)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    raise TypeError(value)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    """Stored tags (TypeError unless a JSON object of strings)."""
+    if isinstance(value, dict) and all(v.__class__ is str for v in value.values()):
+        return value
+    raise TypeError(value)
+
+
+def _registry_record(row: Sequence[Any]) -> InstanceRecord:
     """A registry row, or DecodeError naming its instance."""
+    record = _record(row, _converted_instant, _tags, _record_problem)
+    if record.failures < 0:
+        raise _record_problem(row)
+    return record
+
+
+def _record_problem(row: Sequence[Any]) -> DecodeError:
+    """Why the registry ``row`` does not decode."""
     wf, iid, status, created, updated, wakeup, tags, failures, last_error = row
     key = _key(wf, iid)
     if key is None:
-        raise DecodeError(
-            f"the stored instances row has a key ({_shown(wf)}, {_shown(iid)}) that is not "
-            "text; the row is corrupt (written by something other than workflows4py, or damaged)",
-            path="instances.instance_id",
-        )
+        what = f"has a key ({_shown(wf)}, {_shown(iid)}) that is not text"
+        return _corrupt("instances", what, path="instances.instance_id", key=None)
     if status.__class__ is not str or status not in _STATUSES:
-        raise _bad(key, "instances.status", status, "one of " + ", ".join(sorted(_STATUSES)))
+        return _bad(key, "instances.status", status, "one of " + ", ".join(sorted(_STATUSES)))
     if not (isinstance(tags, dict) and all(v.__class__ is str for v in tags.values())):
-        raise _bad(key, "instances.tags", tags, "a JSON object of strings")
+        return _bad(key, "instances.tags", tags, "a JSON object of strings")
     if failures.__class__ is not int or failures < 0:
-        raise _bad(key, "instances.failures", failures, "a count")
+        return _bad(key, "instances.failures", failures, "a count")
     if last_error is not None and last_error.__class__ is not str:
-        raise _bad(key, "instances.last_error", last_error, "text or NULL")
-    return InstanceRecord(
-        key,
-        cast(RegistryStatus, status),
-        _instant(key, "instances.created_at", created),
-        _instant(key, "instances.updated_at", updated),
-        None if wakeup is None else _instant(key, "instances.next_wakeup", wakeup),
-        tags,
-        failures,
-        last_error,
-    )
+        return _bad(key, "instances.last_error", last_error, "text or NULL")
+    instants = [("created_at", created), ("updated_at", updated)]
+    if wakeup is not None:
+        instants.append(("next_wakeup", wakeup))
+    for column, value in instants:
+        if not (isinstance(value, datetime) and value.tzinfo is not None):
+            return _bad(key, f"instances.{column}", value, "an instant with a time zone")
+    return _corrupt("instances", "does not decode", path="instances", key=key)  # pragma: no cover
 
 
-class PostgresStore:
+class _Options(TypedDict, total=False):
+    """The keyword arguments of :class:`PostgresStore` (for :meth:`PostgresStore.open`)."""
+
+    schema: str
+    min_size: int
+    max_size: int
+    connect_timeout: float
+
+
+class PostgresStore(_StoreBase):
     """A :class:`~workflows4py.stores.Store` in one PostgreSQL schema.
 
     ``connect_timeout`` bounds, in seconds, how long any call waits for a connection before
@@ -520,6 +558,7 @@ class PostgresStore:
     """The schema's migrations, as data: ``(version, description, statements)``, oldest first."""
     SQL: ClassVar[Mapping[str, LiteralString]] = MappingProxyType(_SQL)
     """Every statement the store runs, by name (read-only)."""
+    _LEASE_POLL = 0.25
 
     def __init__(
         self,
@@ -568,23 +607,10 @@ class PostgresStore:
         self._listener: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(
-        cls,
-        conninfo: str,
-        *,
-        schema: str = "workflows4py",
-        min_size: int = 1,
-        max_size: int = 10,
-        connect_timeout: float = 10.0,
-    ) -> PostgresStore:
-        """Construct the store and :meth:`initialize` it."""
-        store = cls(
-            conninfo,
-            schema=schema,
-            min_size=min_size,
-            max_size=max_size,
-            connect_timeout=connect_timeout,
-        )
+    async def open(cls, conninfo: str, **options: Unpack[_Options]) -> PostgresStore:
+        """Construct the store (with the keyword arguments of the constructor) and
+        :meth:`initialize` it."""
+        store = cls(conninfo, **options)
         try:
             await store.initialize()
         except BaseException:
@@ -671,9 +697,7 @@ class PostgresStore:
         return int(rows[0][0])
 
     async def initialize(self) -> None:
-        """Create or migrate the schema; safe to call from many processes at once.
-
-        A schema already at the latest version is only read, so a role without the CREATE
+        """A schema already at the latest version is only read, so a role without the CREATE
         privilege can run the application once the schema exists.
         """
         latest = self._migrations[-1][0]
@@ -701,13 +725,9 @@ class PostgresStore:
                         await conn.execute(q["migrations_record"], (version, description))
 
     def _too_new(self, current: int, latest: int) -> StoreError:
-        return StoreError(
-            f"schema {self._schema!r} is at version {current}, newer than this "
-            f"version of workflows4py knows (up to {latest}); upgrade workflows4py"
-        )
+        return _too_new(f"schema {self._schema!r}", current, latest)
 
     async def close(self) -> None:
-        """Release connections; the store is unusable afterwards."""
         if self._closed:
             return
         self._closed = True
@@ -728,14 +748,12 @@ class PostgresStore:
     async def create(
         self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
     ) -> bool:
-        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         now = _utc(now)
         wakeup = None if next_wakeup is None else _utc(next_wakeup)
         rows = await self._fetch("create", (key.workflow, key.instance_id, now, now, wakeup))
         return bool(rows)
 
     async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
-        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
         at = _utc(now)
         params = {
             "w": key.workflow,
@@ -750,11 +768,9 @@ class PostgresStore:
         return bool(created)
 
     async def exists(self, key: InstanceKey) -> bool:
-        """Whether the instance is registered."""
         return bool(await self._fetch("exists", (key.workflow, key.instance_id)))
 
     async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
-        """Journal entries with sequence > ``after``, in order."""
         rows = await self._fetch("read", (key.workflow, key.instance_id, after))
         # the hot path: rows as the library writes them, checked with a type test per value
         entries = [
@@ -771,7 +787,6 @@ class PostgresStore:
         return entries
 
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
-        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
         if not events:
             return
         params: dict[str, Any] = {"w": key.workflow, "i": key.instance_id, "expected": expected}
@@ -799,62 +814,46 @@ class PostgresStore:
             actual = int(last[0]) if last else None
         raise SequenceConflict(key, expected, actual) from conflict
 
-    async def acquire(
-        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
-    ) -> None:
-        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
-
-        async def attempt(at: datetime) -> tuple[str, datetime] | None:
-            params = {
-                "w": key.workflow,
-                "i": key.instance_id,
-                "owner": owner,
-                "until": at + timedelta(seconds=ttl),
-                "at": at,
-            }
-            taken, holder, until = (await self._fetch("lease_take", params))[0]
-            if taken:
-                return None
-            self._listen()  # a release will be notified from now on
-            if holder is None:  # released between the insert and the read: try again now
-                return "", at
-            if not isinstance(until, datetime) or until.tzinfo is None:
-                # a lease that does not lapse before year 9999 (or 'infinity'): held
-                until = _LATEST
-            return str(holder), _aware(until)
-
-        await _acquire_loop(
-            key,
-            owner,
-            wait=wait,
-            now=_utc(now),
-            attempt=attempt,
-            released=self._released,
-            poll=0.25,
-        )
+    async def _take_lease(
+        self, key: InstanceKey, owner: str, ttl: float, at: datetime
+    ) -> tuple[str, datetime] | None:
+        params = {
+            "w": key.workflow,
+            "i": key.instance_id,
+            "owner": owner,
+            "until": at + timedelta(seconds=ttl),
+            "at": at,
+        }
+        taken, holder, until = (await self._fetch("lease_take", params))[0]
+        if taken:
+            return None
+        self._listen()  # a release will be notified from now on
+        if holder is None:  # released between the insert and the read: try again now
+            return "", at
+        if not isinstance(until, datetime) or until.tzinfo is None:
+            # a lease that does not lapse before year 9999 (or 'infinity'): held
+            until = _LATEST
+        return str(holder), _aware(until)
 
     async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
-        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
         until = _utc(now) + timedelta(seconds=ttl)
         if not await self._fetch("lease_renew", (until, key.workflow, key.instance_id, owner)):
             raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
 
-    async def release(
-        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
-    ) -> None:
-        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
-        params = {"w": key.workflow, "i": key.instance_id, "owner": owner, "channel": self._channel}
-        if update is None:
-            (released,) = (await self._fetch("lease_release", params))[0]
-        else:
-            params.update(self._update_params(update))
-            updated, released, _, _ = (await self._fetch("update_release", params))[0]
-            if not updated:
-                raise StoreError(f"{key} is not registered; create it before updating it")
-            if update.next_wakeup is not None:
-                self._work.fire()
-        if released:  # waiters of this store need not wait for the notification's round trip
-            self._released.fire()
+    def _lease_params(self, key: InstanceKey, owner: str) -> dict[str, Any]:
+        return {"w": key.workflow, "i": key.instance_id, "owner": owner, "channel": self._channel}
+
+    async def _release_lease(self, key: InstanceKey, owner: str) -> int:
+        (released,) = (await self._fetch("lease_release", self._lease_params(key, owner)))[0]
+        return int(released)
+
+    async def _release_updating(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate
+    ) -> tuple[int, int]:
+        params = self._lease_params(key, owner)
+        params.update(self._update_params(update))
+        updated, released, _, _ = (await self._fetch("update_release", params))[0]
+        return int(updated), int(released)
 
     @staticmethod
     def _update_params(update: RegistryUpdate) -> dict[str, Any]:
@@ -871,12 +870,10 @@ class PostgresStore:
     async def save_snapshot(
         self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
     ) -> None:
-        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
         params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data, replace)
         await self._execute("snapshot_save", params)
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
-        """The latest snapshot, if any."""
         rows = await self._fetch("snapshot_load", (key.workflow, key.instance_id))
         if not rows:
             return None
@@ -887,55 +884,30 @@ class PostgresStore:
             raise _bad(key, "snapshots.data", data, "text", where=f" at #{sequence}")
         return Snapshot(sequence, data)
 
-    async def update(
-        self,
-        key: InstanceKey,
-        status: RegistryStatus,
-        next_wakeup: datetime | None,
-        tags: dict[str, str],
-        now: datetime,
-        *,
-        error: str | None = None,
-        keep_failures: bool = False,
-    ) -> None:
-        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
+    async def _update_row(self, key: InstanceKey, update: RegistryUpdate, keep: bool) -> int:
         params: dict[str, Any] = {"w": key.workflow, "i": key.instance_id}
         params["channel"] = self._channel
-        params.update(self._update_params(RegistryUpdate(status, next_wakeup, tags, now, error)))
-        params["keep"] = keep_failures
+        params.update(self._update_params(update))
+        params["keep"] = keep
         updated, _ = (await self._fetch("update", params))[0]
-        if not updated:
-            raise StoreError(f"{key} is not registered; create it before updating it")
-        if next_wakeup is not None:
-            self._work.fire()
+        return int(updated)
 
     async def claim_due(
         self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
     ) -> list[Claim]:
-        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         _check_limit("limit", limit)
         now = _utc(now)
         until = now + timedelta(seconds=lease)
         names = None if workflows is None else list(workflows)
         params = {"now": now, "until": until, "limit": limit, "workflows": names}
         rows = await self._fetch("claim_due", params)
-        claims = []
-        for wf, iid, at in rows:
-            key = _key(wf, iid)
-            if key is None:
-                _log.warning("a due registry row has a key that is not text: %r, %r", wf, iid)
-                continue
-            # due, so earlier than now; if before year 1 (or '-infinity'), claimed all the
-            # same: the operation that runs it writes a new wakeup into the row
-            aware = isinstance(at, datetime) and at.tzinfo is not None
-            claims.append(Claim(key, _aware(at) if aware else _EARLIEST, until))
+        claims = _claims(rows, until, _due, _skip_due)
         claims.sort(key=lambda c: (c.wakeup_at, c.key))
         return claims
 
     async def next_wakeup(
         self, after: datetime, workflows: Sequence[str] | None = None
     ) -> datetime | None:
-        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
         names = None if workflows is None else list(workflows)
         rows = await self._fetch("next_wakeup", {"after": _utc(after), "workflows": names})
         if not rows:
@@ -946,28 +918,15 @@ class PostgresStore:
         return _aware(at)
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
-        """The registry row of one instance."""
         rows = await self._fetch("record", (key.workflow, key.instance_id))
-        return _record(rows[0]) if rows else None
+        return _registry_record(rows[0]) if rows else None
 
     async def search(self, query: SearchQuery) -> Page:
-        """Registry rows matching ``query``."""
-        _check_limit("limit", query.limit)
-        _check_limit("offset", query.offset)
-        conditions: list[sql.Composable] = []
+        _check_page(query)
         params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
-        if query.workflow is not None:
-            params["workflow"] = query.workflow
-        if query.status is not None:
-            params["status"] = list(query.status)
-        for name in ("created_from", "created_to", "updated_from", "updated_to", "wakeup_before"):
-            instant = getattr(query, name)
-            if instant is not None:
-                params[name] = _utc(instant)
-        if query.tags:
-            params["tags"] = Jsonb(query.tags)
-        if query.failing is not None:
-            params["failing" if query.failing else "not_failing"] = True
+        params.update(_criteria(query, _utc))
+        if "tags" in params:
+            params["tags"] = Jsonb(params["tags"])
         conditions = [sql.SQL(_FILTERS[name]) for name in _FILTERS if name in params]
         statement = sql.SQL(_SQL["search"]).format(
             s=self._ident,
@@ -978,34 +937,18 @@ class PostgresStore:
             cur = await conn.execute(statement, params)
             rows = await _rows(cur)
         total = rows[0][0] if rows else 0
-        page = Page([], total)
-        for row in rows:
-            if row[1] is None:  # the row of NULLs carrying the total of an empty page
-                continue
-            try:
-                page.records.append(_record(row[1:]))
-            except DecodeError as e:  # reported; the rest of the page is still returned
-                page.errors.append(e)
-        return page
+        # (skipping the row of NULLs carrying the total of an empty page)
+        return _page(total, (row[1:] for row in rows if row[1] is not None), _registry_record)
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None
     ) -> list[InstanceKey]:
-        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         _check_limit("limit", limit)
         names = None if workflows is None else list(workflows)
         rows = await self._fetch("stale", {"now": _utc(now), "limit": limit, "workflows": names})
-        keys = []
-        for wf, iid in rows:
-            key = _key(wf, iid)
-            if key is None:
-                _log.warning("a stale registry row has a key that is not text: %r, %r", wf, iid)
-                continue
-            keys.append(key)
-        return keys
+        return [key for key, _ in _keys(rows, _skip_stale)]
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
         if self._closed:
             raise StoreError(f"{self!r} is closed")
         self._listen()

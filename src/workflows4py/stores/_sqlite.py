@@ -78,7 +78,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from workflows4py._errors import DecodeError
 
-from ._common import _acquire_loop, _check_limit, _Pulse, _utc
+from ._common import _check_limit, _check_page, _Pulse, _StoreBase, _utc
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -87,7 +87,6 @@ from ._protocol import (
     LeaseLost,
     NewEvent,
     Page,
-    RegistryStatus,
     RegistryUpdate,
     SearchQuery,
     SequenceConflict,
@@ -96,6 +95,7 @@ from ._protocol import (
     StoreReadOnly,
     StoreUnavailable,
 )
+from ._rows import _STATUSES, _claims, _corrupt, _criteria, _keys, _page, _record, _too_new
 
 _log = logging.getLogger("workflows4py")
 
@@ -326,7 +326,6 @@ def _update_params(key: InstanceKey, u: RegistryUpdate, keep: bool = False) -> t
 # checked as it is converted: a fast path of type() tests, and only for a bad row a slow one
 # that finds the culprit column and says what it holds.
 
-_STATUSES = frozenset(("running", "awaiting", "finished", "failed"))
 _INSTANT = "an INTEGER (microseconds since the Unix epoch, UTC)"
 _NONE = type(None)
 
@@ -408,14 +407,8 @@ def _row_error(
         key = InstanceKey(
             wf if type(wf) is str else repr(wf), iid if type(iid) is str else repr(iid)
         )
-    return DecodeError(
-        f"the stored {table} row{where} {what}; the row is corrupt (written by something "
-        "other than workflows4py, or damaged)",
-        path=f"{table}.{column}" if column else table,
-        workflow=key.workflow,
-        instance_id=key.instance_id,
-        sequence=sequence,
-    )
+    path = f"{table}.{column}" if column else table
+    return _corrupt(table, what, path=path, key=key, sequence=sequence, where=where)
 
 
 def _entries(key: InstanceKey, rows: list[Any], after: int) -> list[JournalEntry]:
@@ -439,36 +432,28 @@ def _entries(key: InstanceKey, rows: list[Any], after: int) -> list[JournalEntry
     raise _row_error("journal", bad, _JOURNAL_COLUMNS, key, sequence=seq, where=where)
 
 
-def _record(row: Sequence[Any]) -> InstanceRecord:
-    wf, iid, status, created, updated, wakeup, tags, failures, last_error = row
-    if (
-        type(wf) is str
-        and type(iid) is str
-        and status in _STATUSES
-        and type(created) is int
-        and type(updated) is int
-        and (wakeup is None or type(wakeup) is int)
-        and type(tags) is str
-        and type(failures) is int
-        and (last_error is None or type(last_error) is str)
-    ):
-        try:
-            decoded = json.loads(tags)
-            record = InstanceRecord(
-                InstanceKey(wf, iid),
-                status,
-                _dt(created),
-                _dt(updated),
-                None if wakeup is None else _dt(wakeup),
-                decoded,
-                failures,
-                last_error,
-            )
-        except (ValueError, OverflowError):
-            pass
-        else:
-            if type(decoded) is dict and all(type(v) is str for v in decoded.values()):
-                return record
+def _instant(value: Any) -> datetime:
+    """A stored instant (TypeError if it is not an INTEGER, OverflowError if out of range)."""
+    if type(value) is not int:
+        raise TypeError(value)
+    return _dt(value)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    """Stored tags (TypeError, or ValueError: not JSON, unless a JSON object of strings)."""
+    decoded = json.loads(value) if type(value) is str else None
+    if type(decoded) is dict and all(type(v) is str for v in decoded.values()):
+        return decoded
+    raise TypeError(value)
+
+
+def _registry_record(row: Sequence[Any]) -> InstanceRecord:
+    return _record(row, _instant, _tags, _record_problem)
+
+
+def _record_problem(row: Sequence[Any]) -> DecodeError:
+    """Why the registry ``row`` does not decode."""
+    tags = row[6]
     problem = _column_problem(row, _RECORD_COLUMNS)
     if problem is None:
         try:
@@ -477,7 +462,7 @@ def _record(row: Sequence[Any]) -> InstanceRecord:
             problem = ("tags", f"holds {_shown(tags)}, which is not JSON ({e})")
         else:
             problem = ("tags", f"holds {_shown(tags)}, expected a JSON object of strings")
-    raise _row_error("instances", row, _RECORD_COLUMNS, None, problem=problem)
+    return _row_error("instances", row, _RECORD_COLUMNS, None, problem=problem)
 
 
 def _translate(e: sqlite3.Error) -> StoreError:
@@ -803,7 +788,7 @@ def _checked_read(conn: _Connection, job: Callable[[_Connection], T]) -> T:
     return job(conn)
 
 
-class SqliteStore:
+class SqliteStore(_StoreBase):
     """A :class:`~workflows4py.stores.Store` in one SQLite file (WAL mode).
 
     ``read_only=True`` opens the file read-only (``mode=ro``): reads work, every write
@@ -815,6 +800,7 @@ class SqliteStore:
     """The schema's migrations, as data: ``(version, description, statements)``, oldest first."""
     SQL: ClassVar[Mapping[str, str]] = MappingProxyType(_SQL)
     """Every statement the store runs, by name (read-only)."""
+    _LEASE_POLL = _POLL
 
     def __init__(
         self,
@@ -840,8 +826,11 @@ class SqliteStore:
         self._worker: _Worker | None = None  # threaded mode
         self._finalizer: weakref.finalize[[], SqliteStore] | None = None
         self._closed = False
+        # held: the pulses every store on this file in this process shares
         self._signals = _signals_for(os.path.realpath(self._path))
-        self._work_seen = self._signals.work.generation
+        self._released = self._signals.released
+        self._work = self._signals.work
+        self._work_seen = self._work.generation
         self._seen_version: int | None = None
 
     def __repr__(self) -> str:
@@ -904,9 +893,7 @@ class SqliteStore:
         return self._run(functools.partial(write, job=job, what=what))
 
     async def initialize(self) -> None:
-        """Create or migrate the schema; safe to call from many processes at once.
-
-        A schema already current is only read, never written: so a read-only database with a
+        """A schema already current is only read, never written: so a read-only database with a
         current schema initializes, and one without raises StoreReadOnly.
         """
 
@@ -927,7 +914,6 @@ class SqliteStore:
         await self._read(job)
 
     async def close(self) -> None:
-        """Release connections; the store is unusable afterwards."""
         if self._closed:
             return
         worker, self._worker = self._worker, None
@@ -939,13 +925,12 @@ class SqliteStore:
             self._finalizer.detach()
         if worker is not None:
             await asyncio.shield(worker.stop())
-        self._signals.released.fire()
-        self._signals.work.fire()
+        self._released.fire()
+        self._work.fire()
 
     async def create(
         self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
     ) -> bool:
-        """Register the instance (awaiting, with ``next_wakeup``) if absent; True if created."""
         at = _us(now)
         wakeup = None if next_wakeup is None else _us(next_wakeup)
         params = (key.workflow, key.instance_id, at, at, wakeup)
@@ -955,11 +940,10 @@ class SqliteStore:
             one_statement=True,
         )
         if created and wakeup is not None:
-            self._signals.work.fire()
+            self._work.fire()
         return bool(created)
 
     async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
-        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
         wf, iid = key.workflow, key.instance_id
         at, until = _us(now), _us(now + timedelta(seconds=ttl))
 
@@ -974,19 +958,16 @@ class SqliteStore:
         return await self._write(job, "create_leased")
 
     async def exists(self, key: InstanceKey) -> bool:
-        """Whether the instance is registered."""
         params = (key.workflow, key.instance_id)
         row = await self._read(lambda conn: conn.execute(_SQL["exists"], params).fetchone())
         return row is not None
 
     async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
-        """Journal entries with sequence > ``after``, in order."""
         params = (key.workflow, key.instance_id, after)
         rows = await self._read(lambda conn: conn.execute(_SQL["read"], params).fetchall())
         return _entries(key, rows, after)
 
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
-        """Append ``events`` as #expected+1.. atomically, or raise SequenceConflict."""
         if not events:
             return
         wf, iid = key.workflow, key.instance_id
@@ -1010,16 +991,15 @@ class SqliteStore:
 
         await self._write(job, "append", one_statement=len(rows) == 1)
 
-    async def acquire(
-        self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime
-    ) -> None:
-        """Lease to ``owner`` for ``ttl`` seconds, waiting up to ``wait`` (else LeaseTimeout)."""
-        wf, iid = key.workflow, key.instance_id
+    def _take_lease(
+        self, key: InstanceKey, owner: str, ttl: float, at: datetime
+    ) -> Awaitable[tuple[str, datetime] | None]:
+        params = (key.workflow, key.instance_id, owner, _us(at + timedelta(seconds=ttl)), _us(at))
 
-        def take(conn: _Connection, at: int, until: int) -> tuple[str, datetime] | None:
-            if conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount == 1:
+        def take(conn: _Connection) -> tuple[str, datetime] | None:
+            if conn.execute(_SQL["lease_take"], params).rowcount == 1:
                 return None
-            row = conn.execute(_SQL["lease_holder"], (wf, iid)).fetchone()
+            row = conn.execute(_SQL["lease_holder"], params[:2]).fetchone()
             holder, held_until = row
             if type(holder) is not str or type(held_until) is not int:
                 raise _row_error("leases", row, _LEASE_COLUMNS, key)
@@ -1028,22 +1008,9 @@ class SqliteStore:
             except OverflowError:
                 raise _row_error("leases", row, _LEASE_COLUMNS, key) from None
 
-        async def attempt(at: datetime) -> tuple[str, datetime] | None:
-            a, u = _us(at), _us(at + timedelta(seconds=ttl))
-            return await self._write(lambda c: take(c, a, u), "acquire")
-
-        await _acquire_loop(
-            key,
-            owner,
-            wait=wait,
-            now=_utc(now),
-            attempt=attempt,
-            released=self._signals.released,
-            poll=_POLL,
-        )
+        return self._write(take, "acquire")
 
     async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
-        """Extend ``owner``'s lease, or raise LeaseLost if it no longer holds it."""
         params = (_us(now + timedelta(seconds=ttl)), key.workflow, key.instance_id, owner)
         renewed = await self._write(
             lambda conn: conn.execute(_SQL["lease_renew"], params).rowcount,
@@ -1053,36 +1020,31 @@ class SqliteStore:
         if not renewed:
             raise LeaseLost(f"{owner!r} does not hold the lease of {key}")
 
-    async def release(
-        self, key: InstanceKey, owner: str, update: RegistryUpdate | None = None
-    ) -> None:
-        """Give up ``owner``'s lease (no error if lost), with ``update`` written atomically."""
+    def _release_lease(self, key: InstanceKey, owner: str) -> Awaitable[int]:
         params = (key.workflow, key.instance_id, owner)
-        if update is None:
-            released = await self._write(
-                lambda conn: conn.execute(_SQL["lease_release"], params).rowcount,
-                "release",
-                one_statement=True,
-            )
-        else:
-            row = _update_params(key, update)
+        return self._write(
+            lambda conn: conn.execute(_SQL["lease_release"], params).rowcount,
+            "release",
+            one_statement=True,
+        )
 
-            def job(conn: _Connection) -> int:
-                if not conn.execute(_SQL["update"], row).rowcount:
-                    raise StoreError(f"{key} is not registered; create it before updating it")
-                return int(conn.execute(_SQL["lease_release"], params).rowcount)
+    def _release_updating(
+        self, key: InstanceKey, owner: str, update: RegistryUpdate
+    ) -> Awaitable[tuple[int, int]]:
+        params = (key.workflow, key.instance_id, owner)
+        row = _update_params(key, update)
 
-            # one transaction, one commit (one fsync) for both
-            released = await self._write(job, "release")
-            if update.next_wakeup is not None:
-                self._signals.work.fire()
-        if released:
-            self._signals.released.fire()
+        def job(conn: _Connection) -> tuple[int, int]:
+            if not conn.execute(_SQL["update"], row).rowcount:
+                return 0, 0  # not registered: nothing written
+            return 1, conn.execute(_SQL["lease_release"], params).rowcount
+
+        # one transaction, one commit (one fsync) for both
+        return self._write(job, "release")
 
     async def save_snapshot(
         self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
     ) -> None:
-        """Keep ``snapshot`` unless a later one is kept; ``replace``: keep it in any case."""
         params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data, replace)
         await self._write(
             lambda conn: conn.execute(_SQL["snapshot_save"], params),
@@ -1091,7 +1053,6 @@ class SqliteStore:
         )
 
     async def load_snapshot(self, key: InstanceKey) -> Snapshot | None:
-        """The latest snapshot, if any."""
         params = (key.workflow, key.instance_id)
         row = await self._read(lambda conn: conn.execute(_SQL["snapshot_load"], params).fetchone())
         if row is None:
@@ -1102,54 +1063,31 @@ class SqliteStore:
             raise _row_error("snapshots", row, _SNAPSHOT_COLUMNS, key, sequence=seq)
         return Snapshot(sequence, data)
 
-    async def update(
-        self,
-        key: InstanceKey,
-        status: RegistryStatus,
-        next_wakeup: datetime | None,
-        tags: dict[str, str],
-        now: datetime,
-        *,
-        error: str | None = None,
-        keep_failures: bool = False,
-    ) -> None:
-        """Set status, wakeup (None clears it), tags; count ``error``, else reset (or keep)."""
-        update = RegistryUpdate(status, next_wakeup, tags, now, error)
-        params = _update_params(key, update, keep_failures)
-        if not await self._write(
+    def _update_row(self, key: InstanceKey, update: RegistryUpdate, keep: bool) -> Awaitable[int]:
+        params = _update_params(key, update, keep)
+        return self._write(
             lambda conn: conn.execute(_SQL["update"], params).rowcount,
             "update",
             one_statement=True,
-        ):
-            raise StoreError(f"{key} is not registered; create it before updating it")
-        if next_wakeup is not None:
-            self._signals.work.fire()
+        )
 
     async def claim_due(
         self, now: datetime, limit: int, lease: float, workflows: Sequence[str] | None = None
     ) -> list[Claim]:
-        """Claim up to ``limit`` due, unclaimed wakeups (of ``workflows`` only, if given)."""
         _check_limit("limit", limit)
         at, until = _us(now), _us(now + timedelta(seconds=lease))
         end = _dt(until)
         names = None if workflows is None else json.dumps(list(workflows))
 
+        def due(wakeup: Any) -> datetime:
+            try:  # a wakeup of the wrong type is claimed as due now
+                return _dt(wakeup) if type(wakeup) is int else now
+            except OverflowError:
+                return now
+
         def claim(conn: _Connection) -> list[Claim]:
-            claims: list[Claim] = []
-            for row in conn.execute(_SQL["due"], (at, limit, names)).fetchall():
-                wf, iid, wakeup = row
-                # one bad row must not stop a worker from running the others
-                if type(wf) is not str or type(iid) is not str:
-                    error = _row_error("instances", row, _DUE_COLUMNS, None)
-                    _log.warning("due wakeup skipped: %s", error)
-                    continue
-                try:
-                    due = _dt(wakeup) if type(wakeup) is int else now
-                except OverflowError:
-                    due = now
-                # a wakeup of the wrong type is claimed as due now: the instance's
-                # operation then writes a sound one
-                claims.append(Claim(InstanceKey(wf, iid), due, end))
+            rows = conn.execute(_SQL["due"], (at, limit, names)).fetchall()
+            claims = _claims(rows, end, due, _skip_due)
             conn.executemany(
                 _SQL["claim"], [(until, c.key.workflow, c.key.instance_id) for c in claims]
             )
@@ -1166,7 +1104,6 @@ class SqliteStore:
     async def next_wakeup(
         self, after: datetime, workflows: Sequence[str] | None = None
     ) -> datetime | None:
-        """The earliest wakeup later than ``after`` (of ``workflows`` only, if given)."""
         names = None if workflows is None else json.dumps(list(workflows))
         params = (_us(after), names)
         row = await self._read(lambda conn: conn.execute(_SQL["next_wakeup"], params).fetchone())
@@ -1180,15 +1117,12 @@ class SqliteStore:
         raise _row_error("instances", row, _NEXT_WAKEUP_COLUMNS, None)
 
     async def get_record(self, key: InstanceKey) -> InstanceRecord | None:
-        """The registry row of one instance (DecodeError if it does not decode)."""
         params = (key.workflow, key.instance_id)
         row = await self._read(lambda conn: conn.execute(_SQL["record"], params).fetchone())
-        return None if row is None else _record(row)
+        return None if row is None else _registry_record(row)
 
     async def search(self, query: SearchQuery) -> Page:
-        """Registry rows matching ``query``; a row that does not decode goes to ``errors``."""
-        _check_limit("limit", query.limit)
-        _check_limit("offset", query.offset)
+        _check_page(query)
         where, params = _where(query)
         count_sql = _SQL["search_count"].format(where=where)
         order = "DESC" if query.descending else "ASC"
@@ -1206,36 +1140,22 @@ class SqliteStore:
             return total, rows
 
         total, rows = await self._read(search)
-        records: list[InstanceRecord] = []
-        errors: list[DecodeError] = []
-        for row in rows:
-            try:
-                records.append(_record(row))
-            except DecodeError as e:
-                errors.append(e)
-        return Page(records, total, errors)
+        return _page(total, rows, _registry_record)
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None
     ) -> list[InstanceKey]:
-        """Running instances whose lease lapsed (process died mid-step), of ``workflows``."""
         _check_limit("limit", limit)
         params = (_us(now), limit, None if workflows is None else json.dumps(list(workflows)))
         rows = await self._read(lambda conn: conn.execute(_SQL["stale"], params).fetchall())
-        keys: list[InstanceKey] = []
-        for row in rows:
-            wf, iid = row
-            if type(wf) is not str or type(iid) is not str:
-                raise _row_error("instances", row, _STALE_COLUMNS, None)
-            keys.append(InstanceKey(wf, iid))
-        return keys
+        return [key for key, _ in _keys(rows, _refuse_stale)]
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a wakeup may have become due (or early: a hint), or after timeout."""
-        # Changes by this process are signalled; other processes' commits are seen by
-        # polling PRAGMA data_version, which moves when another connection commits. Both are
-        # latched: a change since the previous call returns at once.
-        work = self._signals.work
+        """Changes by this process are signalled; other processes' commits are seen by
+        polling PRAGMA data_version, which moves when another connection commits. Both are
+        latched: a change since the previous call returns at once.
+        """
+        work = self._work
         deadline = time.monotonic() + timeout
         while True:
             version = await self._read(_data_version)
@@ -1249,6 +1169,14 @@ class SqliteStore:
             await work.wait(self._work_seen, min(remaining, _POLL))
         self._seen_version = version
         self._work_seen = work.generation
+
+
+def _skip_due(row: Sequence[Any]) -> None:
+    _log.warning("due wakeup skipped: %s", _row_error("instances", row, _DUE_COLUMNS, None))
+
+
+def _refuse_stale(row: Sequence[Any]) -> None:
+    raise _row_error("instances", row, _STALE_COLUMNS, None)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
@@ -1266,10 +1194,7 @@ def _schema_version(conn: sqlite3.Connection) -> int:
             f"the migrations table holds a version that is not an integer: {current!r}"
         )
     if current > latest:
-        raise StoreError(
-            f"the database schema is at version {current}, newer than this version of "
-            f"workflows4py knows (up to {latest}); upgrade workflows4py"
-        )
+        raise _too_new("the database schema", current, latest)
     return current
 
 
@@ -1292,22 +1217,17 @@ def _where(query: SearchQuery) -> tuple[str, dict[str, Any]]:
     """The ANDed conditions of ``query`` and their parameters."""
     conditions: list[str] = []
     params: dict[str, Any] = {}
-    if query.workflow is not None:
-        conditions.append(_FILTERS["workflow"])
-        params["workflow"] = query.workflow
-    for name in ("created_from", "created_to", "updated_from", "updated_to", "wakeup_before"):
-        instant = getattr(query, name)
-        if instant is not None:
+    for name, value in _criteria(query, _us).items():
+        if name == "status":
+            alternatives = [_FILTERS["status"].format(n=n) for n in range(len(value))]
+            conditions.append(f"({' OR '.join(alternatives)})" if alternatives else "0")
+            params.update({f"status{n}": s for n, s in enumerate(value)})
+        elif name == "tags":
+            for n, (k, v) in enumerate(sorted(value.items())):
+                conditions.append(_FILTERS["tag"].format(n=n))
+                params[f"tag_key{n}"] = k
+                params[f"tag_value{n}"] = v
+        else:
             conditions.append(_FILTERS[name])
-            params[name] = _us(instant)
-    if query.status is not None:
-        alternatives = [_FILTERS["status"].format(n=n) for n in range(len(query.status))]
-        conditions.append(f"({' OR '.join(alternatives)})" if alternatives else "0")
-        params.update({f"status{n}": s for n, s in enumerate(query.status)})
-    if query.failing is not None:
-        conditions.append(_FILTERS["failing" if query.failing else "not_failing"])
-    for n, (k, v) in enumerate(sorted(query.tags.items())):
-        conditions.append(_FILTERS["tag"].format(n=n))
-        params[f"tag_key{n}"] = k
-        params[f"tag_value{n}"] = v
+            params[name] = value
     return " AND ".join(conditions) or "1", params
