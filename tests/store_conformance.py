@@ -1,40 +1,14 @@
-"""Test-local helpers for the store tests of this repository.
-
-The conformance suites themselves are public: ``workflows4py.testing.StoreConformance``
-(and one suite per capability). What is left here are the small values the backend-specific
-tests share: an instant, two keys, an event maker, and ``settle``.
+"""Test-local names for the store tests of this repository: the suites' own instants,
+keys and events (public in ``workflows4py.testing``), under the short names these tests use.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from datetime import UTC, datetime, timedelta
-
-from workflows4py.stores import InstanceKey, NewEvent, WakeupStore
+from workflows4py.testing import SUITE_KEY as KEY
+from workflows4py.testing import SUITE_OTHER_KEY as OTHER
+from workflows4py.testing import SUITE_T0 as T0
+from workflows4py.testing import settle_wakeups as settle
+from workflows4py.testing import suite_at as at
+from workflows4py.testing import suite_event as event
 
 __all__ = ["KEY", "OTHER", "T0", "at", "event", "settle"]
-
-T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-KEY = InstanceKey("order", "o-1")
-OTHER = InstanceKey("order", "o-2")
-
-
-def at(seconds: float) -> datetime:
-    """T0 plus ``seconds``."""
-    return T0 + timedelta(seconds=seconds)
-
-
-def event(n: int, when: datetime = T0, type_: str = "Ev") -> NewEvent:
-    """A small event numbered ``n``."""
-    return NewEvent(type_, json.dumps({"n": n}), when)
-
-
-async def settle(store: WakeupStore) -> None:
-    """Consume pending "work" signals, so the next ``wait_for_work`` really waits."""
-    for _ in range(20):
-        start = time.monotonic()
-        await store.wait_for_work(0.2)
-        if time.monotonic() - start >= 0.15:
-            return
-    raise AssertionError("wait_for_work keeps returning at once with nothing happening")

@@ -11,13 +11,21 @@ capability: ``JournalConformance``, ``SnapshotConformance``, ``RegistryConforman
 override its ``new_store`` fixture. They need pytest and pytest-asyncio, and are imported on
 first use, so the other helpers work without them. For pytest's detailed assertion
 messages, call ``pytest.register_assert_rewrite("workflows4py.testing")`` in a
-``conftest.py`` before the suites are imported.
+``conftest.py`` before the suites are imported. ``SUITE_T0``, ``SUITE_KEY``,
+``SUITE_OTHER_KEY``, ``suite_at``, ``suite_event`` and ``settle_wakeups`` are the instants,
+keys and events the suites use, for a store's own tests beside them.
 """
 
 import typing
 
 from ._clock import TestClock
 from ._replay import ReplayCheckedInstance, assert_replay_matches
+from ._store_data import KEY as SUITE_KEY
+from ._store_data import OTHER as SUITE_OTHER_KEY
+from ._store_data import T0 as SUITE_T0
+from ._store_data import at as suite_at
+from ._store_data import event as suite_event
+from ._store_data import settle as settle_wakeups
 
 if typing.TYPE_CHECKING:
     from ._store_suite import (
@@ -31,6 +39,9 @@ if typing.TYPE_CHECKING:
     )
 
 __all__ = [
+    "SUITE_KEY",
+    "SUITE_OTHER_KEY",
+    "SUITE_T0",
     "JournalConformance",
     "LeaseConformance",
     "RegistryConformance",
@@ -41,6 +52,9 @@ __all__ = [
     "TestClock",
     "WakeupConformance",
     "assert_replay_matches",
+    "settle_wakeups",
+    "suite_at",
+    "suite_event",
 ]
 
 _LAZY = (  # imported on first use: they need pytest and pytest-asyncio

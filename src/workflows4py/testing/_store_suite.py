@@ -43,6 +43,8 @@ from workflows4py.stores import (
     WakeupStore,
 )
 
+from ._store_data import KEY, OTHER, T0, at, event, settle
+
 __all__ = [
     "JournalConformance",
     "LeaseConformance",
@@ -62,30 +64,6 @@ StoreFactory = Callable[[], Store]
 _S = TypeVar("_S", bound=StoreLifecycle)
 _Open = Callable[[], Awaitable[_S]]
 _C = TypeVar("_C", bound=type)
-
-T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-KEY = InstanceKey("order", "o-1")
-OTHER = InstanceKey("order", "o-2")
-
-
-def at(seconds: float) -> datetime:
-    """T0 plus ``seconds``."""
-    return T0 + timedelta(seconds=seconds)
-
-
-def event(n: int, when: datetime = T0, type_: str = "Ev") -> NewEvent:
-    """A small event numbered ``n``."""
-    return NewEvent(type_, json.dumps({"n": n}), when)
-
-
-async def settle(store: WakeupStore) -> None:
-    """Consume pending "work" signals, so the next ``wait_for_work`` really waits."""
-    for _ in range(20):
-        start = time.monotonic()
-        await store.wait_for_work(0.2)
-        if time.monotonic() - start >= 0.15:
-            return
-    raise AssertionError("wait_for_work keeps returning at once with nothing happening")
 
 
 def _async_tests(cls: _C) -> _C:
