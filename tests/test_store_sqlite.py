@@ -69,7 +69,9 @@ async def test_schema_versions_are_recorded(tmp_path: Path) -> None:
     await store.initialize()
     await store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM migrations").fetchall() == [(1,), (2,)]
+        assert conn.execute("SELECT version FROM migrations").fetchall() == [
+            (v,) for v, _, _ in SqliteStore.MIGRATIONS
+        ]
         conn.execute("INSERT INTO migrations VALUES (999, 'from the future', 0)")
     conn.close()
     store = SqliteStore(path)

@@ -39,6 +39,8 @@ __all__ = [
     "EffectContractError",
     "EncodeError",
     "ExecutionError",
+    "InstanceClosed",
+    "InstanceExists",
     "InstanceNotFound",
     "InvalidInstanceId",
     "InvalidSignalRequest",
@@ -46,6 +48,7 @@ __all__ = [
     "PayloadTooLarge",
     "UnexpectedEvent",
     "WorkflowError",
+    "WorkflowFailed",
 ]
 
 
@@ -107,6 +110,38 @@ class InstanceNotFound(WorkflowError, LookupError):
     def __init__(self, instance_id: str) -> None:
         super().__init__(f"workflow instance {instance_id!r} does not exist")
         self.instance_id = instance_id
+
+
+class InstanceExists(WorkflowError):
+    """An instance with this id exists already, started from another initial state."""
+
+    def __init__(self, workflow: str, instance_id: str, detail: str = "") -> None:
+        super().__init__(
+            f"instance {instance_id!r} of {workflow} exists already with another initial state"
+            + (f": {detail}" if detail else "")
+        )
+        self.workflow = workflow
+        self.instance_id = instance_id
+
+
+class InstanceClosed(WorkflowError):
+    """The operation needs an instance still under way; this one has finished, failed or
+    been terminated (``status`` says which)."""
+
+    def __init__(self, instance_id: str, status: str, operation: str) -> None:
+        super().__init__(f"cannot {operation} instance {instance_id!r}: it is {status}")
+        self.instance_id = instance_id
+        self.status = status
+
+
+class WorkflowFailed(WorkflowError):
+    """The instance ended with a domain error (``error``), not with a final state."""
+
+    def __init__(self, workflow: str, instance_id: str, error: object) -> None:
+        super().__init__(f"instance {instance_id!r} of {workflow} failed with {error!r}")
+        self.workflow = workflow
+        self.instance_id = instance_id
+        self.error = error
 
 
 class InvalidSignalRequest(WorkflowError, TypeError):

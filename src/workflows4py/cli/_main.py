@@ -29,23 +29,26 @@ from datetime import datetime
 from typing import Any
 
 from workflows4py._errors import InstanceNotFound, WorkflowError
-from workflows4py.runtime import DurableRuntime, Worker
+from workflows4py.runtime import DurableRuntime, Runtime, Worker
 from workflows4py.stores import InstanceKey, InstanceRecord, SearchQuery
 
 __all__ = ["load_runtimes", "main"]
 
 
 async def load_runtimes(target: str) -> list[DurableRuntime[Any, Any]]:
-    """Import ``module:attribute``: a durable runtime, a list of them, or a (possibly async)
-    callable with no arguments returning either."""
+    """Import ``module:attribute``: a :class:`Runtime` (all its workflows), a durable
+    runtime, a list of them, or a (possibly async) callable with no arguments returning
+    one of those."""
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise SystemExit(f"expected MODULE:ATTRIBUTE, got {target!r}")
     obj: Any = getattr(importlib.import_module(module_name), attribute)
-    if callable(obj) and not isinstance(obj, DurableRuntime):
+    if callable(obj) and not isinstance(obj, DurableRuntime | Runtime):
         obj = obj()
         if inspect.isawaitable(obj):
             obj = await obj
+    if isinstance(obj, Runtime):
+        obj = obj.hosts
     runtimes = [obj] if isinstance(obj, DurableRuntime) else list(obj)
     for runtime in runtimes:
         if not isinstance(runtime, DurableRuntime):
@@ -79,7 +82,7 @@ async def _opened(args: argparse.Namespace) -> AsyncIterator[list[DurableRuntime
     """The app's runtimes (only ``--workflow``'s, if given), their stores initialized."""
     runtimes = await load_runtimes(args.app)
     if args.workflow is not None:
-        runtimes = [r for r in runtimes if r.workflow.name == args.workflow]
+        runtimes = [r for r in runtimes if args.workflow in (r.workflow.id, r.workflow.name)]
         if not runtimes:
             raise SystemExit(f"{args.app} has no runtime for a workflow named {args.workflow!r}")
     stores = {id(r.store): r.store for r in runtimes}
@@ -184,9 +187,7 @@ async def _show(args: argparse.Namespace) -> int:
             except InstanceNotFound:
                 continue
             found = True
-            record = await runtime.store.get_record(
-                InstanceKey(runtime.workflow.name, args.instance)
-            )
+            record = await runtime.store.get_record(InstanceKey(runtime.workflow.id, args.instance))
             journal = await instance.get_journal()
             signals = await instance.expected_signals()
             progress = await instance.get_progress()

@@ -19,6 +19,7 @@ from ._draft import (
 )
 from ._events import (
     SystemEvent,
+    Terminated,
     TimerReleased,
     TimerStarted,
 )
@@ -40,7 +41,7 @@ from ._result import (
     Ok,
     Result,
 )
-from ._signals import SignalDef
+from ._signals import SignalDef, check_id
 from ._wio import (
     EMPTY_HISTORY,
     KEPT_ITERATIONS,
@@ -126,6 +127,7 @@ __all__ = [
     "StatefulRetry",
     "StatelessRetry",
     "SystemEvent",
+    "Terminated",
     "Timer",
     "TimerReleased",
     "TimerStarted",
@@ -133,6 +135,7 @@ __all__ = [
     "Workflow",
     "WorkflowCodecs",
     "assert_clean",
+    "check_id",
     "definition_children",
     "definition_nodes",
     "draft_refusal",

@@ -10,13 +10,23 @@ from workflows4py._errors import DefinitionError, InvalidSignalRequest
 
 from ._naming import pretty_name
 
-__all__ = ["SignalDef"]
+__all__ = ["SignalDef", "check_id"]
 
 _Req = TypeVar("_Req")
 _Resp_co = TypeVar("_Resp_co", covariant=True)
 _R = TypeVar("_R")  # method-scoped: the request type of a signal without a response
 
 _SIGNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
+
+
+def check_id(value: object, what: str) -> str:
+    """``value`` if it is a valid id (of a signal, of a workflow); else a DefinitionError."""
+    if not isinstance(value, str) or not _SIGNAL_ID.fullmatch(value):
+        raise DefinitionError(
+            f"{what} {value!r} is not valid: use 1-200 characters from [A-Za-z0-9._:/-], "
+            "starting with a letter or digit"
+        )
+    return value
 
 
 @dataclass(frozen=True, init=False, eq=False)
@@ -61,11 +71,7 @@ class SignalDef(Generic[_Req, _Resp_co]):
         response: type[Any] | None = None,
         name: str | None = None,
     ) -> None:
-        if not isinstance(id, str) or not _SIGNAL_ID.fullmatch(id):
-            raise DefinitionError(
-                f"signal id {id!r} is not valid: use 1-200 characters from [A-Za-z0-9._:/-], "
-                "starting with a letter or digit"
-            )
+        check_id(id, "signal id")
         if not isinstance(request, type):
             raise DefinitionError(f"signal {id!r}: request must be a class, got {request!r}")
         if response is not None and not isinstance(response, type):

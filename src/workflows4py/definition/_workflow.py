@@ -9,9 +9,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 from workflows4py._errors import DefinitionError
 from workflows4py.serialization import JsonCodec
 
-from ._events import SystemEvent, TimerReleased, TimerStarted
+from ._events import SystemEvent, Terminated, TimerReleased, TimerStarted
 from ._introspect import parameter_classes, wrapper_classes
-from ._signals import SignalDef
+from ._signals import SignalDef, check_id
 from ._wio import (
     WIO,
     Checkpoint,
@@ -37,7 +37,7 @@ class WorkflowCodecs(Generic[S, Ev]):
     """JSON codecs for a workflow's state and events."""
 
     state: JsonCodec[S]
-    events: JsonCodec[Ev | SystemEvent]
+    events: JsonCodec[Ev | SystemEvent | Terminated]
 
 
 class Workflow(Generic[S, Ev]):
@@ -48,11 +48,21 @@ class Workflow(Generic[S, Ev]):
     are named after them (``create_pr`` becomes "Create PR")::
 
         class PullRequest(Workflow[PRState, PREvent]):
+            id = "pull-request"
             create_pr = ...
             definition = create_pr >> run_pipeline
+
+    ``id`` is the workflow's stable identifier, stored with every instance: 1-200
+    characters from ``[A-Za-z0-9._:/-]``, starting with a letter or digit, like a signal
+    id. Left out, it is ``name``, which is the class name unless set (so instances stored
+    before ``id`` existed keep theirs); set it explicitly before renaming the class.
+
+    ``initial_state``, when the class body sets it, is the state a runtime's ``start``
+    uses when it is given none.
     """
 
     definition: ClassVar[WIO[Any, Any, Any]]
+    id: ClassVar[str]
     name: ClassVar[str]
     state_type: ClassVar[Any]
     event_type: ClassVar[Any]
@@ -65,6 +75,11 @@ class Workflow(Generic[S, Ev]):
                 cls.state_type, cls.event_type = typing.get_args(base)
         if "name" not in cls.__dict__:
             cls.name = cls.__name__
+        what = f"workflow {cls.__name__}: id"
+        if "id" not in cls.__dict__:
+            cls.id = cls.name
+            what = f"workflow {cls.__name__}: id (its name, unless id is set)"
+        check_id(cls.id, what)
         cls._codecs = None
         if "definition" in cls.__dict__:
             if not isinstance(cls.definition, WIO):
@@ -81,7 +96,7 @@ class Workflow(Generic[S, Ev]):
     def codecs(cls) -> WorkflowCodecs[S, Ev]:
         """The JSON codecs of this workflow's state and event types (built once)."""
         if cls._codecs is None:
-            events: Any = typing.Union[cls.event_type, SystemEvent]  # noqa: UP007 - runtime union of a type variable's value
+            events: Any = typing.Union[cls.event_type, SystemEvent, Terminated]  # noqa: UP007 - runtime union of a type variable's value
             codecs: WorkflowCodecs[S, Ev] = WorkflowCodecs(
                 state=JsonCodec(cls.state_type), events=JsonCodec(events)
             )
@@ -135,7 +150,8 @@ def _check_events(cls: type[Workflow[Any, Any]], codec: JsonCodec[Any]) -> None:
     """Every class a step records must reach the journal: a member of the event union at
     the top, a class the wrap function takes inside a for-each or an embed, whose wrapped
     event must in turn be one the enclosing scope records."""
-    members = tuple(m for m in codec.members.values() if m not in (TimerStarted, TimerReleased))
+    library = (TimerStarted, TimerReleased, Terminated)
+    members = tuple(m for m in codec.members.values() if m not in library)
     top = _Scope(members, True, f"one of the workflow's event types ({_names(members)})")
     _check_scope(cls.__name__, cls.definition, top)
 

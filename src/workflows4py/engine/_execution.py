@@ -14,7 +14,7 @@ future step; an event nothing on the frontier accepts is reported, not skipped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from workflows4py.definition import (
     RunIO,
     SignalDef,
     StatefulRetry,
+    Terminated,
     Timer,
     TimerReleased,
     TimerStarted,
@@ -47,7 +48,7 @@ __all__ = [
     "Status",
 ]
 
-Status = Literal["awaiting", "finished", "failed"]
+Status = Literal["awaiting", "finished", "failed", "terminated"]
 Route = tuple[str, ...]
 
 
@@ -143,12 +144,18 @@ def _not_before(leaf: Leaf) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """Immutable state of one workflow instance as the engine sees it."""
+    """Immutable state of one workflow instance as the engine sees it.
+
+    ``terminated`` is set once a :class:`Terminated` event is applied: from then on the
+    frontier is empty (no effect, timer or signal step awaits) and the status is
+    ``"terminated"``.
+    """
 
     tree: Any
     initial_state: Any
     next_index: int
     events_applied: int
+    terminated: Terminated | None = None
 
     @property
     def _root(self) -> Frame:
@@ -164,7 +171,17 @@ class Execution:
         )
 
     def apply_event(self, event: Any) -> Execution | None:
-        """The execution after ``event``, or None if no step on the frontier accepts it."""
+        """The execution after ``event``, or None if no step on the frontier accepts it.
+
+        A :class:`Terminated` event is taken while the instance awaits (not once it has
+        finished, failed or been terminated); after it, no event is.
+        """
+        if self.terminated is not None:
+            return None
+        if isinstance(event, Terminated):
+            if isinstance(self.tree, Executed):
+                return None
+            return replace(self, terminated=event, events_applied=self.events_applied + 1)
         c = Ctx(self.next_index)
         root = self._root
         tree = apply(self.tree, root, event, c)
@@ -174,7 +191,9 @@ class Execution:
         return Execution(tree, self.initial_state, c.next_index, self.events_applied + 1)
 
     def frontier(self) -> list[Leaf]:
-        """The steps awaiting now, in definition order."""
+        """The steps awaiting now, in definition order (none once terminated)."""
+        if self.terminated is not None:
+            return []
         return list(frontier(self.tree, self._root))
 
     def next_action(
@@ -232,8 +251,11 @@ class Execution:
     ) -> FreshSignal | Redelivery | None:
         """Who handles a signal now: a waiting step first, else the latest step that handled it.
 
-        ``route`` picks the for-each element (by key) a signal is meant for.
+        ``route`` picks the for-each element (by key) a signal is meant for. Nothing handles
+        a signal once the instance is terminated.
         """
+        if self.terminated is not None:
+            return None
         wanted = _route(route)
         for leaf in self.frontier():
             node = leaf.node
@@ -315,6 +337,8 @@ class Execution:
 
     @property
     def status(self) -> Status:
+        if self.terminated is not None:
+            return "terminated"
         if isinstance(self.tree, Executed):
             return "finished" if isinstance(self.tree.result, Ok) else "failed"
         return "awaiting"
@@ -332,5 +356,12 @@ class Execution:
         return state_of(self.tree, self._root)
 
     def progress(self) -> StepProgress:
-        """What ran, with which result and in which order, and what is still ahead."""
-        return progress(self.tree)
+        """What ran, with which result and in which order, and what is still ahead.
+
+        Once terminated, the root carries ``meta["terminated"]``: the :class:`Terminated`
+        event.
+        """
+        root = progress(self.tree)
+        if self.terminated is None:
+            return root
+        return replace(root, meta={**root.meta, "terminated": self.terminated})

@@ -58,6 +58,7 @@ from workflows4py.definition import (
     Parallel,
     Retry,
     SignalDef,
+    Terminated,
     Timer,
     TimerReleased,
     TimerStarted,
@@ -78,6 +79,7 @@ __all__ = [
     "SnapshotRefused",
     "SnapshotTypes",
     "decode_execution",
+    "decode_snapshot",
     "encode_execution",
     "event_digest",
     "fingerprint",
@@ -139,6 +141,7 @@ def _function_hints(fn: Any) -> Iterator[Any]:
 # the library's own classes go by names that do not move with its modules
 _LIBRARY: dict[type, str] = {
     TimerStarted: "workflows4py.TimerStarted",
+    Terminated: "workflows4py.Terminated",
     TimerReleased: "workflows4py.TimerReleased",
     Caught: "workflows4py.Caught",
     Ok: "workflows4py.Ok",
@@ -178,6 +181,7 @@ class SnapshotTypes:
             workflow.event_type,
             TimerStarted,
             TimerReleased,
+            Terminated,
             Caught,
             Ok,
             Err,
@@ -623,8 +627,14 @@ def fingerprint(definition: Node) -> str:
 _FINGERPRINTS: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
 
 
-def encode_execution(execution: Execution, workflow: type[Workflow[Any, Any]]) -> str:
-    """The snapshot body of ``execution``; raises SnapshotError if something cannot be stored."""
+def encode_execution(
+    execution: Execution, workflow: type[Workflow[Any, Any]], *, own_initial: bool = False
+) -> str:
+    """The snapshot body of ``execution``; raises SnapshotError if something cannot be stored.
+
+    ``own_initial`` says the initial state is the instance's own (stored in its journal),
+    so that loading the snapshot takes it rather than checking it against a default.
+    """
     t = snapshot_types(workflow)
     body = {
         "format": FORMAT,
@@ -634,6 +644,10 @@ def encode_execution(execution: Execution, workflow: type[Workflow[Any, Any]]) -
         "initial": t.enc(execution.initial_state),
         "tree": _overlay(execution.tree, t),
     }
+    if execution.terminated is not None:
+        body["terminated"] = t.enc(execution.terminated)
+    if own_initial:
+        body["own_initial"] = True
     return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
@@ -643,8 +657,17 @@ def decode_execution(
     """The execution a snapshot body describes, laid over the workflow's definition.
 
     Raises SnapshotRefused if it does not fit: another definition or format, a type
-    outside the workflow's table, a value that does not validate, a malformed tree.
+    outside the workflow's table, a value that does not validate, a malformed tree, or
+    (unless the snapshot's initial state is the instance's own) an initial state other
+    than ``initial_state``.
     """
+    return decode_snapshot(data, workflow, initial_state)[0]
+
+
+def decode_snapshot(
+    data: str, workflow: type[Workflow[Any, Any]], default_initial: Any
+) -> tuple[Execution, bool]:
+    """:func:`decode_execution`, and whether the initial state is the instance's own."""
     definition = workflow.definition
     try:
         body = json.loads(data)
@@ -653,13 +676,20 @@ def decode_execution(
         if body.get("format") != FORMAT or body.get("definition") != fingerprint(definition):
             raise SnapshotRefused("written for another definition or format")
         t = snapshot_types(workflow)
-        if t.dec(body["initial"]) != initial_state:
+        own = body.get("own_initial", False)
+        if own is not True and own is not False:
+            raise SnapshotRefused("malformed own_initial")
+        initial_state = t.dec(body["initial"])
+        if not own and initial_state != default_initial:
             raise SnapshotRefused("written for another initial state")
         next_index, events = body["next_index"], body["events"]
         if type(next_index) is not int or type(events) is not int or min(next_index, events) < 0:
             raise SnapshotRefused("malformed counters")
         tree = _lay(definition, body["tree"], t)
-        return Execution(tree, initial_state, next_index, events)
+        terminated = t.dec(body["terminated"]) if "terminated" in body else None
+        if terminated is not None and not isinstance(terminated, Terminated):
+            raise SnapshotRefused("malformed termination")
+        return Execution(tree, initial_state, next_index, events, terminated), own
     except SnapshotRefused:
         raise
     except SnapshotError as e:

@@ -5,10 +5,11 @@
 facades serve code without an event loop; ``Worker`` runs due wakeups and retries.
 """
 
+from ._app import Runtime
 from ._blocking import BlockingDurableRuntime, BlockingInstance, BlockingRuntime
 from ._clock import Clock, SystemClock
 from ._context import StepContext, current_step
-from ._durable import DurableRuntime, PostgresRuntime, RuntimeOptions, SqliteRuntime
+from ._durable import DurableRuntime, PostgresRuntime, RuntimeOptions, SharedOptions, SqliteRuntime
 from ._runtime import (
     InMemoryRuntime,
     InstanceStatus,
@@ -28,7 +29,9 @@ __all__ = [
     "InMemoryRuntime",
     "InstanceStatus",
     "PostgresRuntime",
+    "Runtime",
     "RuntimeOptions",
+    "SharedOptions",
     "SqliteRuntime",
     "StepContext",
     "SystemClock",

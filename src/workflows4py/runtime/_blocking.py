@@ -144,6 +144,10 @@ class BlockingInstance(Generic[S, Ev]):
     def next_wakeup(self) -> datetime | None:
         return self._portal.run(self._async.next_wakeup)
 
+    def wait_result(self, timeout: float | None = None, *, poll: float = 0.05) -> S:
+        """Block until the instance ends (see :meth:`WorkflowInstance.wait_result`)."""
+        return self._portal.run(lambda: self._async.wait_result(timeout, poll=poll))
+
     def wakeup(self) -> None:
         return self._portal.run(self._async.wakeup)
 
@@ -223,6 +227,25 @@ class BlockingRuntime(Generic[S, Ev]):
     def create_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
         """The instance with this id, created (and run until it waits) if it is new."""
         return self._wrap(self._portal.run(lambda: self._async.create_instance(instance_id)))
+
+    def start(
+        self,
+        instance_id: str,
+        *,
+        initial_state: S | None = None,
+        signal: tuple[SignalDef[Any, Any], Any] | None = None,
+    ) -> BlockingInstance[S, Ev]:
+        """Start an instance, idempotently (see :meth:`DurableRuntime.start`)."""
+        durable = self._durable("start")
+        started = self._portal.run(
+            lambda: durable.start(instance_id, initial_state=initial_state, signal=signal)
+        )
+        return self._wrap(started)
+
+    def terminate(self, instance_id: str, reason: str) -> bool:
+        """Stop an instance for good (see :meth:`DurableRuntime.terminate`)."""
+        durable = self._durable("terminate")
+        return self._portal.run(lambda: durable.terminate(instance_id, reason))
 
     def get_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
         """The existing instance with this id (``InstanceNotFound`` otherwise)."""

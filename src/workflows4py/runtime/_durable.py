@@ -25,13 +25,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, Unpack
 
-from workflows4py._errors import DecodeError, InstanceNotFound, WorkflowError
-from workflows4py.definition import Workflow
+from workflows4py._errors import DecodeError, InstanceExists, InstanceNotFound, WorkflowError
+from workflows4py.definition import SignalDef, Workflow
 from workflows4py.engine import (
-    Execution,
     SnapshotError,
     SnapshotRefused,
-    decode_execution,
+    decode_snapshot,
     encode_execution,
     event_digest,
     seal,
@@ -54,15 +53,21 @@ from ._runtime import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_SNAPSHOT_BYTES,
+    NO_STATE,
+    STARTED,
     Ev,
     R,
+    Req,
+    Resp,
     S,
     WorkflowInstance,
     _Instance,
     check_instance_id,
     check_journal_sizes,
     check_limit,
+    check_signal,
     encoded_size,
+    unstarted,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +77,7 @@ __all__ = [
     "DurableRuntime",
     "PostgresRuntime",
     "RuntimeOptions",
+    "SharedOptions",
     "SqliteRuntime",
     "default_owner",
 ]
@@ -113,7 +119,7 @@ class DurableRuntime(Generic[S, Ev]):
         workflow: type[Workflow[S, Ev]],
         store: Store,
         *,
-        initial_state: S,
+        initial_state: S | None = None,
         clock: Clock | None = None,
         owner: str | None = None,
         lease_ttl: float = 30.0,
@@ -136,7 +142,10 @@ class DurableRuntime(Generic[S, Ev]):
         workflow.codecs()
         self.workflow = workflow
         self.store = store
-        self.initial_state = initial_state
+        if initial_state is None:
+            initial_state = getattr(workflow, "initial_state", None)
+        self.initial_state: S | None = initial_state
+        self._default: Any = NO_STATE if initial_state is None else initial_state
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.owner: str = owner or default_owner()
         self.lease_ttl = lease_ttl
@@ -188,10 +197,10 @@ class DurableRuntime(Generic[S, Ev]):
     # -- instances --------------------------------------------------------------------------
 
     def _key(self, instance_id: str) -> InstanceKey:
-        return InstanceKey(self.workflow.name, instance_id)
+        return InstanceKey(self.workflow.id, instance_id)
 
     def _handle(self, instance_id: str) -> WorkflowInstance[S, Ev]:
-        return WorkflowInstance(self, instance_id, self.workflow.name)
+        return WorkflowInstance(self, instance_id, self.workflow.id)
 
     async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """The instance with this id, created (and run until it waits) if it does not exist."""
@@ -211,6 +220,81 @@ class DurableRuntime(Generic[S, Ev]):
             await self._operate(instance_id, _proceed, write_registry=True)
         return self._handle(instance_id)
 
+    async def start(
+        self,
+        instance_id: str,
+        *,
+        initial_state: S | None = None,
+        signal: tuple[SignalDef[Req, Resp], Req] | None = None,
+    ) -> WorkflowInstance[S, Ev]:
+        """Start an instance from ``initial_state`` (default: the runtime's, else the
+        workflow's ``initial_state``), run it until it waits, and return it.
+
+        The initial state is recorded as the journal's first entry. Idempotent: starting
+        an id that exists returns that instance when it started from an equal state, and
+        raises InstanceExists otherwise. ``signal=(signal_def, request)`` then delivers a
+        first signal (delivering it again, as a retried start does, records nothing new:
+        the response is recomputed from the recorded event).
+        """
+        check_instance_id(instance_id)
+        state: Any = self._default if initial_state is None else initial_state
+        if state is NO_STATE:
+            raise WorkflowError(
+                f"start {self.workflow.id}:{instance_id}: give initial_state (the runtime "
+                "has no default and the workflow declares none)"
+            )
+        if signal is not None:
+            check_signal(signal[0], signal[1], self.max_request_bytes)
+        key = self._key(instance_id)
+        now = self.clock.now()
+
+        async def begin(inner: _Instance[S, Ev]) -> None:
+            if inner.sequence == 0 and inner.execution.initial_state is NO_STATE:
+                await inner.begin(state)
+            else:  # begun by someone else meanwhile
+                await inner.proceed()
+
+        if await self.store.create_leased(key, self.owner, self.lease_ttl, now):
+            await self._operate(instance_id, begin, write_registry=True, created=True)
+        else:
+            await self._check_started_from(key, state)
+            await self._operate(instance_id, begin, write_registry=True, settle=False)
+        handle = self._handle(instance_id)
+        if signal is not None:
+            await handle.deliver_signal(signal[0], signal[1])
+        return handle
+
+    async def _check_started_from(self, key: InstanceKey, state: Any) -> None:
+        """Raise InstanceExists unless the existing instance started from ``state``."""
+        first = await self.store.read(key)
+        probe = self._new(key.instance_id)
+        if not first:
+            return  # registered, not begun yet (its starter died): begun now, from ``state``
+        if first[0].type == STARTED and first[0].sequence == 1:
+            stored = probe.initial_of(first[0])
+        elif self._default is NO_STATE:
+            raise InstanceExists(key.workflow, key.instance_id, "started before states were stored")
+        else:
+            stored = self._default
+        if stored != state:
+            raise InstanceExists(key.workflow, key.instance_id, f"it started from {stored!r}")
+
+    async def terminate(self, instance_id: str, reason: str) -> bool:
+        """Stop an instance for good: records ``Terminated(reason)`` in its journal, drops
+        its wakeup, and from then on no effect runs and every signal is unexpected.
+
+        Waits for an operation under way (the lease). Returns False if the instance was
+        terminated already; raises InstanceClosed if it has finished or failed, and
+        InstanceNotFound if there is none.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("terminate needs a reason (a non-empty string)")
+
+        async def stop(inner: _Instance[S, Ev]) -> bool:
+            return await inner.terminate(reason)
+
+        return await self._operate(instance_id, stop, write_registry=True)
+
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """An existing instance; raises InstanceNotFound."""
         check_instance_id(instance_id)
@@ -228,6 +312,7 @@ class DurableRuntime(Generic[S, Ev]):
         check_journal_sizes(entries, self.max_event_bytes)
         probe = self._new(instance_id)
         probe.replay(entries)  # refuses a journal that does not fit, before anything is written
+        probe.settle_initial()
         if not await self.store.create(key, self.clock.now()):
             raise WorkflowError(f"instance {instance_id!r} already exists")
         events = [NewEvent(e.type, e.data, e.recorded_at) for e in entries]
@@ -252,7 +337,7 @@ class DurableRuntime(Generic[S, Ev]):
         if query.workflow is None:
             from dataclasses import replace
 
-            query = replace(query, workflow=self.workflow.name)
+            query = replace(query, workflow=self.workflow.id)
         return await self.store.search(query)
 
     # -- background work --------------------------------------------------------------------
@@ -266,13 +351,13 @@ class DurableRuntime(Generic[S, Ev]):
         worker takes them over after ``lease_ttl``).
         """
         claims = await self.store.claim_due(
-            self.clock.now(), limit, self.lease_ttl, workflows=[self.workflow.name]
+            self.clock.now(), limit, self.lease_ttl, workflows=[self.workflow.id]
         )
         woken: list[str] = []
         for claim in claims:
             if stop is not None and stop.is_set():
                 break
-            if claim.key.workflow != self.workflow.name:
+            if claim.key.workflow != self.workflow.id:
                 continue
             if await self._background(claim.key.instance_id):
                 woken.append(claim.key.instance_id)
@@ -282,12 +367,12 @@ class DurableRuntime(Generic[S, Ev]):
         self, limit: int = 100, *, stop: asyncio.Event | None = None
     ) -> list[str]:
         """Resume instances left "running" by a process that died mid-step."""
-        keys = await self.store.stale(self.clock.now(), limit, workflows=[self.workflow.name])
+        keys = await self.store.stale(self.clock.now(), limit, workflows=[self.workflow.id])
         resumed: list[str] = []
         for key in keys:
             if stop is not None and stop.is_set():
                 break
-            if key.workflow == self.workflow.name and await self._background(key.instance_id):
+            if key.workflow == self.workflow.id and await self._background(key.instance_id):
                 resumed.append(key.instance_id)
         return resumed
 
@@ -302,25 +387,27 @@ class DurableRuntime(Generic[S, Ev]):
         except asyncio.CancelledError:
             raise
         except Exception:
-            _log.exception("background wakeup of %s:%s failed", self.workflow.name, instance_id)
+            _log.exception("background wakeup of %s:%s failed", self.workflow.id, instance_id)
             return False
         return True
 
     # -- the host protocol used by WorkflowInstance ----------------------------------------
 
     def _new(self, instance_id: str) -> _Instance[S, Ev]:
-        execution = Execution.start(self.workflow.definition, self.initial_state)
         return _Instance(
             self.workflow,
             instance_id,
-            execution,
+            unstarted(self.workflow),
             self.clock,
             _NoScheduler(),
             keep_journal=False,
             max_event_bytes=self.max_event_bytes,
+            default_initial=self._default,
         )
 
-    async def _load(self, instance_id: str, *, created: bool = False) -> _Instance[S, Ev]:
+    async def _load(
+        self, instance_id: str, *, created: bool = False, settle: bool = True
+    ) -> _Instance[S, Ev]:
         key = self._key(instance_id)
         inner = self._cache.get(instance_id)
         tail: list[JournalEntry] = []
@@ -337,12 +424,14 @@ class DurableRuntime(Generic[S, Ev]):
                 tail = await self.store.read(key)
         else:
             tail = await self.store.read(key, after=inner.sequence)
-        if tail:
-            try:
+        try:
+            if tail:
                 inner.replay(tail)
-            except BaseException:
-                self._cache.pop(instance_id, None)
-                raise
+            if settle and not created:
+                inner.settle_initial()
+        except BaseException:
+            self._cache.pop(instance_id, None)
+            raise
         if refused:
             await self._save_snapshot(key, inner, replace=True)
         self._cache[instance_id] = inner
@@ -367,6 +456,7 @@ class DurableRuntime(Generic[S, Ev]):
         *,
         write_registry: bool = False,
         created: bool = False,
+        settle: bool = True,
     ) -> R:
         key = self._key(instance_id)
         async with self._lock(instance_id):
@@ -381,7 +471,7 @@ class DurableRuntime(Generic[S, Ev]):
             renewer = asyncio.create_task(self._renew(key))
             released = False
             try:
-                inner = await self._load(instance_id, created=created)
+                inner = await self._load(instance_id, created=created, settle=settle)
                 inner.persist = lambda entry: self._append(key, entry)
                 # a created instance is registered as running already
                 if not created:
@@ -466,7 +556,7 @@ class DurableRuntime(Generic[S, Ev]):
             if encoded_size(snapshot.data, self.max_snapshot_bytes) > self.max_snapshot_bytes:
                 raise SnapshotRefused("larger than max_snapshot_bytes")
             body = unseal(self._snapshot_key, str(key), covered, last, snapshot.data)
-            execution = decode_execution(body, self.workflow, self.initial_state)
+            execution, own_initial = decode_snapshot(body, self.workflow, self._default)
         except SnapshotRefused as why:  # a cache only: rebuild from the journal instead
             at = "" if position is None else f" at #{position}"
             _log.log(
@@ -480,6 +570,7 @@ class DurableRuntime(Generic[S, Ev]):
             inner.last_entry = None
             return await self.store.read(key), True
         inner.execution = execution
+        inner.own_initial = own_initial
         inner.sequence = inner.snapshot_sequence = covered
         return entries, False
 
@@ -495,7 +586,7 @@ class DurableRuntime(Generic[S, Ev]):
         """Store a sealed snapshot of ``inner`` (best effort: a snapshot is a cache)."""
         sequence = inner.sequence
         try:
-            body = encode_execution(inner.execution, self.workflow)
+            body = encode_execution(inner.execution, self.workflow, own_initial=inner.own_initial)
             if encoded_size(body, self.max_snapshot_bytes) > self.max_snapshot_bytes:
                 raise SnapshotError(f"larger than max_snapshot_bytes ({self.max_snapshot_bytes})")
         except SnapshotError as e:
@@ -549,7 +640,9 @@ class DurableRuntime(Generic[S, Ev]):
         return (inner.sequence, inner.execution.status, inner.next_wakeup(), self._tags_of(inner))
 
     def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
-        return self._tags(inner.execution.state) if self._tags is not None else {}
+        if self._tags is None or inner.execution.initial_state is NO_STATE:
+            return {}  # no tags before the instance has a state
+        return self._tags(inner.execution.state)
 
     def backoff_after(self, failures: int) -> timedelta:
         """How long to wait after the ``failures``-th failure in a row (1, 2, ...):
@@ -620,11 +713,12 @@ def _describe(error: Exception, limit: int = 2000) -> str:
 
 
 async def _proceed(inner: _Instance[Any, Any]) -> None:
+    inner.settle_initial()  # a new instance of create_instance starts from the default
     await inner.proceed()
 
 
-class RuntimeOptions(TypedDict, Generic[S], total=False):
-    """The options every durable runtime takes (see :class:`DurableRuntime`)."""
+class SharedOptions(TypedDict, total=False):
+    """The options every workflow of a :class:`Runtime` shares (see :class:`DurableRuntime`)."""
 
     clock: Clock | None
     owner: str | None
@@ -632,13 +726,18 @@ class RuntimeOptions(TypedDict, Generic[S], total=False):
     lease_wait: float
     failure_backoff: timedelta
     max_failure_backoff: timedelta
-    tags: Callable[[S], dict[str, str]] | None
     snapshot_every: int | None
     snapshot_key: str | bytes | None
     cache_size: int
     max_request_bytes: int
     max_event_bytes: int
     max_snapshot_bytes: int
+
+
+class RuntimeOptions(SharedOptions, Generic[S], total=False):
+    """The options every durable runtime takes (see :class:`DurableRuntime`)."""
+
+    tags: Callable[[S], dict[str, str]] | None
 
 
 class SqliteRuntime(DurableRuntime[S, Ev]):

@@ -22,19 +22,24 @@ from workflows4py._errors import (
     DecodeError,
     DefinitionError,
     EffectContractError,
+    InstanceClosed,
     InstanceNotFound,
     InvalidInstanceId,
     JournalError,
     PayloadTooLarge,
     UnexpectedEvent,
     WorkflowError,
+    WorkflowFailed,
 )
 from workflows4py.definition import (
+    Err,
+    Ok,
     Result,
     RetryFailure,
     SignalDef,
     StatelessRetry,
     SystemEvent,
+    Terminated,
     Workflow,
     WorkflowCodecs,
 )
@@ -51,6 +56,8 @@ if TYPE_CHECKING:
     from ._blocking import BlockingRuntime
 
 __all__ = [
+    "NO_STATE",
+    "STARTED",
     "InMemoryRuntime",
     "InstanceStatus",
     "JournalEntry",
@@ -62,8 +69,10 @@ __all__ = [
     "check_journal_sizes",
     "check_limit",
     "check_request_size",
+    "check_signal",
     "check_size",
     "encoded_size",
+    "unstarted",
 ]
 
 # the type variables of the runtime package (its other modules import them from here)
@@ -73,7 +82,28 @@ R = TypeVar("R")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
-InstanceStatus = Literal["running", "awaiting", "finished", "failed"]
+InstanceStatus = Literal["running", "awaiting", "finished", "failed", "terminated"]
+
+STARTED = "workflows4py.Started"
+"""The type of a journal's first entry when the instance was started with its own initial
+state: the state, encoded by the workflow's state codec (``{"type": tag, "state": ...}``)."""
+
+
+def unstarted(workflow: type[Workflow[Any, Any]]) -> Execution:
+    """An execution of ``workflow`` whose initial state is still to be read from the
+    journal's first entry; nothing has run (the tree is not advanced)."""
+    return Execution(workflow.definition, NO_STATE, 0, 0)
+
+
+class _NoState:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<initial state not known yet>"
+
+
+NO_STATE: Any = _NoState()
+"""Stands for an initial state not known yet (to be read from the journal)."""
 
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
 
@@ -137,6 +167,15 @@ def check_request_size(signal: SignalDef[Any, Any], request: Any, limit: int) ->
     check_size(text, limit, "signal request", "max_request_bytes", f"of {signal.id!r}")
 
 
+def check_signal(signal: SignalDef[Any, Any], request: Any, limit: int) -> None:
+    """Refuse a request before anything runs: a TypeError if ``signal`` is no SignalDef,
+    InvalidSignalRequest if the request is not of its type, PayloadTooLarge past ``limit``."""
+    if not isinstance(signal, SignalDef):
+        raise TypeError(f"deliver_signal expects a SignalDef, got {signal!r}")
+    signal.check_request(request)
+    check_request_size(signal, request, limit)
+
+
 def check_instance_id(instance_id: object) -> str:
     """Return ``instance_id`` if it is a valid id, else raise InvalidInstanceId."""
     if not isinstance(instance_id, str) or not _INSTANCE_ID.fullmatch(instance_id):
@@ -153,8 +192,15 @@ class UnexpectedSignal:
     signal_id: str
     instance_id: str
     expected: tuple[str, ...]
+    terminated: str | None = None
+    """The reason the instance was terminated for, if it was."""
 
     def __str__(self) -> str:
+        if self.terminated is not None:
+            return (
+                f"instance {self.instance_id!r} does not expect signal {self.signal_id!r}: "
+                f"it was terminated ({self.terminated})"
+            )
         waiting = ", ".join(self.expected) or "no signal"
         return (
             f"instance {self.instance_id!r} does not expect signal {self.signal_id!r} now "
@@ -209,8 +255,11 @@ class _Instance(Generic[S, Ev]):
         persist: Callable[[JournalEntry], Awaitable[None]] | None = None,
         keep_journal: bool = True,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        default_initial: Any = NO_STATE,
     ) -> None:
         self.workflow = workflow
+        # the runtime's initial state, for journals that do not start with one of their own
+        self.default_initial = default_initial
         self.max_event_bytes = max_event_bytes
         self.codecs: WorkflowCodecs[S, Ev] = workflow.codecs()
         self.id = instance_id
@@ -224,6 +273,9 @@ class _Instance(Generic[S, Ev]):
         # resumes it if this process dies before the operation ends)
         self.before_effects: Callable[[], Awaitable[None]] | None = None
         self.sequence = 0
+        # whether the initial state is the instance's own (the journal's first entry) rather
+        # than the runtime's default
+        self.own_initial = False
         self.snapshot_sequence = 0  # the journal position of the latest stored snapshot
         self.journal: list[JournalEntry] | None = [] if keep_journal else None
         self.last_entry: JournalEntry | None = None  # the latest event recorded or replayed
@@ -246,6 +298,13 @@ class _Instance(Generic[S, Ev]):
                     instance_id=self.id,
                     sequence=entry.sequence,
                 )
+            if entry.type == STARTED and expected_sequence == 1:
+                self.begin_from(entry)
+                if keep is not None:
+                    keep(entry)
+                continue
+            if self.execution.initial_state is NO_STATE:
+                self.settle_initial()
             try:
                 event = decode(entry.type, entry.data)
             except DecodeError as e:
@@ -265,13 +324,65 @@ class _Instance(Generic[S, Ev]):
             if keep is not None:
                 keep(entry)
 
+    def settle_initial(self) -> None:
+        """A journal without a start entry of its own starts from the runtime's default."""
+        if self.execution.initial_state is not NO_STATE:
+            return
+        if self.default_initial is NO_STATE:
+            raise WorkflowError(
+                f"instance {self.id!r} of {self.workflow.id} has no initial state: its journal "
+                "does not start with one and the runtime has none; give the runtime the "
+                "initial_state such instances started from"
+            )
+        self.execution = Execution.start(self.workflow.definition, self.default_initial)
+
+    def started_entry(self, state: S) -> JournalEntry:
+        """The journal's first entry for an instance started from ``state``."""
+        tag, data = self.codecs.state.encode(state)
+        body = '{"type":' + json.dumps(tag) + ',"state":' + data + "}"
+        return JournalEntry(1, STARTED, body, self.clock.now())
+
+    def initial_of(self, entry: JournalEntry) -> S:
+        """The initial state a start entry holds; DecodeError names the instance."""
+        try:
+            body = json.loads(entry.data)
+            if not isinstance(body, dict) or set(body) != {"type", "state"}:
+                raise DecodeError("not a start entry", path="")
+            state: S = self.codecs.state.decode(body["type"], json.dumps(body["state"]))
+        except (DecodeError, ValueError, TypeError) as e:
+            error = e if isinstance(e, DecodeError) else DecodeError(str(e), path="")
+            raise self.undecodable(entry, error) from e
+        return state
+
+    def begin_from(self, entry: JournalEntry) -> None:
+        """Restart from the initial state in ``entry`` (the journal's first)."""
+        self.execution = Execution.start(self.workflow.definition, self.initial_of(entry))
+        self.own_initial = True
+        self.sequence = 1
+        self.last_entry = entry
+
+    async def begin(self, state: S) -> None:
+        """Start from ``state``: record it as the journal's first entry, then run."""
+        entry = self.started_entry(state)
+        check_size(entry.data, self.max_event_bytes, "initial state", "max_event_bytes")
+        execution = Execution.start(self.workflow.definition, state)
+        if self.persist is not None:
+            await self.persist(entry)
+        self.execution = execution
+        self.own_initial = True
+        self.sequence = 1
+        self.last_entry = entry
+        if self.journal is not None:
+            self.journal.append(entry)
+        await self.proceed()
+
     def undecodable(self, entry: JournalEntry, error: DecodeError) -> DecodeError:
         """``error`` (the codec's, about one stored event) naming the instance and event;
         its ``path`` is kept."""
         named = DecodeError(
             f"event of type {entry.type!r} does not decode: {error}",
             path="",
-            workflow=self.workflow.name,
+            workflow=self.workflow.id,
             instance_id=self.id,
             sequence=entry.sequence,
         )
@@ -283,6 +394,8 @@ class _Instance(Generic[S, Ev]):
         decode = self.codecs.events.decode
         events: list[Any] = []
         for entry in entries:
+            if entry.type == STARTED and entry.sequence == 1:
+                continue  # the initial state, not an event
             try:
                 events.append(decode(entry.type, entry.data))
             except DecodeError as e:
@@ -291,7 +404,7 @@ class _Instance(Generic[S, Ev]):
 
     def _context(self, step: str) -> StepContext:
         return StepContext(
-            workflow=self.workflow.name,
+            workflow=self.workflow.id,
             instance_id=self.id,
             sequence=self.sequence + 1,
             step=step,
@@ -400,7 +513,7 @@ class _Instance(Generic[S, Ev]):
             _log.warning(
                 "step %r of %s:%s failed (%r); next attempt at %s",
                 action.name,
-                self.workflow.name,
+                self.workflow.id,
                 self.id,
                 error,
                 at,
@@ -438,8 +551,12 @@ class _Instance(Generic[S, Ev]):
     ) -> Any:
         match = self.execution.find_signal(signal.id, route)
         if match is None:
+            stop = self.execution.terminated
             return UnexpectedSignal(
-                signal.id, self.id, tuple(s.id for s in self.execution.expected_signals())
+                signal.id,
+                self.id,
+                tuple(s.id for s in self.execution.expected_signals()),
+                None if stop is None else stop.reason,
             )
         match.node.signal.check_request(request)
         if not isinstance(match, FreshSignal):
@@ -452,6 +569,18 @@ class _Instance(Generic[S, Ev]):
         response = match.respond(event, request)
         await self.proceed()
         return response
+
+    async def terminate(self, reason: str) -> bool:
+        """Record the instance's termination; False if it was terminated already."""
+        status = self.execution.status
+        if status == "terminated":
+            return False
+        if status != "awaiting":
+            raise InstanceClosed(self.id, status, "terminate")
+        self.retry_at.clear()
+        await self._record(Terminated(reason, self.clock.now()), (Terminated,), "terminate")
+        self._schedule()
+        return True
 
     @property
     def status(self) -> InstanceStatus:
@@ -509,10 +638,7 @@ class WorkflowInstance(Generic[S, Ev]):
         stays recorded; :meth:`wakeup` retries them). ``route`` is the key of the for-each
         element the signal is meant for.
         """
-        if not isinstance(signal, SignalDef):
-            raise TypeError(f"deliver_signal expects a SignalDef, got {signal!r}")
-        signal.check_request(request)
-        check_request_size(signal, request, self._host.max_request_bytes)
+        check_signal(signal, request, self._host.max_request_bytes)
 
         async def deliver(inner: _Instance[S, Ev]) -> Resp | UnexpectedSignal:
             result: Resp | UnexpectedSignal = await inner.deliver(signal, request, route)
@@ -540,6 +666,35 @@ class WorkflowInstance(Generic[S, Ev]):
     async def result(self) -> Result[Any, Any] | None:
         """``Ok(final state)`` or ``Err(domain error)`` once finished or failed, else None."""
         return (await self._host._observe(self._id)).execution.result
+
+    async def wait_result(self, timeout: float | None = None, *, poll: float = 0.05) -> S:
+        """Wait until the instance ends; its final state if it finished.
+
+        Raises WorkflowFailed (with the domain error) if it failed, InstanceClosed if it
+        was terminated, TimeoutError after ``timeout`` seconds. It works across processes:
+        the instance is read back from the store, every ``poll`` seconds at first, then
+        less often (up to once a second) while nothing changes.
+        """
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        pause = poll
+        while True:
+            execution = (await self._host._observe(self._id)).execution
+            outcome = execution.result
+            if isinstance(outcome, Ok):
+                state: S = outcome.value
+                return state
+            if isinstance(outcome, Err):
+                raise WorkflowFailed(self._workflow, self._id, outcome.error)
+            if execution.terminated is not None:
+                raise InstanceClosed(self._id, "terminated", "wait for the result of")
+            if deadline is not None and loop.time() >= deadline:
+                raise TimeoutError(f"instance {self._id!r} of {self._workflow} did not end in time")
+            wait = pause if deadline is None else min(pause, max(deadline - loop.time(), 0))
+            await asyncio.sleep(wait)
+            pause = min(pause * 2, 1.0)
 
     async def next_wakeup(self) -> datetime | None:
         """When the instance next needs waking up (a timer or a retry), if ever."""
@@ -664,7 +819,7 @@ class InMemoryRuntime(Generic[S, Ev]):
         return await self.restore_instance(instance_id, entries)
 
     def _handle(self, instance_id: str) -> WorkflowInstance[S, Ev]:
-        return WorkflowInstance(self, instance_id, self.workflow.name)
+        return WorkflowInstance(self, instance_id, self.workflow.id)
 
     def _get(self, instance_id: str) -> _Instance[S, Ev]:
         inner = self._instances.get(instance_id)

@@ -20,6 +20,7 @@ from typing import Any
 
 from workflows4py.stores import InstanceKey, Store
 
+from ._app import Runtime
 from ._durable import DurableRuntime
 
 __all__ = ["Worker"]
@@ -30,7 +31,8 @@ _Job = tuple[DurableRuntime[Any, Any], InstanceKey]
 
 
 class Worker:
-    """Drives the background work of one or more durable runtimes.
+    """Drives the background work of a :class:`Runtime` (every workflow of it), or of one
+    or more durable runtimes.
 
     It claims due wakeups and resumes stale instances of every runtime, running up to
     ``concurrency`` of them at once, and otherwise waits for the store to signal new work
@@ -42,12 +44,14 @@ class Worker:
 
     def __init__(
         self,
-        runtimes: Sequence[DurableRuntime[Any, Any]],
+        runtimes: Runtime | Sequence[DurableRuntime[Any, Any]],
         *,
         poll_interval: float = 1.0,
         batch: int = 50,
         concurrency: int = 8,
     ) -> None:
+        if isinstance(runtimes, Runtime):
+            runtimes = runtimes.hosts  # every workflow of the application's runtime
         if not runtimes:
             raise ValueError("a worker needs at least one runtime")
         for name, value in (("batch", batch), ("concurrency", concurrency)):
@@ -77,7 +81,7 @@ class Worker:
         groups: dict[int, tuple[Store, dict[str, DurableRuntime[Any, Any]]]] = {}
         for runtime in self.runtimes:
             _, by_name = groups.setdefault(id(runtime.store), (runtime.store, {}))
-            by_name[runtime.workflow.name] = runtime
+            by_name[runtime.workflow.id] = runtime
         return list(groups.values())
 
     async def _claim(self, limit: int, *, stale: bool = True) -> list[_Job]:
@@ -145,7 +149,7 @@ class Worker:
         """Run until :meth:`stop` is called: claim work whenever a slot is free."""
         _log.info(
             "worker started for %s (up to %d at once)",
-            ", ".join(r.workflow.name for r in self.runtimes),
+            ", ".join(r.workflow.id for r in self.runtimes),
             self.concurrency,
         )
         loop = asyncio.get_running_loop()

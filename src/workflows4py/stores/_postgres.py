@@ -163,6 +163,15 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
             "CREATE INDEX ON {s}.instances (updated_at) WHERE failures > 0",
         ),
     ),
+    (
+        3,
+        "registry: the terminated and parked statuses",
+        (
+            "ALTER TABLE {s}.instances DROP CONSTRAINT instances_status_check",
+            """ALTER TABLE {s}.instances ADD CONSTRAINT instances_status_check CHECK (status IN
+                ('running', 'awaiting', 'finished', 'failed', 'terminated', 'parked'))""",
+        ),
+    ),
 )
 
 # Set status, wakeup and tags (a new wakeup is unclaimed), count an error or reset the count:

@@ -58,7 +58,7 @@ __all__ = [
     "WakeupStore",
 ]
 
-RegistryStatus = Literal["running", "awaiting", "finished", "failed"]
+RegistryStatus = Literal["running", "awaiting", "finished", "failed", "terminated", "parked"]
 
 
 class StoreError(WorkflowError):

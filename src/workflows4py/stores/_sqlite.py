@@ -74,7 +74,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from workflows4py._errors import DecodeError
 
@@ -87,6 +87,7 @@ from ._protocol import (
     LeaseLost,
     NewEvent,
     Page,
+    RegistryStatus,
     RegistryUpdate,
     SearchQuery,
     SequenceConflict,
@@ -166,6 +167,38 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         (
             "ALTER TABLE instances ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE instances ADD COLUMN last_error TEXT",
+            "CREATE INDEX instances_failing ON instances (updated_at) WHERE failures > 0",
+        ),
+    ),
+    (
+        3,
+        "registry: the terminated and parked statuses",
+        (
+            # SQLite cannot alter a CHECK constraint: the table is rebuilt, rows kept.
+            """CREATE TABLE instances_v3 (
+                workflow TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN
+                    ('running', 'awaiting', 'finished', 'failed', 'terminated', 'parked')),
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                next_wakeup INTEGER,
+                claimed_until INTEGER,
+                tags TEXT NOT NULL DEFAULT '{}',
+                failures INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                PRIMARY KEY (workflow, instance_id)
+            ) WITHOUT ROWID""",
+            """INSERT INTO instances_v3 (workflow, instance_id, status, created_at, updated_at,
+                next_wakeup, claimed_until, tags, failures, last_error)
+            SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup,
+                claimed_until, tags, failures, last_error FROM instances""",
+            "DROP TABLE instances",
+            "ALTER TABLE instances_v3 RENAME TO instances",
+            "CREATE INDEX instances_updated ON instances (updated_at, workflow, instance_id)",
+            "CREATE INDEX instances_created ON instances (created_at)",
+            "CREATE INDEX instances_due ON instances (next_wakeup) WHERE next_wakeup IS NOT NULL",
+            "CREATE INDEX instances_running ON instances (updated_at) WHERE status = 'running'",
             "CREATE INDEX instances_failing ON instances (updated_at) WHERE failures > 0",
         ),
     ),
@@ -340,7 +373,7 @@ _JOURNAL_COLUMNS: _Columns = (
 _RECORD_COLUMNS: _Columns = (
     ("workflow", (str,), "TEXT"),
     ("instance_id", (str,), "TEXT"),
-    ("status", (str,), "one of 'running', 'awaiting', 'finished', 'failed'"),
+    ("status", (str,), "one of " + ", ".join(repr(s) for s in get_args(RegistryStatus))),
     ("created_at", (int,), _INSTANT),
     ("updated_at", (int,), _INSTANT),
     ("next_wakeup", (int, _NONE), f"{_INSTANT} or NULL"),
