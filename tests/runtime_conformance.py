@@ -343,6 +343,7 @@ async def assert_replays(
     """A NEW runtime on a second handle sees exactly what ``live`` shows; so does a pure
     in-memory replay of the stored journal; and the registry row agrees on the status."""
     expected = await views(live)
+    assert runtime.initial_state is not None  # the conformance workflows have one
     other_runtime = await durable(
         open_store, runtime.workflow, runtime.initial_state, clock=runtime.clock, owner="checker"
     )

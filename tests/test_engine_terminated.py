@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from workflows4py import WIO, SignalDef, Terminated, Workflow
-from workflows4py.engine import Execution, decode_execution, encode_execution
+from workflows4py.engine import Execution, Record, decode_execution, encode_execution
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -61,13 +61,13 @@ def test_a_terminated_execution_awaits_nothing_and_takes_no_event() -> None:
 
 
 def test_termination_stops_a_started_timer_and_hides_past_signals() -> None:
-    ex = Execution.start(Poking.definition, St(0))
-    ex = ex.apply_event(Poked(1))
+    poked = Execution.start(Poking.definition, St(0)).apply_event(Poked(1))
+    assert poked is not None
+    started = poked.next_action(T0)
+    assert isinstance(started, Record)
+    ex = poked.apply_event(started.event)
     assert ex is not None
-    started = ex.next_action(T0)
-    assert started is not None
-    ex = ex.apply_event(started.event)  # type: ignore[union-attr]
-    assert ex is not None and ex.wakeup_at() == T0 + timedelta(hours=1)
+    assert ex.wakeup_at() == T0 + timedelta(hours=1)
     assert ex.find_signal("poke") is not None  # a redelivery of the first poke
     stopped = ex.apply_event(Terminated("stop", T0))
     assert stopped is not None

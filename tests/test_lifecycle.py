@@ -319,3 +319,43 @@ def test_one_store_and_so_one_pool_serves_twenty_workflow_types() -> None:
     runtime = Runtime.postgres("postgresql://unused@127.0.0.1/none", [_kind(i) for i in range(20)])
     assert len(runtime.hosts) == 20
     assert {id(host.store) for host in runtime.hosts} == {id(runtime.store)}
+
+
+async def test_wait_result_polls_every_50_ms_then_less_often_up_to_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    pauses: list[float] = []
+
+    class Enough(Exception):
+        pass
+
+    async def recorded(delay: float) -> None:
+        pauses.append(delay)
+        if len(pauses) == 8:
+            raise Enough
+
+    async with Runtime.memory([Tickets]) as runtime:
+        ticket = await runtime.start(Tickets, "t-9")
+        monkeypatch.setattr(asyncio, "sleep", recorded)
+        with pytest.raises(Enough):
+            await ticket.wait_result()
+    assert pauses == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+
+
+async def test_the_command_line_loads_a_runtime_as_all_its_workflows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    from workflows4py.cli import load_runtimes
+
+    runtime = Runtime.memory([Orders, Tickets])
+    app = types.ModuleType("lifecycle_app")
+    setattr(app, "runtime", runtime)  # noqa: B010 - a module built in the test
+    monkeypatch.setitem(sys.modules, "lifecycle_app", app)
+    runtimes = await load_runtimes("lifecycle_app:runtime")
+    assert [r.workflow for r in runtimes] == [Orders, Tickets]
+    assert {id(r.store) for r in runtimes} == {id(runtime.store)}

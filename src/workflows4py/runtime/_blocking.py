@@ -26,7 +26,7 @@ import anyio
 from anyio.from_thread import BlockingPortal
 
 from workflows4py._errors import WorkflowError
-from workflows4py.definition import Result, SignalDef, SystemEvent
+from workflows4py.definition import Result, SignalDef, SystemEvent, Terminated
 from workflows4py.engine import StepProgress
 
 if TYPE_CHECKING:  # the facade wraps runtimes; it never imports them (no import circle)
@@ -157,7 +157,7 @@ class BlockingInstance(Generic[S, Ev]):
     def status(self) -> InstanceStatus:
         return self._portal.run(self._async.status)
 
-    def get_events(self) -> list[Ev | SystemEvent]:
+    def get_events(self) -> list[Ev | SystemEvent | Terminated]:
         return self._portal.run(self._async.get_events)
 
     def get_journal(self) -> list[JournalEntry]:
@@ -259,7 +259,7 @@ class BlockingRuntime(Generic[S, Ev]):
         return self._wrap(restored)
 
     def restore_from_events(
-        self, instance_id: str, events: Iterable[Ev | SystemEvent]
+        self, instance_id: str, events: Iterable[Ev | SystemEvent | Terminated]
     ) -> BlockingInstance[S, Ev]:
         """A new in-memory instance rebuilt from event objects."""
         memory = self._in_memory

@@ -700,10 +700,13 @@ class WorkflowInstance(Generic[S, Ev]):
         """When the instance next needs waking up (a timer or a retry), if ever."""
         return (await self._host._observe(self._id)).next_wakeup()
 
-    async def get_events(self) -> list[Ev | SystemEvent]:
-        """The journal decoded into the workflow's events, oldest first."""
+    async def get_events(self) -> list[Ev | SystemEvent | Terminated]:
+        """The journal decoded into the workflow's events, oldest first (a termination
+        included; the initial state is no event, and left out)."""
         inner = await self._host._observe(self._id)
-        events: list[Ev | SystemEvent] = inner.decode_all(await self._host._journal(self._id))
+        events: list[Ev | SystemEvent | Terminated] = inner.decode_all(
+            await self._host._journal(self._id)
+        )
         return events
 
     async def get_journal(self) -> list[JournalEntry]:
@@ -808,7 +811,7 @@ class InMemoryRuntime(Generic[S, Ev]):
         return self._handle(instance_id)
 
     async def restore_from_events(
-        self, instance_id: str, events: Iterable[Ev | SystemEvent]
+        self, instance_id: str, events: Iterable[Ev | SystemEvent | Terminated]
     ) -> WorkflowInstance[S, Ev]:
         """Like :meth:`restore_instance`, from event objects (encoded through the codec)."""
         codec = self.workflow.codecs().events

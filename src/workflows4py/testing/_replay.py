@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from workflows4py.definition import Result, SignalDef, SystemEvent
+from workflows4py.definition import Result, SignalDef, SystemEvent, Terminated
 from workflows4py.engine import StepProgress
 from workflows4py.runtime import InMemoryRuntime, InstanceStatus, UnexpectedSignal, WorkflowInstance
 from workflows4py.stores import JournalEntry
@@ -110,7 +110,7 @@ class ReplayCheckedInstance(Generic[S, Ev]):
     async def status(self) -> InstanceStatus:
         return await self.instance.status()
 
-    async def get_events(self) -> list[Ev | SystemEvent]:
+    async def get_events(self) -> list[Ev | SystemEvent | Terminated]:
         return await self.instance.get_events()
 
     async def get_progress(self) -> StepProgress:
