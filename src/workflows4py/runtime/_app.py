@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from typing import Any, Literal, TypeVar, Unpack
 
-from workflows4py._errors import DefinitionError, InstanceNotFound
+from workflows4py._errors import DefinitionError
 from workflows4py.definition import SignalDef, Workflow
 from workflows4py.stores import Page, SearchQuery, Store
 
@@ -205,8 +204,8 @@ class Runtime:
         """Registry rows of every workflow of this runtime matching ``query``."""
         query = query or SearchQuery()
         if query.workflow is not None and query.workflow not in self._hosts:
-            raise InstanceNotFound(f"no workflow {query.workflow!r} in this runtime")
-        return await self.store.search(replace(query))
+            raise ValueError(f"no workflow with the id {query.workflow!r} in this runtime")
+        return await self.store.search(query)
 
     async def run_due_wakeups(self, limit: int = 100) -> list[tuple[str, str]]:
         """Run the instances whose wakeup is due, of every workflow; returns their
