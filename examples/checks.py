@@ -21,7 +21,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Never, Protocol
 
-from workflows4py import WIO, InMemoryRuntime, SignalDef, Workflow, type_tag
+from workflows4py import WIO, SignalDef, Workflow, WorkflowInstance, type_tag
+from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
 
 _log = logging.getLogger(__name__)
@@ -349,20 +350,27 @@ def checks_workflow(
 DATA = CheckData("tx-1", Decimal("100.00"), "DE89 3704 0044 0532 0130 00")
 
 
+async def start(
+    service: ChecksService, instance_id: str, clock: TestClock
+) -> tuple[Runtime, WorkflowInstance[ChecksState, ChecksEvent]]:
+    """An instance of the engine alone, calling ``service``, in a runtime of its own."""
+    workflow = checks_workflow(service, DATA)
+    runtime = Runtime.memory([workflow], clock=clock)
+    return runtime, await runtime.start(workflow, instance_id, initial_state=Empty())
+
+
 async def main() -> None:
     clock = TestClock()  # the demo moves time on instead of waiting
 
     print("== All checks approve: the system decides")
     service = FixedChecks([StaticCheck("sanctions", CheckResult.APPROVED)])
-    runtime = InMemoryRuntime(checks_workflow(service, DATA), initial_state=Empty(), clock=clock)
-    instance = await runtime.create_instance("checks-1")
+    _, instance = await start(service, "checks-1", clock)
     print("state:", await instance.query_state())
 
     print("\n== A check stays pending: retried every 20 s, timed out after 2 min, reviewed")
     slow = StaticCheck("fraud", CheckResult.PENDING)
     service = FixedChecks([StaticCheck("sanctions", CheckResult.APPROVED), slow])
-    runtime = InMemoryRuntime(checks_workflow(service, DATA), initial_state=Empty(), clock=clock)
-    instance = await runtime.create_instance("checks-2")
+    runtime, instance = await start(service, "checks-2", clock)
     print("state:", await instance.query_state())
     for _ in range(6):
         clock.advance(RETRY_BACKOFF)

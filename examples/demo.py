@@ -1,9 +1,11 @@
 """The demo run by ``./scripts/demo``.
 
-1. The pull-request workflow on SQLite, the embedded default, surviving a process restart:
-   a first process creates a PR (its CI pipeline runs) and exits; a second process opens
-   the same database file, finds the PR where the first one left it, without running the
-   pipeline again, and carries it on to the end.
+1. Two workflows, the pull request and the withdrawal, in one runtime on one SQLite file
+   (the embedded default), surviving a process restart: a first process starts a PR (its CI
+   pipeline runs) and a withdrawal (its fee is computed, the funds are put on hold, the
+   payment is handed over) and exits; a second process opens the same file, lists the
+   instances of both workflows it finds there, and carries each on to the end without
+   running any of their steps again.
 2. The pull-request outcomes in memory (rejected, unknown commit, merged) and recovery from a
    journal.
 3. The withdrawal workflow with its checks engine, scenario by scenario, on a test clock.
@@ -22,39 +24,77 @@ import asyncio
 import os
 import subprocess
 import tempfile
+from decimal import Decimal
 
 from examples import pull_request as pr
 from examples import withdrawal
-from workflows4py import SqliteRuntime
+from workflows4py.runtime import Runtime
+from workflows4py.stores import SearchQuery
+
+SERVICE = withdrawal.FakeWithdrawalService()
+"""The withdrawal's outside world in this process (a new one in each process)."""
+
+Withdrawal = withdrawal.withdrawal_workflow(SERVICE)
 
 
-def pr_runtime(db: str) -> SqliteRuntime[pr.PRState, pr.PREvent]:
-    return SqliteRuntime(pr.PullRequest, db, initial_state=pr.Empty())
+def app_runtime(db: str) -> Runtime:
+    """The application's runtime: both workflows over the one database file."""
+    return Runtime.sqlite(db, [pr.PullRequest, Withdrawal])
+
+
+def say(text: str) -> None:
+    print(f"  [pid {os.getpid()}] {text}")
+
+
+async def list_instances(runtime: Runtime, when: str) -> None:
+    """The registry rows of every workflow in the file, from one search."""
+    say(f"instances in the database file {when}:")
+    for record in (await runtime.search(SearchQuery())).records:
+        print(f"    {record.key.workflow:<12} {record.key.instance_id:<6} {record.status}")
 
 
 async def first_process(db: str) -> None:
-    async with pr_runtime(db) as runtime:
-        instance = await runtime.create_instance("pr-42")
-        await instance.deliver_signal(pr.create_pr_signal, pr.CreateRequest(commit="some-sha"))
-        print(f"  [pid {os.getpid()}] created pr-42: {await instance.query_state()}")
-        print(f"  [pid {os.getpid()}] CI pipeline runs in this process: {pr.CI.calls}")
+    async with app_runtime(db) as runtime:
+        request = pr.CreateRequest(commit="some-sha")
+        pull = await runtime.start(
+            pr.PullRequest, "pr-42", initial_state=pr.Empty(), signal=(pr.create_pr_signal, request)
+        )
+        say(f"started pr-42: {await pull.query_state()}")
+        say(f"CI pipeline runs in this process: {pr.CI.calls}")
+        create = withdrawal.CreateWithdrawal("tx-1", Decimal(100), withdrawal.IBAN)
+        wd = await runtime.start(
+            Withdrawal,
+            "wd-1",
+            initial_state=withdrawal.Empty(),
+            signal=(withdrawal.create_withdrawal_signal, create),
+        )
+        state = await wd.query_state()
+        say(f"started wd-1, now {type(state).__name__}: the payment is handed over")
+        say(f"withdrawal service calls in this process: {dict(SERVICE.calls)}")
 
 
 async def second_process(db: str) -> None:
-    async with pr_runtime(db) as runtime:
-        instance = await runtime.get_instance("pr-42")
-        print(f"  [pid {os.getpid()}] reopened pr-42: {await instance.query_state()}")
-        await instance.deliver_signal(pr.review_pr_signal, pr.ReviewRequest(approve=True))
-        print(f"  [pid {os.getpid()}] after review: {await instance.query_state()}")
-        print(f"  [pid {os.getpid()}] status: {await instance.status()}")
-        print(f"  [pid {os.getpid()}] CI pipeline runs in this process: {pr.CI.calls}")
-        print("  journal in the database file:")
-        for entry in await instance.get_journal():
+    async with app_runtime(db) as runtime:
+        await list_instances(runtime, "as the first process left them")
+        pull = await runtime.get(pr.PullRequest, "pr-42")
+        say(f"reopened pr-42: {await pull.query_state()}")
+        await pull.deliver_signal(pr.review_pr_signal, pr.ReviewRequest(approve=True))
+        say(f"after review: {await pull.query_state()}")
+        say(f"CI pipeline runs in this process: {pr.CI.calls}")
+        wd = await runtime.get(Withdrawal, "wd-1")
+        confirmed = withdrawal.ConfirmExecution(withdrawal.ExecutionStatus.SUCCEEDED)
+        await wd.deliver_signal(withdrawal.execution_completed_signal, confirmed)
+        say(f"wd-1 after the execution engine confirmed: {await wd.query_state()}")
+        say(f"withdrawal service calls in this process: {dict(SERVICE.calls)}")
+        await list_instances(runtime, "now")
+        print("    (a completed withdrawal stays awaiting: its definition ends with WIO.noop())")
+        print("  journal of pr-42 in the database file:")
+        for entry in await pull.get_journal():
             print(f"    #{entry.sequence} {entry.type} {entry.data}")
 
 
 async def sqlite_restart_demo(db: str) -> None:
-    print(f"== 1. Pull request on SQLite ({db}), across a process restart")
+    print(f"== 1. Two workflows in one runtime on SQLite ({db}), across a process restart")
     subprocess.run(
         [sys.executable, __file__, "--phase", "first", "--db", db],
         check=True,

@@ -2,7 +2,8 @@
 
 Run it with ``./scripts/demo``. It walks through the four outcomes and then shows that a
 fresh instance rebuilt from the journal reaches the same state without running the CI
-pipeline again.
+pipeline again. Instances start from ``Empty()``, recorded as the first entry of their
+journal, so the journal alone is enough to rebuild them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from workflows4py import (
     WIO,
     Caught,
     Err,
-    InMemoryRuntime,
     Ok,
     Result,
     SignalDef,
     Workflow,
 )
+from workflows4py.runtime import Runtime
 
 # -- state -----------------------------------------------------------------------------------
 
@@ -188,10 +189,13 @@ class PullRequest(Workflow[PRState, PREvent]):
 
 
 async def main() -> None:
-    runtime = InMemoryRuntime(PullRequest, initial_state=Empty())
+    async with Runtime.memory([PullRequest]) as runtime:
+        await outcomes(runtime)
 
+
+async def outcomes(runtime: Runtime) -> None:
     print("== A PR whose review is rejected")
-    pr = await runtime.create_instance("pr-1")
+    pr = await runtime.start(PullRequest, "pr-1", initial_state=Empty())
     print("created:         ", await pr.query_state())
     await pr.deliver_signal(create_pr_signal, CreateRequest(commit="some-sha"))
     print("after create-pr: ", await pr.query_state())
@@ -200,23 +204,27 @@ async def main() -> None:
 
     print("\n== Recovery: a fresh runtime rebuilds pr-1 from its journal")
     journal = await pr.get_journal()
-    for entry in journal:
+    for entry in journal:  # the first entry is the state pr-1 started from
         print(f"  #{entry.sequence} {entry.type} {entry.data}")
     calls_before = CI.calls
-    fresh = InMemoryRuntime(PullRequest, initial_state=Empty())
-    recovered = await fresh.restore_instance("pr-1", journal)
-    same = await recovered.query_state() == await pr.query_state()
-    print("recovered state: ", await recovered.query_state())
+    async with Runtime.memory([PullRequest]) as fresh:
+        recovered = await fresh.of(PullRequest).restore_instance("pr-1", journal)
+        same = await recovered.query_state() == await pr.query_state()
+        print("recovered state: ", await recovered.query_state())
     print(f"same state: {same}; CI pipeline calls during recovery: {CI.calls - calls_before}")
 
     print("\n== A commit id longer than 8 characters")
-    pr2 = await runtime.create_instance("pr-2")
-    await pr2.deliver_signal(create_pr_signal, CreateRequest(commit="0123456789abcdef"))
+    request = CreateRequest(commit="0123456789abcdef")
+    pr2 = await runtime.start(
+        PullRequest, "pr-2", initial_state=Empty(), signal=(create_pr_signal, request)
+    )
     print("state:           ", await pr2.query_state())
 
     print("\n== An approved PR")
-    pr3 = await runtime.create_instance("pr-3")
-    await pr3.deliver_signal(create_pr_signal, CreateRequest(commit="a1b2c3"))
+    request = CreateRequest(commit="a1b2c3")
+    pr3 = await runtime.start(
+        PullRequest, "pr-3", initial_state=Empty(), signal=(create_pr_signal, request)
+    )
     await pr3.deliver_signal(review_pr_signal, ReviewRequest(approve=True))
     print("state:           ", await pr3.query_state())
     print("\nProgress of pr-3:")

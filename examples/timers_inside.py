@@ -23,7 +23,8 @@ import asyncio
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from workflows4py import WIO, InMemoryRuntime, SystemEvent, Workflow
+from workflows4py import WIO, SystemEvent, Workflow
+from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -169,8 +170,8 @@ class Shipping(Workflow[Order, ParcelEvent | CoolingOffEvent]):
 async def main() -> None:
     clock = TestClock(START)
     order = Order("ORD-7", (Parcel("P-1", days=2), Parcel("P-2", days=5)))
-    runtime = InMemoryRuntime(Shipping, initial_state=order, clock=clock)
-    instance = await runtime.create_instance("ord-7")
+    runtime = Runtime.memory([Shipping], clock=clock)
+    instance = await runtime.start(Shipping, "ord-7", initial_state=order)
     print("journal after the parcels were dispatched:")
     for event in await instance.get_events():
         print(f"  {event}")
@@ -184,9 +185,9 @@ async def main() -> None:
     print("journal at the end:")
     for event in (await instance.get_events())[4:]:
         print(f"  {event}")
-    restored = await InMemoryRuntime(Shipping, initial_state=order).restore_instance(
-        "ord-7", await instance.get_journal()
-    )
+    # the journal begins with the order the instance started from: enough to rebuild it
+    fresh = Runtime.memory([Shipping])
+    restored = await fresh.of(Shipping).restore_instance("ord-7", await instance.get_journal())
     assert await restored.query_state() == await instance.query_state()
     print(f"{await instance.status()}: {await instance.query_state()}")
 

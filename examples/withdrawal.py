@@ -34,7 +34,6 @@ from workflows4py import (
     WIO,
     Caught,
     Err,
-    InMemoryRuntime,
     Ok,
     Result,
     SignalDef,
@@ -42,6 +41,7 @@ from workflows4py import (
     Workflow,
     WorkflowInstance,
 )
+from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
 
 EXECUTION_RETRY_DELAY = timedelta(minutes=2)
@@ -662,23 +662,31 @@ def show(label: str, value: object, width: int = 108) -> None:
 
 
 class Demo:
-    """Starts instances (each with its own fake service) on one test clock."""
+    """Starts instances (each with its own fake service, so in a runtime of its own) on one
+    test clock."""
 
     def __init__(self) -> None:
         self.clock = TestClock()  # the demo moves time on instead of waiting
         self.count = 0
 
+    def runtime(self, service: FakeWithdrawalService) -> Runtime:
+        """An in-memory runtime of the withdrawal workflow calling ``service``."""
+        return Runtime.memory([withdrawal_workflow(service)], clock=self.clock)
+
     async def start(
         self, service: FakeWithdrawalService, amount: int = 100, recipient: str = IBAN
-    ) -> tuple[InMemoryRuntime[WithdrawalState, WithdrawalEvent], WorkflowInstance[Any, Any]]:
-        """A new instance, created with the signal that starts a withdrawal."""
-        runtime = InMemoryRuntime(
-            withdrawal_workflow(service), initial_state=Empty(), clock=self.clock
-        )
+    ) -> tuple[Runtime, WorkflowInstance[Any, Any]]:
+        """A new instance, started from ``Empty()`` with the signal that creates a withdrawal."""
+        runtime = self.runtime(service)
+        (workflow,) = runtime.workflows
         self.count += 1
-        wd = await runtime.create_instance(f"wd-{self.count}")
         request = CreateWithdrawal(f"tx-{self.count}", Decimal(amount), recipient)
-        await wd.deliver_signal(create_withdrawal_signal, request)
+        wd = await runtime.start(
+            workflow,
+            f"wd-{self.count}",
+            initial_state=Empty(),
+            signal=(create_withdrawal_signal, request),
+        )
         return runtime, wd
 
 
@@ -691,8 +699,9 @@ async def happy_path(demo: Demo) -> None:
     show("after confirmation:", await wd.query_state())
     show("balance:", f"{service.balance} (was 1000)")
     calls = service.calls.total()
-    fresh = InMemoryRuntime(withdrawal_workflow(service), initial_state=Empty(), clock=demo.clock)
-    recovered = await fresh.restore_instance(wd.id, await wd.get_journal())
+    fresh = demo.runtime(service)
+    (workflow,) = fresh.workflows
+    recovered = await fresh.of(workflow).restore_instance(wd.id, await wd.get_journal())
     same = await recovered.query_state() == await wd.query_state()
     show(
         "rebuilt from journal:",
