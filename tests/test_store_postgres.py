@@ -20,7 +20,7 @@ from pg import fresh_schema, require_postgres
 from psycopg import sql
 from store_conformance import KEY, OTHER, T0
 
-from workflows4py import DecodeError, LeaseTimeout, StoreUnavailable
+from workflows4py import DecodeError, LeaseTimeout, SequenceConflict, StoreUnavailable
 from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SearchQuery, Snapshot
 from workflows4py.testing import StoreConformance, StoreFactory
 
@@ -95,6 +95,38 @@ async def test_a_connection_killed_by_the_server_is_replaced(pg_dsn: str, pg_sch
             await store.exists(KEY)
         # ...and the next ones get a working connection
         assert await store.exists(KEY)
+    finally:
+        await store.close()
+
+
+async def test_create_leased_racing_an_append_of_event_1_writes_nothing(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    # event #1 is written, uncommitted, by another transaction when create_leased starts: its
+    # snapshot sees an empty journal, its insert of #1 waits, then meets the committed one
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema)
+    ident = sql.Identifier(pg_schema)
+    try:
+        async with await psycopg.AsyncConnection.connect(pg_dsn) as other:
+            await other.execute(
+                sql.SQL(
+                    "INSERT INTO {s}.journal (workflow, instance_id, sequence, type, data, "
+                    "recorded_at) VALUES (%s, %s, 1, 'Ev', '{{}}', %s)"
+                ).format(s=ident),
+                (KEY.workflow, KEY.instance_id, T0),
+            )
+            racing = asyncio.ensure_future(
+                store.create_leased(KEY, "a", 10, T0, [NewEvent("Ev", '{"n": 1}', T0)])
+            )
+            await asyncio.sleep(0.3)
+            assert not racing.done()  # waiting for the other transaction
+            await other.commit()
+            with pytest.raises(SequenceConflict) as info:
+                await racing
+        assert (info.value.expected, info.value.actual) == (0, 1)
+        assert not await store.exists(KEY)
+        assert [e.data for e in await store.read(KEY)] == ["{}"]
+        await store.acquire(KEY, "b", 10, 0, T0)  # a took no lease
     finally:
         await store.close()
 

@@ -107,8 +107,15 @@ class Delegating:
     ) -> None:
         await self.inner.release(key, owner, update)
 
-    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
-        return await self.inner.create_leased(key, owner, ttl, now)
+    async def create_leased(
+        self,
+        key: InstanceKey,
+        owner: str,
+        ttl: float,
+        now: datetime,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
+        return await self.inner.create_leased(key, owner, ttl, now, events)
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None

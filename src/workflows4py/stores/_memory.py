@@ -123,14 +123,27 @@ class MemoryStore(_StoreBase):
             db.work.fire()
         return True
 
-    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+    async def create_leased(
+        self,
+        key: InstanceKey,
+        owner: str,
+        ttl: float,
+        now: datetime,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
         db = self._db()
         now = _utc(now)
+        entries = _entries(0, events)
         held = db.leases.get(key)
         if key in db.rows or (held is not None and held[0] != owner and held[1] > now):
             return False
+        journal = db.journals.get(key, [])
+        if entries and journal:
+            raise SequenceConflict(key, 0, len(journal))
         db.rows[key] = _Row("running", now, now)
         db.leases[key] = (owner, now + timedelta(seconds=ttl))
+        if entries:
+            db.journals[key] = entries
         return True
 
     async def exists(self, key: InstanceKey) -> bool:
@@ -144,10 +157,7 @@ class MemoryStore(_StoreBase):
         db = self._db()
         if not events:
             return
-        entries = [
-            JournalEntry(expected + i, e.type, e.data, _utc(e.recorded_at))
-            for i, e in enumerate(events, start=1)
-        ]
+        entries = _entries(expected, events)
         journal = db.journals.setdefault(key, [])
         if len(journal) != expected:
             raise SequenceConflict(key, expected, len(journal))
@@ -303,6 +313,14 @@ class MemoryStore(_StoreBase):
         work = self._db().work
         await work.wait(self._work_seen, timeout)
         self._work_seen = work.generation
+
+
+def _entries(expected: int, events: Sequence[NewEvent]) -> list[JournalEntry]:
+    """``events`` as the journal entries #expected+1, ... (ValueError for a naive instant)."""
+    return [
+        JournalEntry(expected + i, e.type, e.data, _utc(e.recorded_at))
+        for i, e in enumerate(events, start=1)
+    ]
 
 
 def _opt_utc(instant: datetime | None) -> datetime | None:

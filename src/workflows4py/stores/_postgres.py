@@ -236,14 +236,20 @@ _SQL: dict[str, LiteralString] = {
             (workflow, instance_id, status, created_at, updated_at, next_wakeup)
         VALUES (%s, %s, 'awaiting', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
     # Lease an unregistered instance (a free or lapsed lease, or one already ours), then
-    # register it as running if the lease was taken. Returns (leased, created); leased but
-    # not created means a concurrent create came first (the caller gives the lease back).
-    "create_leased": """WITH leased AS (
+    # register it as running and append the events as #1.. if the lease was taken; with
+    # events, only if the journal is empty. Returns (leased, created, where the journal
+    # ends, whether the instance is registered or leased to another): leased but not
+    # created means a concurrent create came first (the caller gives the lease back); an
+    # event appended meanwhile by another writer is a UniqueViolation (nothing written).
+    "create_leased": """WITH journal_end AS (
+            SELECT coalesce(max(sequence), 0) AS n FROM {s}.journal
+            WHERE workflow = %(w)s AND instance_id = %(i)s
+        ), leased AS (
             INSERT INTO {s}.leases AS l (workflow, instance_id, owner, until)
             SELECT %(w)s, %(i)s, %(owner)s, %(until)s
             WHERE NOT EXISTS (
                 SELECT 1 FROM {s}.instances WHERE workflow = %(w)s AND instance_id = %(i)s
-            )
+            ) AND (cardinality(%(types)s::text[]) = 0 OR (SELECT n FROM journal_end) = 0)
             ON CONFLICT (workflow, instance_id) DO UPDATE
             SET owner = excluded.owner, until = excluded.until
             WHERE l.owner = excluded.owner OR l.until <= %(at)s
@@ -253,8 +259,21 @@ _SQL: dict[str, LiteralString] = {
             SELECT %(w)s, %(i)s, 'running', %(at)s, %(at)s WHERE EXISTS (SELECT 1 FROM leased)
             ON CONFLICT DO NOTHING
             RETURNING 1
+        ), appended AS (
+            INSERT INTO {s}.journal (workflow, instance_id, sequence, type, data, recorded_at)
+            SELECT %(w)s, %(i)s, e.n, e.type, e.data, e.at
+            FROM unnest(%(types)s::text[], %(datas)s::text[], %(ats)s::timestamptz[])
+                WITH ORDINALITY AS e (type, data, at, n)
+            WHERE EXISTS (SELECT 1 FROM created)
+            RETURNING 1
         )
-        SELECT (SELECT count(*) FROM leased), (SELECT count(*) FROM created)""",
+        SELECT (SELECT count(*) FROM leased), (SELECT count(*) FROM created),
+            (SELECT n FROM journal_end),
+            EXISTS (SELECT 1 FROM {s}.instances WHERE workflow = %(w)s AND instance_id = %(i)s)
+            OR EXISTS (
+                SELECT 1 FROM {s}.leases WHERE workflow = %(w)s AND instance_id = %(i)s
+                    AND owner <> %(owner)s AND until > %(at)s
+            )""",
     # Whether an instance is registered.
     "exists": "SELECT 1 FROM {s}.instances WHERE workflow = %s AND instance_id = %s",
     # One registry row.
@@ -380,6 +399,15 @@ def _translated() -> Iterator[None]:
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     """Each pooled connection's session: instants come back in UTC (no conversion)."""
     await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def _event_arrays(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
+    """The parameters ``types``, ``datas`` and ``ats`` of a statement appending ``events``."""
+    return {
+        "types": [e.type for e in events],
+        "datas": [e.data for e in events],
+        "ats": [_utc(e.recorded_at) for e in events],
+    }
 
 
 def _aware(instant: datetime) -> datetime:
@@ -762,7 +790,14 @@ class PostgresStore(_StoreBase):
         rows = await self._fetch("create", (key.workflow, key.instance_id, now, now, wakeup))
         return bool(rows)
 
-    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+    async def create_leased(
+        self,
+        key: InstanceKey,
+        owner: str,
+        ttl: float,
+        now: datetime,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
         at = _utc(now)
         params = {
             "w": key.workflow,
@@ -770,10 +805,20 @@ class PostgresStore(_StoreBase):
             "owner": owner,
             "at": at,
             "until": at + timedelta(seconds=ttl),
+            **_event_arrays(events),
         }
-        leased, created = (await self._fetch("create_leased", params))[0]
+        try:
+            leased, created, end, taken = (await self._fetch("create_leased", params))[0]
+        except StoreError as e:
+            if not isinstance(e.__cause__, psycopg.errors.UniqueViolation):
+                raise
+            # another writer appended #1 meanwhile: the statement wrote nothing
+            (end,) = (await self._fetch("last_sequence", (key.workflow, key.instance_id)))[0]
+            raise SequenceConflict(key, 0, int(end)) from e.__cause__
         if leased and not created:  # lost a race with a concurrent create: no lease kept
             await self.release(key, owner)
+        if events and not leased and not taken and end:
+            raise SequenceConflict(key, 0, int(end))
         return bool(created)
 
     async def exists(self, key: InstanceKey) -> bool:
@@ -805,11 +850,7 @@ class PostgresStore(_StoreBase):
             params.update(type=only.type, data=only.data, at=_utc(only.recorded_at))
         else:
             query = self._q["append"]
-            params.update(
-                types=[e.type for e in events],
-                datas=[e.data for e in events],
-                ats=[_utc(e.recorded_at) for e in events],
-            )
+            params.update(_event_arrays(events))
         async with self._connection() as conn:
             try:
                 cur = await conn.execute(query, params)

@@ -291,8 +291,17 @@ class LeaseStore(RegistryStore, Protocol):
         (StoreError, and the lease kept, if the instance is unregistered)."""
         ...
 
-    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
-        """Register as running, leased to ``owner``, if unregistered and unleased; else no-op."""
+    async def create_leased(
+        self,
+        key: InstanceKey,
+        owner: str,
+        ttl: float,
+        now: datetime,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
+        """Register as running, leased to ``owner``, and append ``events`` as #1, #2, ..., all
+        in one transaction, if unregistered and unleased (True); else a no-op (False). Given
+        ``events``, a journal already holding entries is a SequenceConflict: nothing written."""
         ...
 
     async def stale(

@@ -346,6 +346,17 @@ def _dt(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def _journal_rows(
+    key: InstanceKey, expected: int, events: Sequence[NewEvent]
+) -> list[tuple[Any, ...]]:
+    """The parameters of the ``append`` statement for ``events`` as #expected+1, ..."""
+    wf, iid = key.workflow, key.instance_id
+    return [
+        (wf, iid, seq, e.type, e.data, _us(e.recorded_at))
+        for seq, e in enumerate(events, start=expected + 1)
+    ]
+
+
 def _update_params(key: InstanceKey, u: RegistryUpdate, keep: bool = False) -> tuple[Any, ...]:
     """The parameters of the ``update`` statement."""
     tags = json.dumps(u.tags, separators=(",", ":"), sort_keys=True)
@@ -976,17 +987,30 @@ class SqliteStore(_StoreBase):
             self._work.fire()
         return bool(created)
 
-    async def create_leased(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> bool:
+    async def create_leased(
+        self,
+        key: InstanceKey,
+        owner: str,
+        ttl: float,
+        now: datetime,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
         wf, iid = key.workflow, key.instance_id
         at, until = _us(now), _us(now + timedelta(seconds=ttl))
+        rows = _journal_rows(key, 0, events)
 
         def job(conn: _Connection) -> bool:
             if not conn.execute(_SQL["create_running"], (wf, iid, at, at)).rowcount:
                 return False
-            if conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount:
-                return True
-            conn.rollback()  # leased to another owner: undo the row
-            return False
+            if not conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount:
+                conn.rollback()  # leased to another owner: undo the row
+                return False
+            if rows:
+                last = _last_sequence(conn, key)
+                if last:  # (the write lock is held: nobody appends meanwhile)
+                    raise SequenceConflict(key, 0, last)  # rolled back: nothing written
+                conn.executemany(_SQL["append"], rows)
+            return True
 
         return await self._write(job, "create_leased")
 
@@ -1003,11 +1027,7 @@ class SqliteStore(_StoreBase):
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
         if not events:
             return
-        wf, iid = key.workflow, key.instance_id
-        rows = [
-            (wf, iid, seq, e.type, e.data, _us(e.recorded_at))
-            for seq, e in enumerate(events, start=expected + 1)
-        ]
+        rows = _journal_rows(key, expected, events)
 
         def job(conn: _Connection) -> None:
             try:

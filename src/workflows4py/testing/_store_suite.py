@@ -843,3 +843,68 @@ class StoreConformance(
         await store.append(KEY, 0, [event(1)])
         assert [e.sequence for e in await store.read(KEY)] == [1]
         assert not await store.exists(KEY)
+
+    async def test_create_leased_with_events_writes_them_as_the_first_entries(
+        self, store: Store
+    ) -> None:
+        events = [event(1, at(1)), event(2, at(2), "B"), event(3, at(3))]
+        assert await store.create_leased(KEY, "a", 10, T0, events)
+        entries = await store.read(KEY)
+        assert [e.sequence for e in entries] == [1, 2, 3]
+        assert [(e.type, e.data, e.recorded_at) for e in entries] == [
+            (e.type, e.data, e.recorded_at) for e in events
+        ]
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.created_at, record.updated_at) == ("running", T0, T0)
+        with pytest.raises(LeaseTimeout):  # leased to a
+            await store.acquire(KEY, "b", 10, 0, at(1))
+        # registered: a no-op, whoever asks and whatever the events
+        assert not await store.create_leased(KEY, "a", 10, at(2), [event(9)])
+        assert not await store.create_leased(KEY, "b", 10, at(20), [event(9)])
+        assert [e.sequence for e in await store.read(KEY)] == [1, 2, 3]
+        assert [json.loads(e.data)["n"] for e in await store.read(KEY)] == [1, 2, 3]
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.updated_at) == ("running", T0)
+
+    async def test_create_leased_with_events_on_a_journal_with_entries_writes_nothing(
+        self, store: Store
+    ) -> None:
+        await store.append(KEY, 0, [event(1), event(2)])  # stray entries, no registry row
+        with pytest.raises(SequenceConflict) as info:
+            await store.create_leased(KEY, "a", 10, T0, [event(7)])
+        assert (info.value.key, info.value.expected, info.value.actual) == (KEY, 0, 2)
+        assert not await store.exists(KEY)
+        assert [json.loads(e.data)["n"] for e in await store.read(KEY)] == [1, 2]
+        await store.acquire(KEY, "b", 10, 0, T0)  # a took no lease
+        await store.release(KEY, "b")
+        # without events there is nothing to conflict with: registered as before
+        assert await store.create_leased(KEY, "a", 10, T0)
+        assert [e.sequence for e in await store.read(KEY)] == [1, 2]
+
+    async def test_create_leased_with_a_naive_instant_writes_nothing(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await store.create_leased(KEY, "a", 10, T0, [event(1, datetime(2030, 1, 1))])
+        assert not await store.exists(KEY)
+        assert await store.read(KEY) == []
+        await store.acquire(KEY, "b", 10, 0, T0)  # a took no lease
+
+    async def test_concurrent_create_leased_with_events_exactly_one_wins(
+        self, open_store: _Open[Store]
+    ) -> None:
+        stores = [await open_store() for _ in range(3)]
+        results = await asyncio.gather(
+            *(
+                stores[n % 3].create_leased(KEY, f"owner-{n}", 10, T0, [event(n), event(100 + n)])
+                for n in range(9)
+            ),
+            return_exceptions=True,
+        )
+        assert results.count(True) == 1, results
+        # a loser saw the row (False), or the winner's #1 (a SequenceConflict)
+        assert all(r is False or isinstance(r, SequenceConflict) for r in results if r is not True)
+        winner = results.index(True)
+        entries = await stores[1].read(KEY)
+        assert [json.loads(e.data)["n"] for e in entries] == [winner, 100 + winner]
+        assert [e.sequence for e in entries] == [1, 2]
