@@ -1,9 +1,10 @@
-"""The command line: ``workflows4py [--version] {worker,instances,show} ...``.
+"""The command line: ``workflows4py [--version] COMMAND ...`` (docs/cli.md).
 
 ``main`` is the console script's entry point; ``load_runtimes`` resolves a ``module:attr``
-argument to the runtimes it names.
+argument to the durable runtimes it names.
 """
 
-from ._main import load_runtimes, main
+from ._app import load_runtimes
+from ._main import main
 
 __all__ = ["load_runtimes", "main"]

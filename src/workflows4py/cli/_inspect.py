@@ -1,0 +1,284 @@
+"""``worker``, ``instances`` and ``show``: run the background work, list the registry, look
+at one instance. ``APP`` gives a Runtime, a durable runtime or a list of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from workflows4py._errors import InstanceNotFound
+from workflows4py.runtime import DurableRuntime, Worker
+from workflows4py.stores import InstanceKey, InstanceRecord, SearchQuery
+
+from ._app import opened_runtimes
+from ._output import Output, Refused, instant, report, run, setup_logging
+
+__all__ = ["instances", "json_option", "log_level_option", "show", "worker"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATUSES = ("running", "awaiting", "finished", "failed", "terminated", "parked")
+_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False)
+
+
+def json_option(help: str) -> Callable[[F], F]:
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def log_level_option(default: str) -> Callable[[F], F]:
+    return click.option(
+        "--log-level", default=default, show_default=True, type=_LEVELS, help="logging level"
+    )
+
+
+APP_HELP = "MODULE:ATTRIBUTE giving the durable runtime(s)"
+
+
+# -- worker ------------------------------------------------------------------------------------
+
+
+@click.command(help="Run due wakeups and resume interrupted instances, until SIGTERM or SIGINT.")
+@click.argument("app")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="seconds between looks for work when no notification comes",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="most instances claimed at once",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="most instances run at once (on PostgreSQL, at most max_connections)",
+)
+@json_option("log records as JSON lines on stderr; at the end, one JSON object on stdout")
+@log_level_option("INFO")
+def worker(
+    *, app: str, poll_interval: float, batch: int, concurrency: int, as_json: bool, log_level: str
+) -> int:
+    setup_logging(log_level, as_json=as_json)
+    out = Output(as_json)
+
+    async def work() -> int:
+        async with opened_runtimes(app, None) as runtimes:
+            running = Worker(
+                list(runtimes), poll_interval=poll_interval, batch=batch, concurrency=concurrency
+            )
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, running.stop)
+            await running.run()
+        if out.json:
+            out.document({"stopped": True, "workflows": [r.workflow.id for r in runtimes]})
+        return 0
+
+    return run("worker", work())
+
+
+# -- instances ---------------------------------------------------------------------------------
+
+
+def _row(record: InstanceRecord, timespec: str = "seconds") -> dict[str, Any]:
+    return {
+        "workflow": record.key.workflow,
+        "instance": record.key.instance_id,
+        "status": record.status,
+        "created": instant(record.created_at, timespec),
+        "updated": instant(record.updated_at, timespec),
+        "next_wakeup": instant(record.next_wakeup, timespec),
+        "failures": record.failures,
+        "last_error": record.last_error,
+        "tags": record.tags,
+    }
+
+
+def _tags(pairs: Sequence[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--tag expects KEY=VALUE, got {pair!r}")
+        tags[key] = value
+    return tags
+
+
+_COLUMNS = ["workflow", "instance", "status", "updated", "next_wakeup", "failures"]
+_COLUMNS += ["last_error", "tags"]
+
+
+@click.command(help="List instances from the registry.")
+@click.argument("app")
+@click.option("--workflow", help="only this workflow's instances (its id or name)")
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES),
+    multiple=True,
+    help="only instances with this status (repeatable)",
+)
+@click.option("--failing", is_flag=True, help="only instances whose last operation failed")
+@click.option("--tag", multiple=True, metavar="KEY=VALUE", help="a tag to match (repeatable)")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="rows per workflow",
+)
+@click.option(
+    "--offset",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="rows to skip per workflow",
+)
+@click.option("--recent", is_flag=True, help="most recently updated first")
+@json_option("one JSON object per row, one row per line")
+@log_level_option("WARNING")
+def instances(
+    *,
+    app: str,
+    workflow: str | None,
+    status: tuple[str, ...],
+    failing: bool,
+    tag: tuple[str, ...],
+    limit: int,
+    offset: int,
+    recent: bool,
+    as_json: bool,
+    log_level: str,
+) -> int:
+    setup_logging(log_level)
+    out = Output(as_json)
+    query = SearchQuery(
+        status=list(status) or None,  # type: ignore[arg-type]  # click.Choice checked them
+        failing=True if failing else None,
+        tags=_tags(tag),
+        limit=limit,
+        offset=offset,
+        descending=recent,
+    )
+
+    async def work() -> int:
+        rows: list[dict[str, Any]] = []
+        total = unreadable = 0
+        async with opened_runtimes(app, workflow) as runtimes:
+            for runtime in runtimes:
+                page = await runtime.search(query)
+                timespec = "microseconds" if as_json else "seconds"
+                rows.extend(_row(r, timespec) for r in page.records)
+                total += page.total
+                for error in page.errors:  # rows that do not decode: on stderr, the rest listed
+                    report("instances", error)
+                unreadable += len(page.errors)
+        status = 1 if unreadable else 0
+        if out.json:  # JSON lines: one object per row
+            for row in rows:
+                out.document(row)
+            return status
+        for row in rows:
+            error = row["last_error"]
+            if error is not None and len(error) > 60:
+                row["last_error"] = error[:59] + "…"
+        if rows:
+            out.table(rows, _COLUMNS)
+        else:
+            out.line("no instance matches")
+        bad = f"; {unreadable} unreadable (reported on stderr)" if unreadable else ""
+        out.line(f"{len(rows)} shown of {total} matching{bad}")
+        return status
+
+    return run("instances", work())
+
+
+# -- show --------------------------------------------------------------------------------------
+
+
+async def _show_one(out: Output, runtime: DurableRuntime[Any, Any], instance_id: str) -> bool:
+    """Print one instance of ``runtime``; False if it has none with this id."""
+    try:
+        instance = await runtime.get_instance(instance_id)
+    except InstanceNotFound:
+        return False
+    record = await runtime.store.get_record(InstanceKey(runtime.workflow.id, instance_id))
+    journal = await instance.get_journal()
+    signals = await instance.expected_signals()
+    progress = await instance.get_progress()
+    state = await instance.query_state()
+    if out.json:
+        out.document(
+            {
+                "registry": None if record is None else _row(record, "microseconds"),
+                "state": repr(state),
+                "expected_signals": [s.id for s in signals],
+                "journal": [
+                    {
+                        "sequence": e.sequence,
+                        "type": e.type,
+                        "data": json.loads(e.data),
+                        "recorded_at": instant(e.recorded_at, "microseconds"),
+                    }
+                    for e in journal
+                ],
+            }
+        )
+        return True
+    out.title(f"{runtime.workflow.name} / {instance_id}")
+    if record is not None:
+        out.field("status", record.status)
+        out.field("created", instant(record.created_at))
+        out.field("updated", instant(record.updated_at))
+        out.field("next wakeup", instant(record.next_wakeup))
+        if record.failures:
+            out.field("failures", f"{record.failures} in a row: {record.last_error}")
+        if record.tags:
+            out.field("tags", json.dumps(record.tags, sort_keys=True))
+    out.field("state", repr(state))
+    out.field("waits for", ", ".join(s.id for s in signals) or None)
+    out.line("progress:")
+    for line in progress.describe().splitlines():
+        out.line("  " + line)
+    out.line(f"journal ({len(journal)} events):")
+    for e in journal:
+        out.line(f"  #{e.sequence} {instant(e.recorded_at)} {e.type} {e.data}")
+    return True
+
+
+@click.command(help="One instance: registry row, state, progress and journal.")
+@click.argument("app")
+@click.argument("instance")
+@click.option("--workflow", help="only this workflow (when several share ids)")
+@json_option("one JSON object (per workflow having an instance with this id)")
+@log_level_option("WARNING")
+def show(*, app: str, instance: str, workflow: str | None, as_json: bool, log_level: str) -> int:
+    setup_logging(log_level)
+    out = Output(as_json)
+
+    async def work() -> int:
+        found = False
+        async with opened_runtimes(app, workflow) as runtimes:
+            for runtime in runtimes:
+                found = await _show_one(out, runtime, instance) or found
+        if not found:
+            report("show", Refused(f"no instance {instance!r} in {app}"))
+            return 1
+        return 0
+
+    def about(error: Exception) -> str:
+        named = getattr(error, "instance_id", None) is not None or isinstance(error, Refused)
+        return "" if named else f"instance {instance!r}: "
+
+    return run("show", work(), about=about)
