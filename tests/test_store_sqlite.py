@@ -15,8 +15,8 @@ import pytest
 from sqlite_schema import version_1
 from store_conformance import KEY, T0, event, settle
 
-from workflows4py import SequenceConflict, StoreError, StoreUnavailable
-from workflows4py.stores import InstanceKey, NewEvent, SqliteStore
+from workflows4py import SequenceConflict, StoreError, StoreReadOnly, StoreUnavailable
+from workflows4py.stores import InstanceKey, NewEvent, SearchQuery, SqliteStore
 from workflows4py.testing import StoreConformance, StoreFactory
 
 
@@ -282,4 +282,69 @@ async def test_an_idle_claim_does_not_wait_for_the_write_lock(
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+        await store.close()
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "threaded"])
+async def test_an_idle_purge_does_not_wait_for_the_write_lock(
+    tmp_path: Path, threaded: bool
+) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path, busy_timeout=5, threaded=threaded)
+    await store.initialize()
+    await store.create(KEY, T0)  # awaiting: nothing to purge
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        start = time.monotonic()
+        assert await store.purge(["finished"], T0 + timedelta(days=1), T0, 10) == []
+        assert time.monotonic() - start < 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        await store.close()
+
+
+async def test_purge_of_a_read_only_file_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    writer = SqliteStore(path)
+    await writer.initialize()
+    await writer.create(KEY, T0)
+    await writer.append(KEY, 0, [event(1)])
+    await writer.update(KEY, "finished", None, {}, T0)
+    await writer.close()
+    store = SqliteStore(path, read_only=True)
+    try:
+        later = T0 + timedelta(days=1)
+        assert await store.purge(["failed"], later, later, 10) == []  # nothing to purge: a read
+        with pytest.raises(StoreReadOnly, match="purge refused; nothing was written"):
+            await store.purge(["finished"], later, later, 10)
+        assert await store.exists(KEY)
+        assert [e.sequence for e in await store.read(KEY)] == [1]
+    finally:
+        await store.close()
+
+
+async def test_purge_deletes_a_row_whose_key_does_not_decode_and_logs_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path)
+    await store.initialize()
+    try:
+        await store.create(KEY, T0)
+        await store.update(KEY, "finished", None, {}, T0 + timedelta(seconds=1))
+        with sqlite3.connect(path) as conn:  # a BLOB key: TEXT affinity keeps it a BLOB
+            conn.execute(
+                "INSERT INTO instances (workflow, instance_id, status, created_at, updated_at) "
+                "VALUES (?, X'00ff', 'finished', 0, 0)",
+                (KEY.workflow,),
+            )
+        conn.close()
+        later = T0 + timedelta(days=1)
+        with caplog.at_level("WARNING", logger="workflows4py"):
+            assert await store.purge(["finished"], later, later, 10) == [KEY]
+        assert "instances.instance_id" in caplog.text
+        assert (await store.search(SearchQuery())).total == 0
+    finally:
         await store.close()

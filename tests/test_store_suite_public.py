@@ -135,6 +135,16 @@ class Delegating:
     async def wait_for_work(self, timeout: float) -> None:
         await self.inner.wait_for_work(timeout)
 
+    async def purge(
+        self,
+        statuses: Sequence[RegistryStatus],
+        before: datetime,
+        now: datetime,
+        limit: int,
+        workflows: Sequence[str] | None = None,
+    ) -> list[InstanceKey]:
+        return await self.inner.purge(statuses, before, now, limit, workflows)
+
 
 class IgnoresExpected(Delegating):
     """Broken: appends at the journal's end whatever ``expected`` says (no conflict, ever)."""

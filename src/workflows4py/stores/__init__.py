@@ -3,8 +3,8 @@
 ``Store`` is the protocol a runtime drives; ``MemoryStore``, ``SqliteStore`` and
 ``PostgresStore`` implement it. It combines one small protocol per capability:
 ``StoreLifecycle`` (initialize, close), ``JournalStore``, ``SnapshotStore``,
-``RegistryStore``, and on a registry ``LeaseStore`` and ``WakeupStore``; a store of your own
-is checked with the conformance suites of ``workflows4py.testing``.
+``RegistryStore``, and on a registry ``LeaseStore``, ``WakeupStore`` and ``RetentionStore``;
+a store of your own is checked with the conformance suites of ``workflows4py.testing``.
 
 ``PostgresStore`` needs the ``postgres`` extra (``pip install workflows4py[postgres]``); it
 is imported on first use, so the other stores work without psycopg installed.
@@ -27,6 +27,7 @@ from ._protocol import (
     RegistryStatus,
     RegistryStore,
     RegistryUpdate,
+    RetentionStore,
     SearchQuery,
     SequenceConflict,
     Snapshot,
@@ -59,6 +60,7 @@ __all__ = [
     "RegistryStatus",
     "RegistryStore",
     "RegistryUpdate",
+    "RetentionStore",
     "SearchQuery",
     "SequenceConflict",
     "Snapshot",

@@ -1,5 +1,6 @@
-"""What the stores share: instants in UTC, limits, the change pulse, lease waiting, and
-the methods whose logic is the same in every store (:class:`_StoreBase`).
+"""What the stores share: instants in UTC, limits, the change pulse, lease waiting, the
+checks of ``purge``, and the methods whose logic is the same in every store
+(:class:`_StoreBase`).
 
 Private to the stores (memory, SQLite, PostgreSQL); nothing here knows a database.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -22,7 +23,15 @@ from ._protocol import (
     StoreError,
 )
 
-__all__ = ["_Pulse", "_StoreBase", "_acquire_loop", "_check_limit", "_check_page", "_utc"]
+__all__ = [
+    "_Pulse",
+    "_StoreBase",
+    "_acquire_loop",
+    "_check_limit",
+    "_check_page",
+    "_purge_args",
+    "_utc",
+]
 
 
 def _utc(instant: datetime) -> datetime:
@@ -32,14 +41,23 @@ def _utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
-def _check_limit(name: str, value: int) -> None:
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+def _check_limit(name: str, value: int, minimum: int = 0) -> None:
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 def _check_page(query: SearchQuery) -> None:
     _check_limit("limit", query.limit)
     _check_limit("offset", query.offset)
+
+
+def _purge_args(
+    statuses: Sequence[RegistryStatus], before: datetime, now: datetime, limit: int
+) -> tuple[list[RegistryStatus], datetime, datetime]:
+    """The checked arguments of ``purge``: the statuses as a list, ``before`` and ``now`` in
+    UTC (ValueError if naive, or if ``limit`` < 1)."""
+    _check_limit("limit", limit, minimum=1)
+    return list(statuses), _utc(before), _utc(now)
 
 
 class _Pulse:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ._common import _check_limit, _check_page, _Pulse, _StoreBase, _utc
+from ._common import _check_limit, _check_page, _Pulse, _purge_args, _StoreBase, _utc
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -308,6 +308,37 @@ class MemoryStore(_StoreBase):
             and (workflows is None or key.workflow in workflows)
         )
         return [key for _, key in found[:limit]]
+
+    async def purge(
+        self,
+        statuses: Sequence[RegistryStatus],
+        before: datetime,
+        now: datetime,
+        limit: int,
+        workflows: Sequence[str] | None = None,
+    ) -> list[InstanceKey]:
+        wanted, before, now = _purge_args(statuses, before, now, limit)
+        db = self._db()
+
+        def leased(key: InstanceKey) -> bool:
+            held = db.leases.get(key)
+            return held is not None and held[1] > now
+
+        found = sorted(
+            (row.updated_at, key)
+            for key, row in db.rows.items()
+            if row.status in wanted
+            and row.updated_at < before
+            and (workflows is None or key.workflow in workflows)
+            and not leased(key)
+        )
+        keys = [key for _, key in found[:limit]]
+        for key in keys:
+            del db.rows[key]
+            db.journals.pop(key, None)
+            db.snapshots.pop(key, None)
+            db.leases.pop(key, None)
+        return keys
 
     async def wait_for_work(self, timeout: float) -> None:
         work = self._db().work

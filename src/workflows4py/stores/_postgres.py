@@ -69,7 +69,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from workflows4py._errors import DecodeError
 
-from ._common import _check_limit, _check_page, _Pulse, _StoreBase, _utc
+from ._common import _check_limit, _check_page, _Pulse, _purge_args, _StoreBase, _utc
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -78,6 +78,7 @@ from ._protocol import (
     LeaseLost,
     NewEvent,
     Page,
+    RegistryStatus,
     RegistryUpdate,
     SearchQuery,
     SequenceConflict,
@@ -356,6 +357,37 @@ _SQL: dict[str, LiteralString] = {
         WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= %(now)s)
             AND (%(workflows)s::text[] IS NULL OR i.workflow = ANY(%(workflows)s::text[]))
         ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT %(limit)s""",
+    # Delete up to %(limit)s instances of the statuses, updated before %(before)s, without a
+    # live lease at %(now)s, oldest update first: journal, snapshot, lease and registry row,
+    # in one statement. Rows locked by a concurrent purge (or update) are skipped; a lease
+    # committed after the statement began is not seen. Returns the keys in that order.
+    "purge": """WITH doomed AS (
+            SELECT i.workflow, i.instance_id FROM {s}.instances AS i
+            WHERE i.status = ANY(%(statuses)s::text[]) AND i.updated_at < %(before)s
+                AND (%(workflows)s::text[] IS NULL OR i.workflow = ANY(%(workflows)s::text[]))
+                AND NOT EXISTS (
+                    SELECT 1 FROM {s}.leases AS l
+                    WHERE l.workflow = i.workflow AND l.instance_id = i.instance_id
+                        AND l.until > %(now)s
+                )
+            ORDER BY i.updated_at, i.workflow, i.instance_id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ), journal AS (
+            DELETE FROM {s}.journal AS j USING doomed AS d
+            WHERE j.workflow = d.workflow AND j.instance_id = d.instance_id
+        ), snapshots AS (
+            DELETE FROM {s}.snapshots AS n USING doomed AS d
+            WHERE n.workflow = d.workflow AND n.instance_id = d.instance_id
+        ), leases AS (
+            DELETE FROM {s}.leases AS l USING doomed AS d
+            WHERE l.workflow = d.workflow AND l.instance_id = d.instance_id
+        ), purged AS (
+            DELETE FROM {s}.instances AS i USING doomed AS d
+            WHERE i.workflow = d.workflow AND i.instance_id = d.instance_id
+            RETURNING i.workflow, i.instance_id, i.updated_at
+        )
+        SELECT workflow, instance_id FROM purged ORDER BY updated_at, workflow, instance_id""",
     # Search: the number of matches of {where} (built from _FILTERS, ANDed) and one page of
     # them, in one statement so both see the same snapshot. With no match on the page, one
     # row of NULLs still carries the total.
@@ -525,8 +557,8 @@ def _skip_due(row: Sequence[Any]) -> None:
     _log.warning("a due registry row has a key that is not text: %r, %r", row[0], row[1])
 
 
-def _skip_stale(row: Sequence[Any]) -> None:
-    _log.warning("a stale registry row has a key that is not text: %r, %r", row[0], row[1])
+def _skip_key(row: Sequence[Any]) -> None:
+    _log.warning("a registry row has a key that is not text: %r, %r", row[0], row[1])
 
 
 def _converted_instant(value: Any) -> datetime:
@@ -996,7 +1028,26 @@ class PostgresStore(_StoreBase):
         _check_limit("limit", limit)
         names = None if workflows is None else list(workflows)
         rows = await self._fetch("stale", {"now": _utc(now), "limit": limit, "workflows": names})
-        return [key for key, _ in _keys(rows, _skip_stale)]
+        return [key for key, _ in _keys(rows, _skip_key)]
+
+    async def purge(
+        self,
+        statuses: Sequence[RegistryStatus],
+        before: datetime,
+        now: datetime,
+        limit: int,
+        workflows: Sequence[str] | None = None,
+    ) -> list[InstanceKey]:
+        wanted, before, now = _purge_args(statuses, before, now, limit)
+        params = {
+            "statuses": wanted,
+            "before": before,
+            "now": now,
+            "limit": limit,
+            "workflows": None if workflows is None else list(workflows),
+        }
+        rows = await self._fetch("purge", params)
+        return [key for key, _ in _keys(rows, _skip_key)]
 
     async def wait_for_work(self, timeout: float) -> None:
         if self._closed:

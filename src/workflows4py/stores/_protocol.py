@@ -11,7 +11,9 @@ whole of it; it combines one small protocol per capability, each a few methods:
 - ``RegistryStore``: ``create``, ``exists``, ``get_record``, ``update``, ``search``;
 - ``LeaseStore`` (on a registry): ``acquire``, ``renew``, ``release``, ``create_leased``,
   ``stale``;
-- ``WakeupStore`` (on a registry): ``claim_due``, ``next_wakeup``, ``wait_for_work``.
+- ``WakeupStore`` (on a registry): ``claim_due``, ``next_wakeup``, ``wait_for_work``;
+- ``RetentionStore`` (on a registry): ``purge`` (instances that ended long ago, journal and
+  all).
 
 The memory, SQLite and PostgreSQL stores implement all of them, and one conformance suite
 (``workflows4py.testing.StoreConformance``, one mixin per capability) checks every store.
@@ -46,6 +48,7 @@ __all__ = [
     "RegistryStatus",
     "RegistryStore",
     "RegistryUpdate",
+    "RetentionStore",
     "SearchQuery",
     "SequenceConflict",
     "Snapshot",
@@ -331,11 +334,30 @@ class WakeupStore(RegistryStore, Protocol):
         ...
 
 
-class Store(JournalStore, SnapshotStore, LeaseStore, WakeupStore, Protocol):
+class RetentionStore(RegistryStore, Protocol):
+    """Retention: instances that ended long ago are deleted, journal and all."""
+
+    async def purge(
+        self,
+        statuses: Sequence[RegistryStatus],
+        before: datetime,
+        now: datetime,
+        limit: int,
+        workflows: Sequence[str] | None = None,
+    ) -> list[InstanceKey]:
+        """Delete in one transaction up to ``limit`` (ValueError if < 1) instances whose status
+        is in ``statuses``, updated before ``before``, of ``workflows`` if given, and that
+        nobody holds an unexpired lease on at ``now``: registry row (wakeup, claim), journal,
+        snapshot, lease. Oldest update first (then key); returns the keys, in that order."""
+        ...
+
+
+class Store(JournalStore, SnapshotStore, LeaseStore, WakeupStore, RetentionStore, Protocol):
     """Persistence for workflow instances: every capability a durable runtime drives.
 
     Each method is atomic. The capabilities are separate protocols (``JournalStore``,
-    ``SnapshotStore``, ``RegistryStore``, ``LeaseStore``, ``WakeupStore``, all opened and
-    closed as a ``StoreLifecycle``); ``workflows4py.testing`` has a conformance suite for
-    each of them and ``StoreConformance`` for the whole.
+    ``SnapshotStore``, ``RegistryStore``, ``LeaseStore``, ``WakeupStore``,
+    ``RetentionStore``, all opened and closed as a ``StoreLifecycle``);
+    ``workflows4py.testing`` has a conformance suite for each of them and
+    ``StoreConformance`` for the whole.
     """

@@ -78,7 +78,7 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from workflows4py._errors import DecodeError
 
-from ._common import _check_limit, _check_page, _Pulse, _StoreBase, _utc
+from ._common import _check_limit, _check_page, _Pulse, _purge_args, _StoreBase, _utc
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -288,6 +288,20 @@ _SQL: dict[str, str] = {
         WHERE i.status = 'running' AND (l.until IS NULL OR l.until <= ?1)
             AND (?3 IS NULL OR i.workflow IN (SELECT value FROM json_each(?3)))
         ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT ?2""",
+    # Instances to purge: of the statuses (?1: a JSON list), updated before ?2, without a
+    # live lease at ?3, of the workflows (?5: as for "due"); oldest update first.
+    "purge_select": """SELECT i.workflow, i.instance_id FROM instances AS i
+        LEFT JOIN leases AS l ON l.workflow = i.workflow AND l.instance_id = i.instance_id
+        WHERE i.status IN (SELECT value FROM json_each(?1)) AND i.updated_at < ?2
+            AND (l.until IS NULL OR l.until <= ?3)
+            AND (?5 IS NULL OR i.workflow IN (SELECT value FROM json_each(?5)))
+        ORDER BY i.updated_at, i.workflow, i.instance_id LIMIT ?4""",
+    # Purge one instance (executemany'd, in the transaction of "purge_select"): its journal,
+    # snapshot, lease and registry row.
+    "purge_journal": "DELETE FROM journal WHERE workflow = ? AND instance_id = ?",
+    "purge_snapshot": "DELETE FROM snapshots WHERE workflow = ? AND instance_id = ?",
+    "purge_lease": "DELETE FROM leases WHERE workflow = ? AND instance_id = ?",
+    "purge_instance": "DELETE FROM instances WHERE workflow = ? AND instance_id = ?",
     # Search: how many rows match {where} (built from _FILTERS, ANDed).
     "search_count": "SELECT count(*) FROM instances WHERE {where}",
     # Search: one page of the matches, in (updated_at, workflow, instance_id) order.
@@ -1203,6 +1217,35 @@ class SqliteStore(_StoreBase):
         rows = await self._read(lambda conn: conn.execute(_SQL["stale"], params).fetchall())
         return [key for key, _ in _keys(rows, _refuse_stale)]
 
+    async def purge(
+        self,
+        statuses: Sequence[RegistryStatus],
+        before: datetime,
+        now: datetime,
+        limit: int,
+        workflows: Sequence[str] | None = None,
+    ) -> list[InstanceKey]:
+        """A row whose key does not decode is purged like the others, and logged, not
+        returned. With nothing to purge, the file's write lock is not taken."""
+        wanted, before, now = _purge_args(statuses, before, now, limit)
+        names = None if workflows is None else json.dumps(list(workflows))
+        params = [json.dumps(wanted), _us(before), _us(now), limit, names]
+
+        def purge(conn: _Connection) -> list[InstanceKey]:
+            rows = conn.execute(_SQL["purge_select"], params).fetchall()
+            keys = [tuple(row) for row in rows]
+            for table in ("journal", "snapshot", "lease", "instance"):
+                conn.executemany(_SQL[f"purge_{table}"], keys)
+            return [key for key, _ in _keys(rows, _skip_purged)]
+
+        def purge_if_any(conn: _Connection) -> list[InstanceKey]:
+            one = [*params[:3], 1, names]
+            if not _checked_read(conn, lambda c: c.execute(_SQL["purge_select"], one).fetchone()):
+                return []
+            return _write_tx(conn, purge, "purge")
+
+        return await self._run(purge_if_any)
+
     async def wait_for_work(self, timeout: float) -> None:
         """Changes by this process are signalled; other processes' commits are seen by
         polling PRAGMA data_version, which moves when another connection commits. Both are
@@ -1226,6 +1269,10 @@ class SqliteStore(_StoreBase):
 
 def _skip_due(row: Sequence[Any]) -> None:
     _log.warning("due wakeup skipped: %s", _row_error("instances", row, _DUE_COLUMNS, None))
+
+
+def _skip_purged(row: Sequence[Any]) -> None:
+    _log.warning("purged: %s", _row_error("instances", row, _STALE_COLUMNS, None))
 
 
 def _refuse_stale(row: Sequence[Any]) -> None:

@@ -7,11 +7,12 @@ progress and expectations of the live one, without running any effect.
 
 The store conformance suites (``StoreConformance`` for a whole ``Store``, and one suite per
 capability: ``JournalConformance``, ``SnapshotConformance``, ``RegistryConformance``,
-``LeaseConformance``, ``WakeupConformance``) are pytest test classes: subclass one and
-override its ``new_store`` fixture. They need pytest and pytest-asyncio, and are imported on
-first use, so the other helpers work without them. For pytest's detailed assertion
-messages, call ``pytest.register_assert_rewrite("workflows4py.testing")`` in a
-``conftest.py`` before the suites are imported. ``SUITE_T0``, ``SUITE_KEY``,
+``LeaseConformance``, ``WakeupConformance``, ``RetentionConformance``) are pytest test
+classes: subclass one and override its ``new_store`` fixture. They need pytest and
+pytest-asyncio, and are imported on first use, so the other helpers work without them. For
+pytest's detailed assertion messages, call
+``pytest.register_assert_rewrite("workflows4py.testing")`` in a ``conftest.py`` before the
+suites are imported. ``SUITE_T0``, ``SUITE_KEY``,
 ``SUITE_OTHER_KEY``, ``suite_at``, ``suite_event`` and ``settle_wakeups`` are the instants,
 keys and events the suites use, for a store's own tests beside them.
 """
@@ -32,6 +33,7 @@ if typing.TYPE_CHECKING:
         JournalConformance,
         LeaseConformance,
         RegistryConformance,
+        RetentionConformance,
         SnapshotConformance,
         StoreConformance,
         StoreFactory,
@@ -46,6 +48,7 @@ __all__ = [
     "LeaseConformance",
     "RegistryConformance",
     "ReplayCheckedInstance",
+    "RetentionConformance",
     "SnapshotConformance",
     "StoreConformance",
     "StoreFactory",
@@ -61,6 +64,7 @@ _LAZY = (  # imported on first use: they need pytest and pytest-asyncio
     "JournalConformance",
     "LeaseConformance",
     "RegistryConformance",
+    "RetentionConformance",
     "SnapshotConformance",
     "StoreConformance",
     "StoreFactory",

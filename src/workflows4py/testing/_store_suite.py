@@ -49,6 +49,7 @@ __all__ = [
     "JournalConformance",
     "LeaseConformance",
     "RegistryConformance",
+    "RetentionConformance",
     "SnapshotConformance",
     "StoreConformance",
     "StoreFactory",
@@ -789,12 +790,162 @@ class WakeupConformance(_Suite):
 
 
 @_async_tests
+class RetentionConformance(_Suite):
+    """The ``RetentionStore`` contract: ``purge`` deletes old instances of the given statuses,
+    oldest first, in batches, whole (registry row, wakeup, journal, snapshot, lease), and
+    never one leased. The store must be a whole ``Store`` (what a purge deletes is written
+    through the other capabilities).
+
+    Subclass it and override the ``new_store`` fixture (see the module's docstring).
+    """
+
+    async def _instances(
+        self, store: Store, rows: dict[str, tuple[RegistryStatus, float]], workflow: str = "w"
+    ) -> dict[str, InstanceKey]:
+        """Instances of ``workflow`` by id, each with (status, updated at), a journal of two
+        events and a snapshot."""
+        keys = {}
+        for iid, (status, updated) in rows.items():
+            key = keys[iid] = InstanceKey(workflow, iid)
+            await store.create(key, T0)
+            await store.append(key, 0, [event(1), event(2)])
+            await store.save_snapshot(key, Snapshot(2, '{"s": 2}'))
+            await store.update(key, status, None, {"id": iid}, at(updated))
+        return keys
+
+    async def _whole(self, store: Store, key: InstanceKey) -> bool:
+        """Whether ``key`` still has its registry row, journal and snapshot (or none of them)."""
+        there = (
+            await store.exists(key),
+            await store.get_record(key) is not None,
+            [e.sequence for e in await store.read(key)] == [1, 2],
+            await store.load_snapshot(key) == Snapshot(2, '{"s": 2}'),
+        )
+        assert there in ((True,) * 4, (False,) * 4), (key, there)
+        if not there[0]:
+            assert await store.read(key) == []
+            assert await store.load_snapshot(key) is None
+        return there[0]
+
+    async def test_purge_deletes_old_instances_of_the_statuses_whole(self, store: Store) -> None:
+        keys = await self._instances(
+            store,
+            {
+                "done": ("finished", 10),
+                "broke": ("failed", 5),
+                "stopped": ("terminated", 20),
+                "recent": ("finished", 100),  # updated at `before`: kept
+                "busy": ("running", 1),
+                "waiting": ("awaiting", 1),
+                "parked": ("parked", 1),
+            },
+        )
+        purged = await store.purge(["finished", "failed", "terminated"], at(100), at(200), 10)
+        assert purged == [keys["broke"], keys["done"], keys["stopped"]]  # oldest update first
+        for iid, key in keys.items():
+            assert await self._whole(store, key) == (iid not in ("broke", "done", "stopped"))
+        assert await store.purge(["finished", "failed", "terminated"], at(100), at(200), 10) == []
+        assert await store.purge([], at(1000), at(1000), 10) == []
+        page = await store.search(SearchQuery())
+        assert sorted(r.key.instance_id for r in page.records) == [
+            "busy",
+            "parked",
+            "recent",
+            "waiting",
+        ]
+
+    async def test_purge_skips_instances_leased_at_now(self, store: Store) -> None:
+        keys = await self._instances(
+            store, {"held": ("finished", 1), "lapsed": ("finished", 2), "free": ("finished", 3)}
+        )
+        await store.acquire(keys["held"], "a", 100, 0, T0)  # until at(100)
+        await store.acquire(keys["lapsed"], "b", 30, 0, T0)  # until at(30)
+        assert await store.purge(["finished"], at(50), at(40), 10) == [
+            keys["lapsed"],
+            keys["free"],
+        ]
+        assert await self._whole(store, keys["held"])
+        # the lapsed lease went with its instance: at an earlier instant it no longer holds
+        await store.acquire(keys["lapsed"], "c", 10, 0, at(1))
+        with pytest.raises(LeaseTimeout):  # the live one stays
+            await store.acquire(keys["held"], "c", 10, 0, at(41))
+        # once that lease lapses (or is released), the instance goes too
+        assert await store.purge(["finished"], at(50), at(100), 10) == [keys["held"]]
+        assert not await self._whole(store, keys["held"])
+
+    async def test_purge_respects_the_limit_across_batches(self, store: Store) -> None:
+        keys = await self._instances(store, {f"i{n}": ("finished", 10 - n) for n in range(5)})
+        batches = [await store.purge(["finished"], at(100), at(100), 2) for _ in range(4)]
+        assert batches == [
+            [keys["i4"], keys["i3"]],
+            [keys["i2"], keys["i1"]],
+            [keys["i0"]],
+            [],
+        ]
+
+    async def test_purge_breaks_ties_by_key(self, store: Store) -> None:
+        w = await self._instances(store, dict.fromkeys(("b", "a", "c"), ("failed", 7)))
+        v = await self._instances(store, {"a": ("failed", 7)}, workflow="v")
+        purged = await store.purge(["failed"], at(100), at(100), 3)
+        assert purged == [v["a"], w["a"], w["b"]]
+
+    async def test_purge_of_some_workflows_leaves_the_others(self, store: Store) -> None:
+        orders = await self._instances(store, {"o1": ("finished", 1), "o2": ("failed", 2)})
+        invoices = await self._instances(
+            store, {"i1": ("finished", 1), "i2": ("failed", 2)}, workflow="invoice"
+        )
+        statuses: list[RegistryStatus] = ["finished", "failed"]
+        assert await store.purge(statuses, at(100), at(100), 10, ["w", "other"]) == [
+            orders["o1"],
+            orders["o2"],
+        ]
+        assert await store.purge(statuses, at(100), at(100), 10, []) == []
+        for key in invoices.values():
+            assert await self._whole(store, key)
+        assert await store.purge(statuses, at(100), at(100), 10) == list(invoices.values())
+
+    async def test_purge_drops_the_wakeup_and_its_claim(self, store: Store) -> None:
+        await store.create(KEY, T0)
+        await store.update(KEY, "awaiting", at(5), {}, T0)
+        assert len(await store.claim_due(at(5), 10, 30)) == 1
+        assert await store.purge(["awaiting"], at(1), at(6), 10) == [KEY]
+        assert await store.next_wakeup(T0) is None
+        assert await store.claim_due(at(60), 10, 30) == []
+
+    async def test_purge_refuses_a_limit_below_one_and_naive_instants(self, store: Store) -> None:
+        await self._instances(store, {"x": ("finished", 1)})
+        for limit in (0, -1):
+            with pytest.raises(ValueError, match="limit"):
+                await store.purge(["finished"], at(100), at(100), limit)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await store.purge(["finished"], datetime(2031, 1, 1), at(100), 10)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await store.purge(["finished"], at(100), datetime(2031, 1, 1), 10)
+        assert await store.exists(InstanceKey("w", "x"))
+
+    async def test_concurrent_purges_delete_each_instance_once(
+        self, open_store: _Open[Store]
+    ) -> None:
+        stores = [await open_store() for _ in range(3)]
+        keys = await self._instances(stores[0], {f"i{n:02}": ("finished", n) for n in range(12)})
+        batches = await asyncio.gather(
+            *(stores[n % 3].purge(["finished"], at(100), at(100), 2) for n in range(9))
+        )
+        purged = [key for batch in batches for key in batch]
+        assert len(purged) == len(set(purged))
+        purged += await stores[1].purge(["finished"], at(100), at(100), 12)
+        assert sorted(purged) == sorted(keys.values())
+        assert (await stores[2].search(SearchQuery())).total == 0
+
+
+@_async_tests
 class StoreConformance(
     JournalConformance,
     SnapshotConformance,
     RegistryConformance,
     LeaseConformance,
     WakeupConformance,
+    RetentionConformance,
 ):
     """The whole ``Store`` contract: every capability's suite, and how journal and registry
     meet (instants, an append needs no registry row and leaves it alone).
