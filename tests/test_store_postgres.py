@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
@@ -128,6 +129,60 @@ async def test_create_leased_racing_an_append_of_event_1_writes_nothing(
         assert [e.data for e in await store.read(KEY)] == ["{}"]
         await store.acquire(KEY, "b", 10, 0, T0)  # a took no lease
     finally:
+        await store.close()
+
+
+_RELEASE_IN_ANOTHER_PROCESS = """
+import asyncio, sys
+from datetime import datetime, timezone
+from workflows4py.stores import InstanceKey, PostgresStore
+
+async def main() -> None:
+    store = await PostgresStore.open(sys.argv[1], schema=sys.argv[2])
+    key = InstanceKey("order", "o-1")
+    await store.acquire(key, "them", 30, 0, datetime(2030, 1, 1, tzinfo=timezone.utc))
+    print("acquired", flush=True)
+    sys.stdin.readline()  # until told to release
+    await store.release(key, "them")
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_wait_for_change_wakes_on_a_release_by_another_process(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _RELEASE_IN_ANOTHER_PROCESS,
+        pg_dsn,
+        pg_schema,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 60) == b"acquired\n"
+        for _ in range(20):  # the first wait starts listening and returns at once
+            start = time.monotonic()
+            await store.wait_for_change(0.2)
+            if time.monotonic() - start >= 0.15:
+                break
+        start = time.monotonic()
+        proc.stdin.write(b"release\n")
+        await proc.stdin.drain()
+        await store.wait_for_change(5)
+        assert time.monotonic() - start < 2
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        await store.acquire(KEY, "us", 30, 0, T0)  # released indeed
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
         await store.close()
 
 

@@ -203,6 +203,18 @@ async def test_wait_for_work_notices_other_processes(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_wait_for_change_is_a_poll_of_at_most_50_ms(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "w.db")
+    await store.initialize()
+    try:
+        for _ in range(3):
+            start = time.monotonic()
+            await store.wait_for_change(5)  # other processes' commits are not signalled
+            assert time.monotonic() - start < 1
+    finally:
+        await store.close()
+
+
 # -- several processes, one file ---------------------------------------------------------
 
 SHARED = InstanceKey("mp", "shared")

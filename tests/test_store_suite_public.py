@@ -135,6 +135,9 @@ class Delegating:
     async def wait_for_work(self, timeout: float) -> None:
         await self.inner.wait_for_work(timeout)
 
+    async def wait_for_change(self, timeout: float) -> None:
+        await self.inner.wait_for_change(timeout)
+
     async def purge(
         self,
         statuses: Sequence[RegistryStatus],

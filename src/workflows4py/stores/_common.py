@@ -83,17 +83,25 @@ class _Pulse:
 
     async def wait(self, since: int, timeout: float) -> None:
         """Return once :attr:`generation` differs from ``since``, or after ``timeout`` s."""
-        if self.generation != since or timeout <= 0:
+        await _Pulse.wait_any(((self, since),), timeout)
+
+    @staticmethod
+    async def wait_any(pulses: Sequence[tuple[_Pulse, int]], timeout: float) -> None:
+        """Return once the generation of any of ``pulses`` differs from the one paired with
+        it, or after ``timeout`` s."""
+        if timeout <= 0 or any(pulse.generation != since for pulse, since in pulses):
             return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         timer = loop.call_later(timeout, _resolve, fut)
-        self._waiters.add(fut)
+        for pulse, _ in pulses:
+            pulse._waiters.add(fut)
         try:
             await fut
         finally:
             timer.cancel()
-            self._waiters.discard(fut)
+            for pulse, _ in pulses:
+                pulse._waiters.discard(fut)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -146,12 +154,13 @@ class _StoreBase:
     """``acquire``, ``update`` and ``release`` of every store, written once over its hooks.
 
     A store sets the two pulses (``_released``: a lease was given up; ``_work``: a wakeup was
-    set) and defines the hooks, which only read and write: the signalling, the checks and
-    the waiting are here.
+    set), then calls :meth:`_seen_now`, and defines the hooks, which only read and write:
+    the signalling, the checks and the waiting are here.
     """
 
     _released: _Pulse
     _work: _Pulse
+    _change_seen: tuple[int, int]  # the pulses' generations wait_for_change last saw
     _LEASE_POLL: ClassVar[float]  # seconds between looks at a lease held elsewhere
 
     def _take_lease(
@@ -174,6 +183,18 @@ class _StoreBase:
         """Write ``update`` and, if the row is there, give up the lease, atomically: how many
         rows were updated and leases given up."""
         raise NotImplementedError
+
+    def _seen_now(self) -> None:
+        """Take the pulses' current generations as seen by ``wait_for_change``."""
+        self._change_seen = (self._released.generation, self._work.generation)
+
+    async def _wait_for_change(self, timeout: float) -> None:
+        """Wait until either pulse moves from the generations last seen (by the previous call,
+        or :meth:`_seen_now`), or ``timeout`` s: latched, so a change made between two calls
+        returns the second at once."""
+        released, work = self._change_seen
+        await _Pulse.wait_any(((self._released, released), (self._work, work)), timeout)
+        self._seen_now()
 
     async def acquire(
         self, key: InstanceKey, owner: str, ttl: float, wait: float, now: datetime

@@ -73,7 +73,7 @@ class _Data:
         self.leases: dict[InstanceKey, tuple[str, datetime]] = {}
         self.snapshots: dict[InstanceKey, Snapshot] = {}
         self.released = _Pulse()  # a lease was released
-        self.work = _Pulse()  # a wakeup was set, or a lease released
+        self.work = _Pulse()  # a wakeup was set
 
 
 class MemoryStore(_StoreBase):
@@ -90,6 +90,7 @@ class MemoryStore(_StoreBase):
         self._released = data.released
         self._work = data.work
         self._work_seen = data.work.generation
+        self._seen_now()
 
     def share(self) -> MemoryStore:
         """Another handle on the same data, like a second process opening the same database."""
@@ -344,6 +345,13 @@ class MemoryStore(_StoreBase):
         work = self._db().work
         await work.wait(self._work_seen, timeout)
         self._work_seen = work.generation
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Every handle of the data signals its releases and wakeups to all of them: this
+        waits for either signal (latched: one given since the previous call returns at
+        once)."""
+        self._db()
+        await self._wait_for_change(timeout)
 
 
 def _entries(expected: int, events: Sequence[NewEvent]) -> list[JournalEntry]:

@@ -28,11 +28,12 @@ Design choices:
   disjoint sets without waiting for each other. A claim is a timestamp, so the wakeup of a
   worker that dies comes back once the claim lapses.
 - **LISTEN/NOTIFY cuts latency**: setting a wakeup and releasing a lease notify the
-  schema's channel; one listening connection per store wakes ``wait_for_work`` and waiting
-  ``acquire`` calls. Notifications are only a hint: waiters also poll, so a lost connection
-  costs latency, never correctness. That connection is opened by the first wait, outside
-  the pool (so a store uses up to ``max_size + 1`` connections); until it listens, changes
-  go unheard, so the first ``wait_for_work`` returns at once.
+  schema's channel; one listening connection per store wakes ``wait_for_work``,
+  ``wait_for_change`` and waiting ``acquire`` calls, whichever process made the change.
+  Notifications are only a hint: waiters also poll, so a lost connection costs latency,
+  never correctness. That connection is opened by the first wait, outside the pool (so a
+  store uses up to ``max_size + 1`` connections); until it listens, changes go unheard, so
+  the first ``wait_for_work`` and the first ``wait_for_change`` return at once.
 - **Payloads are ``text``, not ``jsonb``**: ``jsonb`` reorders keys and drops duplicates,
   and the journal must give back exactly the bytes it was given. Tags are ``jsonb``, so tag
   search uses a GIN index (``tags @> ...``).
@@ -232,10 +233,18 @@ _SQL: dict[str, LiteralString] = {
     # Where a journal ends (0 when empty); used to explain a SequenceConflict.
     "last_sequence": """SELECT coalesce(max(sequence), 0) FROM {s}.journal
         WHERE workflow = %s AND instance_id = %s""",
-    # Register an instance unless it is already registered; a row back means created.
-    "create": """INSERT INTO {s}.instances
-            (workflow, instance_id, status, created_at, updated_at, next_wakeup)
-        VALUES (%s, %s, 'awaiting', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
+    # Register an instance unless it is already registered; notify workers of its wakeup.
+    # Returns how many rows were created.
+    "create": """WITH created AS (
+            INSERT INTO {s}.instances
+                (workflow, instance_id, status, created_at, updated_at, next_wakeup)
+            VALUES (%(w)s, %(i)s, 'awaiting', %(now)s, %(now)s, %(wakeup)s)
+            ON CONFLICT DO NOTHING
+            RETURNING next_wakeup
+        )
+        SELECT (SELECT count(*) FROM created),
+            (SELECT pg_notify(%(channel)s, 'wakeup') FROM created
+                WHERE next_wakeup IS NOT NULL)""",
     # Lease an unregistered instance (a free or lapsed lease, or one already ours), then
     # register it as running and append the events as #1.. if the lease was taken; with
     # events, only if the journal is empty. Returns (leased, created, where the journal
@@ -673,6 +682,7 @@ class PostgresStore(_StoreBase):
         self._released = _Pulse()
         self._work = _Pulse()
         self._work_seen = 0
+        self._seen_now()
         self._listener: asyncio.Task[None] | None = None
 
     @classmethod
@@ -817,10 +827,17 @@ class PostgresStore(_StoreBase):
     async def create(
         self, key: InstanceKey, now: datetime, next_wakeup: datetime | None = None
     ) -> bool:
-        now = _utc(now)
-        wakeup = None if next_wakeup is None else _utc(next_wakeup)
-        rows = await self._fetch("create", (key.workflow, key.instance_id, now, now, wakeup))
-        return bool(rows)
+        params = {
+            "w": key.workflow,
+            "i": key.instance_id,
+            "now": _utc(now),
+            "wakeup": None if next_wakeup is None else _utc(next_wakeup),
+            "channel": self._channel,
+        }
+        created, _ = (await self._fetch("create", params))[0]
+        if created and next_wakeup is not None:
+            self._work.fire()
+        return bool(created)
 
     async def create_leased(
         self,
@@ -1050,14 +1067,23 @@ class PostgresStore(_StoreBase):
         return [key for key, _ in _keys(rows, _skip_key)]
 
     async def wait_for_work(self, timeout: float) -> None:
-        if self._closed:
-            raise StoreError(f"{self!r} is closed")
-        self._listen()
+        self._listen(waiting=True)
         await self._work.wait(self._work_seen, timeout)
         self._work_seen = self._work.generation
 
-    def _listen(self) -> None:
-        """Start the listening connection unless it runs."""
+    async def wait_for_change(self, timeout: float) -> None:
+        """Woken by the schema's notifications ('lease': a release, 'wakeup'), so by the
+        releases and wakeups of every process, and latched: one since the previous call
+        returns at once. The first call starts listening, and returns at once (see the
+        module's docstring)."""
+        self._listen(waiting=True)
+        await self._wait_for_change(timeout)
+
+    def _listen(self, *, waiting: bool = False) -> None:
+        """Start the listening connection unless it runs (``waiting``: for a caller that is
+        about to wait, which a closed store refuses with StoreError)."""
+        if waiting and self._closed:
+            raise StoreError(f"{self!r} is closed")
         if self._listener is None and not self._closed:
             self._listener = asyncio.get_running_loop().create_task(
                 self._listen_forever(), name=f"workflows4py listener {self._channel}"

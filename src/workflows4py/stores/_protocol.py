@@ -11,7 +11,8 @@ whole of it; it combines one small protocol per capability, each a few methods:
 - ``RegistryStore``: ``create``, ``exists``, ``get_record``, ``update``, ``search``;
 - ``LeaseStore`` (on a registry): ``acquire``, ``renew``, ``release``, ``create_leased``,
   ``stale``;
-- ``WakeupStore`` (on a registry): ``claim_due``, ``next_wakeup``, ``wait_for_work``;
+- ``WakeupStore`` (on a registry): ``claim_due``, ``next_wakeup``, ``wait_for_work``,
+  ``wait_for_change``;
 - ``RetentionStore`` (on a registry): ``purge`` (instances that ended long ago, journal and
   all).
 
@@ -331,6 +332,11 @@ class WakeupStore(RegistryStore, Protocol):
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return soon after any handle sets a wakeup (or early: a hint), else after timeout s."""
+        ...
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return soon after any handle of this database ends an operation (releases a lease)
+        or sets a wakeup, or after ``timeout`` seconds; a hint (it may return early)."""
         ...
 
 

@@ -52,10 +52,11 @@ Design choices:
   does not hold what the schema says raises DecodeError naming the instance (and the event
   or snapshot's sequence number), and a search reports it in ``Page.errors``.
 
-Changes are signalled to waiters (``acquire``, ``wait_for_work``) of every store on the same
-file *in this process*; changes made by other processes are noticed by polling (every
-0.1 s): ``acquire`` retries, ``wait_for_work`` watches ``PRAGMA data_version`` (so any commit
-by another process wakes it: it is a hint, as the contract allows).
+Changes are signalled to waiters (``acquire``, ``wait_for_work``, ``wait_for_change``) of
+every store on the same file *in this process*; changes made by other processes are noticed
+by polling (every 0.1 s): ``acquire`` retries, ``wait_for_work`` watches ``PRAGMA
+data_version`` (so any commit by another process wakes it: it is a hint, as the contract
+allows), and ``wait_for_change`` returns after 0.05 s at most, for its caller to look again.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ T = TypeVar("T")
 
 # Seconds between looks for other processes' changes while waiting (acquire, wait_for_work).
 _POLL = 0.1
+# The longest wait_for_change waits: SQLite tells no process of another's commits.
+_CHANGE_POLL = 0.05
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -890,6 +893,7 @@ class SqliteStore(_StoreBase):
         self._work = self._signals.work
         self._work_seen = self._work.generation
         self._seen_version: int | None = None
+        self._seen_now()
 
     def __repr__(self) -> str:
         threaded = ", threaded=True" if self._threaded else ""
@@ -1265,6 +1269,16 @@ class SqliteStore(_StoreBase):
             await work.wait(self._work_seen, min(remaining, _POLL))
         self._seen_version = version
         self._work_seen = work.generation
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """A cheap poll: returns after ``min(timeout, 0.05)`` seconds at most, sooner when a
+        store on the same file in this process releases a lease or sets a wakeup (latched:
+        one since the previous call returns at once). SQLite tells no process of another's
+        commits, so the caller looks at the database again after each return.
+        """
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        await self._wait_for_change(min(timeout, _CHANGE_POLL))
 
 
 def _skip_due(row: Sequence[Any]) -> None:

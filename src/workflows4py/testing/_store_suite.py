@@ -67,6 +67,30 @@ _Open = Callable[[], Awaitable[_S]]
 _C = TypeVar("_C", bound=type)
 
 
+async def _woken_after(waiter: WakeupStore, change: Callable[[], Awaitable[object]]) -> float:
+    """Seconds from the start of ``change`` (made by another handle while ``waiter`` is in
+    ``wait_for_change(5)``) until that wait returns. An early return (a hint) is followed by
+    another wait, so only a wake-up after the change counts."""
+    changing = False
+
+    async def wait() -> float:
+        while True:
+            await waiter.wait_for_change(5)
+            if changing:
+                return time.monotonic()
+
+    async def make() -> float:
+        nonlocal changing
+        await asyncio.sleep(0.1)  # the waiter is waiting
+        changing = True
+        start = time.monotonic()
+        await change()
+        return start
+
+    woken, started = await asyncio.gather(wait(), make())
+    return woken - started
+
+
 def _async_tests(cls: _C) -> _C:
     """Mark the class's own coroutine tests ``asyncio`` (pytest-asyncio's strict mode needs it;
     a class-wide mark would also reach a subclass's synchronous tests)."""
@@ -788,6 +812,31 @@ class WakeupConformance(_Suite):
             await asyncio.gather(worker.wait_for_work(10), set_wakeup())
             assert time.monotonic() - start < 3
 
+    async def test_wait_for_change_returns_by_the_timeout(self, store: WakeupStore) -> None:
+        for _ in range(3):  # (the first call may return at once: a hint)
+            start = time.monotonic()
+            await store.wait_for_change(0.3)
+            assert time.monotonic() - start < 1.5
+        start = time.monotonic()
+        await store.wait_for_change(0)
+        assert time.monotonic() - start < 1
+
+    async def test_wait_for_change_wakes_on_a_wakeup_set_by_another_handle(
+        self, open_store: _Open[WakeupStore]
+    ) -> None:
+        waiter, other = await open_store(), await open_store()
+        await other.create(KEY, T0)
+        assert await _woken_after(waiter, lambda: other.update(KEY, "awaiting", at(5), {}, T0)) < 2
+        assert await _woken_after(waiter, lambda: other.create(OTHER, T0, next_wakeup=at(9))) < 2
+
+    async def test_wait_for_change_of_a_closed_store_raises(
+        self, open_store: _Open[WakeupStore]
+    ) -> None:
+        store = await open_store()
+        await store.close()
+        with pytest.raises(StoreError):
+            await store.wait_for_change(0.1)
+
 
 @_async_tests
 class RetentionConformance(_Suite):
@@ -994,6 +1043,17 @@ class StoreConformance(
         await store.append(KEY, 0, [event(1)])
         assert [e.sequence for e in await store.read(KEY)] == [1]
         assert not await store.exists(KEY)
+
+    async def test_wait_for_change_wakes_on_a_release_by_another_handle(
+        self, open_store: _Open[Store]
+    ) -> None:
+        waiter, other = await open_store(), await open_store()
+        await other.create(KEY, T0)
+        await other.acquire(KEY, "a", 30, 0, T0)
+        assert await _woken_after(waiter, lambda: other.release(KEY, "a")) < 2
+        await other.acquire(KEY, "a", 30, 0, at(1))
+        update = RegistryUpdate("awaiting", None, {}, at(2))  # an operation ends: no wakeup
+        assert await _woken_after(waiter, lambda: other.release(KEY, "a", update)) < 2
 
     async def test_create_leased_with_events_writes_them_as_the_first_entries(
         self, store: Store
