@@ -4,11 +4,13 @@ cleanly on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 from worker_app import DB_ENV, Note, Sent, Wakeup, make_runtime
@@ -40,24 +42,9 @@ async def test_worker_completes_a_due_timer_then_stops_on_sigterm(
         instance = await runtime.create_instance("w-1")
         assert await instance.status() == "awaiting"
         assert await instance.next_wakeup() is not None
-    env = {
-        **os.environ,
-        DB_ENV: str(db),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
-    }
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            "worker",
-            "tests.worker_app:runtimes",
-            "--poll-interval",
-            "0.1",
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
+        proc = await _spawn(command, db, stdout=out, stderr=out)
     try:
         async with make_runtime(db) as runtime:
             instance = await runtime.get_instance("w-1")
@@ -84,6 +71,60 @@ async def test_worker_completes_a_due_timer_then_stops_on_sigterm(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def _spawn(
+    command: list[str], db: Path, *options: str, stdout: IO[bytes], stderr: IO[bytes]
+) -> asyncio.subprocess.Process:
+    """The worker command on the app of tests/worker_app.py over ``db``."""
+    env = {
+        **os.environ,
+        DB_ENV: str(db),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+    }
+    app = "tests.worker_app:runtimes"
+    return await asyncio.create_subprocess_exec(
+        *command,
+        "worker",
+        app,
+        "--poll-interval",
+        "0.1",
+        *options,
+        cwd=ROOT,
+        env=env,
+        stdout=stdout,
+        stderr=stderr,
+    )
+
+
+async def test_worker_json_logs_json_lines_and_prints_one_object_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = await _spawn(
+            [sys.executable, "-m", "workflows4py"],
+            tmp_path / "w.db",
+            "--json",
+            stdout=stdout,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while "worker started" not in err.read_text():
+            assert proc.returncode is None, err.read_text()
+            assert time.monotonic() < deadline, err.read_text()
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=5) == 0, err.read_text()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    records = [json.loads(line) for line in err.read_text().splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert [r["message"] for r in records if r["message"] == "worker stopped"]
+    assert json.loads(out.read_text()) == {"stopped": True, "workflows": ["Wakeup"]}
 
 
 async def test_load_runtimes_accepts_a_factory(

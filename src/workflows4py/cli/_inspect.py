@@ -16,7 +16,7 @@ from workflows4py.runtime import DurableRuntime, Worker
 from workflows4py.stores import InstanceKey, InstanceRecord, SearchQuery
 
 from ._app import opened_runtimes
-from ._output import Output, Refused, instant, report, run, setup_logging
+from ._output import Output, Refused, instant, report, run
 
 __all__ = ["instances", "json_option", "log_level_option", "show", "worker"]
 
@@ -70,10 +70,7 @@ APP_HELP = "MODULE:ATTRIBUTE giving the durable runtime(s)"
 def worker(
     *, app: str, poll_interval: float, batch: int, concurrency: int, as_json: bool, log_level: str
 ) -> int:
-    setup_logging(log_level, as_json=as_json)
-    out = Output(as_json)
-
-    async def work() -> int:
+    async def work(out: Output) -> int:
         async with opened_runtimes(app, None) as runtimes:
             running = Worker(
                 list(runtimes), poll_interval=poll_interval, batch=batch, concurrency=concurrency
@@ -86,7 +83,7 @@ def worker(
             out.document({"stopped": True, "workflows": [r.workflow.id for r in runtimes]})
         return 0
 
-    return run("worker", work())
+    return run("worker", work, log_level=log_level, as_json=as_json)
 
 
 # -- instances ---------------------------------------------------------------------------------
@@ -161,18 +158,15 @@ def instances(
     as_json: bool,
     log_level: str,
 ) -> int:
-    setup_logging(log_level)
-    out = Output(as_json)
-    query = SearchQuery(
-        status=list(status) or None,  # type: ignore[arg-type]  # click.Choice checked them
-        failing=True if failing else None,
-        tags=_tags(tag),
-        limit=limit,
-        offset=offset,
-        descending=recent,
-    )
-
-    async def work() -> int:
+    async def work(out: Output) -> int:
+        query = SearchQuery(
+            status=list(status) or None,  # type: ignore[arg-type]  # click.Choice checked them
+            failing=True if failing else None,
+            tags=_tags(tag),
+            limit=limit,
+            offset=offset,
+            descending=recent,
+        )
         rows: list[dict[str, Any]] = []
         total = unreadable = 0
         async with opened_runtimes(app, workflow) as runtimes:
@@ -184,11 +178,11 @@ def instances(
                 for error in page.errors:  # rows that do not decode: on stderr, the rest listed
                     report("instances", error)
                 unreadable += len(page.errors)
-        status = 1 if unreadable else 0
+        outcome = 1 if unreadable else 0
         if out.json:  # JSON lines: one object per row
             for row in rows:
                 out.document(row)
-            return status
+            return outcome
         for row in rows:
             error = row["last_error"]
             if error is not None and len(error) > 60:
@@ -199,9 +193,9 @@ def instances(
             out.line("no instance matches")
         bad = f"; {unreadable} unreadable (reported on stderr)" if unreadable else ""
         out.line(f"{len(rows)} shown of {total} matching{bad}")
-        return status
+        return outcome
 
-    return run("instances", work())
+    return run("instances", work, log_level=log_level, as_json=as_json)
 
 
 # -- show --------------------------------------------------------------------------------------
@@ -236,7 +230,7 @@ async def _show_one(out: Output, runtime: DurableRuntime[Any, Any], instance_id:
             }
         )
         return True
-    out.title(f"{runtime.workflow.name} / {instance_id}")
+    out.title(f"{runtime.workflow.id} / {instance_id}")
     if record is not None:
         out.field("status", record.status)
         out.field("created", instant(record.created_at))
@@ -264,10 +258,7 @@ async def _show_one(out: Output, runtime: DurableRuntime[Any, Any], instance_id:
 @json_option("one JSON object (per workflow having an instance with this id)")
 @log_level_option("WARNING")
 def show(*, app: str, instance: str, workflow: str | None, as_json: bool, log_level: str) -> int:
-    setup_logging(log_level)
-    out = Output(as_json)
-
-    async def work() -> int:
+    async def work(out: Output) -> int:
         found = False
         async with opened_runtimes(app, workflow) as runtimes:
             for runtime in runtimes:
@@ -281,4 +272,4 @@ def show(*, app: str, instance: str, workflow: str | None, as_json: bool, log_le
         named = getattr(error, "instance_id", None) is not None or isinstance(error, Refused)
         return "" if named else f"instance {instance!r}: "
 
-    return run("show", work(), about=about)
+    return run("show", work, log_level=log_level, as_json=as_json, about=about)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import click
 
 from ._inspect import instances, show, worker
+from ._lifecycle import export, fork, purge, resume, start, terminate
 
 __all__ = ["cli", "main"]
 
@@ -71,7 +72,7 @@ def cli() -> None:
     """The command group."""
 
 
-for _command in (worker, instances, show):
+for _command in (worker, instances, show, start, terminate, resume, fork, purge, export):
     cli.add_command(_command)
 
 

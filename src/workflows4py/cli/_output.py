@@ -67,15 +67,25 @@ def report(command: str, error: BaseException, about: str = "") -> None:
 
 def run(
     command: str,
-    work: Coroutine[Any, Any, int],
+    work: Callable[[Output], Coroutine[Any, Any, int]],
     *,
+    log_level: str,
+    as_json: bool,
     about: Callable[[Exception], str] | None = None,
 ) -> int:
-    """Run a command's coroutine. An exception is one line on stderr and status 1: one of
-    the library's, a refusal, a ValueError of a bad argument, and anything else too (an
-    effect of the application that raised, say), whose traceback is logged at DEBUG."""
+    """Run a command's coroutine, logging at ``log_level``, its output ``--json`` or not.
+
+    An exception is one line on stderr and status 1: one of the library's, a refusal, a
+    ValueError of a bad argument, and anything else too (an effect of the application that
+    raised, say), whose traceback is logged at DEBUG. A SystemExit with a message (an APP
+    that does not load) keeps it, after the command's name."""
+    setup_logging(log_level, as_json=as_json)
     try:
-        return asyncio.run(work)
+        return asyncio.run(work(Output(as_json)))
+    except SystemExit as e:  # a refusal of the app or of an argument: named after the command
+        if isinstance(e.code, str):
+            raise SystemExit(f"workflows4py {command}: {e.code}") from None
+        raise
     except Exception as e:
         if not isinstance(e, WorkflowError | ValueError | Refused):
             logging.getLogger("workflows4py.cli").debug("%s failed", command, exc_info=True)
