@@ -367,6 +367,31 @@ class RegistryConformance(_Suite):
         assert (await store.search(SearchQuery(failing=True))).total == 0
         assert [r.key for r in (await store.search(SearchQuery(failing=False))).records] == [KEY]
 
+    async def test_a_parked_row_is_found_by_status_and_reset_by_an_update_without_error(
+        self, store: RegistryStore
+    ) -> None:
+        await store.create(KEY, T0)
+        await store.create(OTHER, T0)
+        await store.update(KEY, "awaiting", at(60), {"k": "v"}, at(1), error="ValueError: 1")
+        await store.update(KEY, "parked", None, {"k": "v"}, at(2), error="ValueError: 2")
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup, record.tags) == ("parked", None, {"k": "v"})
+        assert (record.failures, record.last_error) == (2, "ValueError: 2")
+        assert record.updated_at == at(2)
+        parked = await store.search(SearchQuery(status=["parked"]))
+        assert [r.key for r in parked.records] == [KEY]
+        assert (await store.search(SearchQuery(status=["awaiting", "running"]))).total == 1
+        found = await store.search(SearchQuery(status=["parked"], failing=True, tags={"k": "v"}))
+        assert [r.key for r in found.records] == [KEY]
+        # resumed: an update without an error resets the count
+        await store.update(KEY, "awaiting", at(3), {"k": "v"}, at(3))
+        record = await store.get_record(KEY)
+        assert record is not None
+        assert (record.status, record.next_wakeup) == ("awaiting", at(3))
+        assert (record.failures, record.last_error) == (0, None)
+        assert (await store.search(SearchQuery(status=["parked"]))).total == 0
+
     async def test_update_of_unregistered_instance_fails(self, store: RegistryStore) -> None:
         with pytest.raises(StoreError):
             await store.update(KEY, "running", None, {}, T0)
@@ -697,6 +722,15 @@ class LeaseConformance(_Suite):
         assert await store.stale(at(5), 1) == [keys["dead"]]
         assert await store.stale(at(60), 10) == [keys["dead"], keys["alive"], keys["lapsed"]]
 
+    async def test_stale_never_returns_a_parked_instance(self, store: LeaseStore) -> None:
+        await store.create_leased(KEY, "a", 10, T0)
+        await store.create_leased(OTHER, "a", 10, T0)
+        await store.release(KEY, "a", RegistryUpdate("parked", None, {}, at(1), error="E: x"))
+        await store.update(OTHER, "parked", None, {}, at(1), error="E: y")  # lease left to lapse
+        assert await store.stale(at(100), 10) == []
+        await store.update(OTHER, "running", None, {}, at(2))  # running again, not leased
+        assert await store.stale(at(100), 10) == [OTHER]
+
     async def test_release_with_an_update_counts_its_error(self, store: LeaseStore) -> None:
         await store.create(KEY, T0)
         await store.acquire(KEY, "a", 30, 0, T0)
@@ -771,6 +805,17 @@ class WakeupConformance(_Suite):
         assert [c.wakeup_at for c in await store.claim_due(at(6), 10, 30)] == [at(5)]
         await store.update(InstanceKey("timer", "x"), "finished", None, {}, at(7))
         assert await store.claim_due(at(1000), 10, 30) == []
+
+    async def test_claim_due_never_returns_a_parked_instance(self, store: WakeupStore) -> None:
+        await self._with_wakeups(store, {"due": T0, "claimed": T0, "later": at(50)})
+        (claimed,) = await store.claim_due(T0, 1, 30, ["timer"])
+        for key in (InstanceKey("timer", iid) for iid in ("due", "claimed", "later")):
+            await store.update(key, "parked", None, {}, at(1), error="RuntimeError: boom")
+        assert await store.claim_due(at(1000), 10, 30) == []
+        assert await store.next_wakeup(T0) is None
+        # an update with a wakeup (the instance resumed) makes it due again
+        await store.update(claimed.key, "awaiting", at(2), {}, at(2))
+        assert [c.key for c in await store.claim_due(at(2), 10, 30)] == [claimed.key]
 
     async def test_claim_due_respects_the_limit(self, store: WakeupStore) -> None:
         await self._with_wakeups(store, {f"i{n}": at(-n) for n in range(5)})
