@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shlex
 import sqlite3
@@ -393,6 +394,55 @@ def test_a_store_that_fails_is_one_line(tmp_path: Path) -> None:
         assert (done.code, done.out) == (1, "")
         (line,) = done.err.splitlines()
         assert line.startswith(f"workflows4py {args[0]}: StoreError: "), line
+
+
+# -- on a terminal -----------------------------------------------------------------------------
+
+
+def on_terminal(cwd: Path, env: dict[str, str], args: list[str]) -> tuple[int, str]:
+    """Run the command with a pseudo-terminal as stdin, stdout and stderr: status, output."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workflows4py", *args],
+        cwd=cwd,
+        env={**env, "COLUMNS": "160"},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the command closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    return proc.wait(timeout=60), output.decode()
+
+
+def test_on_a_terminal_tables_colours_and_a_progress_bar(tmp_path: Path) -> None:
+    env = _environment(**{BACKEND_ENV: f"sqlite:{tmp_path / 'workflows.db'}"})
+    code, shown = on_terminal(tmp_path, env, ["start", APP, PR, "pr-1", *UNKNOWN_COMMIT])
+    assert code == 0, shown
+    assert "\x1b[" in shown  # colours
+    assert "finished" in shown
+    code, shown = on_terminal(tmp_path, env, ["instances", APP])
+    assert code == 0, shown
+    assert "───" in shown  # a rich table
+    assert "pr-1" in shown
+    code, shown = on_terminal(tmp_path, env, ["purge", APP, "--finished-before", "0s"])
+    assert code == 0, shown
+    assert "purging" in shown  # the progress bar, on stderr
+    assert "deleted 1 instance(s)" in shown
+    code, shown = on_terminal(tmp_path, env, ["instances", APP, "--json"])
+    assert (code, shown) == (0, "")  # no row; and --json has no colour, on a terminal too
+    code, shown = on_terminal(tmp_path, env, ["resume", APP, PR, "pr-1", "--json"])
+    assert code == 1
+    assert "\x1b[" not in shown
 
 
 # -- docs/cli.md -------------------------------------------------------------------------------

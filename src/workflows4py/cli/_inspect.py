@@ -42,7 +42,10 @@ APP_HELP = "MODULE:ATTRIBUTE giving the durable runtime(s)"
 # -- worker ------------------------------------------------------------------------------------
 
 
-@click.command(help="Run due wakeups and resume interrupted instances, until SIGTERM or SIGINT.")
+@click.command(
+    short_help="Run due wakeups and resume interrupted instances.",
+    help="Run due wakeups and resume interrupted instances, until SIGTERM or SIGINT.",
+)
 @click.argument("app")
 @click.option(
     "--poll-interval",

@@ -31,8 +31,11 @@ T = TypeVar("T")
 ENDED = ("finished", "failed", "terminated")
 
 
-def _instance_command(help: str, json_help: str) -> Callable[[Callable[..., Any]], click.Command]:
-    """A command taking ``APP WORKFLOW ID``, ``--json`` and ``--log-level``."""
+def _instance_command(
+    short: str, help: str, json_help: str
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command taking ``APP WORKFLOW ID``, ``--json`` and ``--log-level``; ``short`` is
+    its line in the list of commands, ``help`` the rest of its help."""
 
     def decorate(f: Callable[..., Any]) -> click.Command:
         for option in (
@@ -43,7 +46,7 @@ def _instance_command(help: str, json_help: str) -> Callable[[Callable[..., Any]
             click.argument("app"),
         ):
             f = option(f)
-        command = click.command(help=help)(f)
+        command = click.command(help=f"{short}\n\n{help}", short_help=short)(f)
         command.params.sort(key=lambda p: p.name in ("as_json", "log_level"))  # listed last
         return command
 
@@ -119,6 +122,7 @@ async def _view(
 
 
 @_instance_command(
+    "Start an instance, idempotently, and print it.",
     "Start instance ID of WORKFLOW (idempotently: an instance started from an equal state is "
     "left as it is), run it until it waits, and print its status and state.",
     '{"workflow", "instance", "status", "state", "signal", "response"}',
@@ -178,7 +182,8 @@ def start(
 
 
 @_instance_command(
-    "Stop an instance for good: Terminated(REASON) is recorded, no effect runs any more.",
+    "Stop an instance for good.",
+    "Terminated(REASON) is recorded in its journal; no effect or timer of it runs any more.",
     '{"workflow", "instance", "terminated", "reason", "status"}',
 )
 @click.option("--reason", required=True, help="why (recorded in the journal)")
@@ -209,7 +214,8 @@ def terminate(
 
 
 @_instance_command(
-    "Take a parked instance up again (after a fix is deployed): what is due runs now.",
+    "Take a parked instance up again.",
+    "Once the fix of what made it fail is deployed: its failures reset, what is due runs now.",
     '{"workflow", "instance", "resumed", "status"}',
 )
 def resume(*, app: str, workflow: str, instance_id: str, as_json: bool, log_level: str) -> int:
@@ -230,7 +236,8 @@ def resume(*, app: str, workflow: str, instance_id: str, as_json: bool, log_leve
 
 
 @_instance_command(
-    "Start NEW_ID from the first N journal entries of ID, and run it on from there.",
+    "Start a new instance from the start of another's journal.",
+    "Start NEW_ID from the first N entries of the journal of ID, and run it on from there.",
     '{"workflow", "instance", "forked_from", "after_sequence", "status", "state"}',
 )
 @click.argument("new_id")
@@ -314,7 +321,8 @@ async def _matching(
 
 
 @click.command(
-    help="Delete the instances that ended before a moment: journal, snapshot, registry row."
+    short_help="Delete the instances that ended before a moment.",
+    help="Delete the instances that ended before a moment: journal, snapshot, registry row.",
 )
 @click.argument("app")
 @click.option(
@@ -402,7 +410,8 @@ def purge(
 
 
 @_instance_command(
-    "Print an instance's journal as JSON lines (one entry per line, oldest first).",
+    "Print an instance's journal as JSON lines.",
+    "One entry per line, oldest first; -o FILE writes them to FILE instead.",
     '{"workflow", "instance", "entries", "file", "journal"}',
 )
 @click.option(

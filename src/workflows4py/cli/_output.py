@@ -165,7 +165,7 @@ class Output:
             click.echo(head + shown)
             return
         style = _STATUS_STYLE.get(shown, "") if label == "status" else ""
-        self._console.print(Text(head, style="dim") + Text(shown, style=style), soft_wrap=True)
+        self._console.print(Text.assemble((head, "dim"), (shown, style)), soft_wrap=True)
 
     def table(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
         if self._console is None:
