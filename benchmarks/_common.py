@@ -413,7 +413,7 @@ interquartile range relative to the median.
 """
 
 
-SECTIONS = ("step_overhead", "vs_dbos", "replay", "throughput", "analysis")
+SECTIONS = ("step_overhead", "vs_dbos", "replay", "throughput", "many_workflows", "analysis")
 
 
 def write_section(name: str, body: str) -> None:

@@ -5,14 +5,19 @@ repetition, on fresh tables:
 
 - baseline: a loop of N single-row INSERT + COMMIT of the same payload into a table of the
   store's own journal shape (created by the store itself), same synchronous setting;
-- workflows4py: ``create_instance`` of a workflow ``repeat(step).until(n >= N)``, which runs
-  all N steps (each: effect, encode, append + commit, apply) before it returns;
-- the same with the definition written as an N-long ``>>`` chain.
+- workflows4py: ``Runtime.sqlite(path, [W])`` / ``Runtime.postgres(dsn, [W])``, the runtime
+  applications write, with one workflow ``W = repeat(step).until(n >= N)``;
+  ``runtime.start(W, id, initial_state=...)`` records the initial state and runs all N
+  steps (each: effect, encode, append + commit, apply) before it returns;
+- the same with the definition written as an N-long ``>>`` chain;
+- the loop run by the one-workflow shortcuts (``SqliteRuntime(W, ...)``,
+  ``PostgresRuntime(W, ...)``) and their ``create_instance``, as before ``Runtime``: the
+  runtime applications now write must not be slower.
 
 The ratio (workflows4py steps/s / raw appends/s) is computed per repetition, then the
 median is reported. Breakdown rows show where the time per step goes (the store's own append
-SQL, the store called from asyncio, the engine alone in memory). A last table compares loop
-and chain definitions in memory over several lengths to show how their cost grows.
+SQL, the store called from asyncio, the runtime in memory). A last table compares loop and
+chain definitions in memory over several lengths to show how their cost grows.
 
 Target: workflows4py >= 50% of the raw append rate on SQLite and on PostgreSQL.
 """
@@ -53,7 +58,8 @@ from _common import (
     write_section,
 )
 
-from workflows4py import InMemoryRuntime, PostgresRuntime, SqliteRuntime, Workflow
+from workflows4py import DurableRuntime, InMemoryRuntime, PostgresRuntime, SqliteRuntime, Workflow
+from workflows4py.runtime import Runtime
 from workflows4py.stores import InstanceKey, NewEvent
 
 TARGET = 0.5
@@ -209,40 +215,67 @@ def store_sql_postgres(dsn: str, schema: str, steps: int) -> float | None:
 # -- workflows4py -----------------------------------------------------------------------------
 
 
-async def run_instance(runtime: Any, steps: int) -> float:
-    """Steps/s of one ``create_instance`` running ``steps`` steps; checks the outcome."""
+async def run_instance(
+    runtime: Runtime | DurableRuntime[Counter, Stepped],
+    workflow: type[Workflow[Counter, Stepped]],
+    steps: int,
+) -> float:
+    """Steps/s of one instance running ``steps`` steps: started as applications do,
+    ``Runtime.start`` with its initial state, or by a one-workflow shortcut's
+    ``create_instance``; checks the outcome."""
     await runtime.initialize()
     try:
-        start = time.perf_counter()
-        instance = await runtime.create_instance("bench-1")
-        elapsed = time.perf_counter() - start
+        begin = time.perf_counter()
+        if isinstance(runtime, Runtime):
+            instance = await runtime.start(workflow, "bench-1", initial_state=Counter(0, steps))
+        else:
+            instance = await runtime.create_instance("bench-1")
+        elapsed = time.perf_counter() - begin
         state = await instance.query_state()
-        journal = await instance.get_journal()
+        events = await instance.get_events()  # Runtime.start's initial state is not one
     finally:
         await runtime.close()
-    if state != Counter(steps, steps) or len(journal) != steps:
-        raise AssertionError(f"unexpected outcome: {state}, {len(journal)} events")
+    if state != Counter(steps, steps) or len(events) != steps:
+        raise AssertionError(f"unexpected outcome: {state}, {len(events)} events")
     return steps / elapsed
 
 
 def sqlite_runtime(
-    workflow: type[Workflow[Counter, Stepped]], path: Path, steps: int, synchronous: Synchronous
+    workflow: type[Workflow[Counter, Stepped]],
+    path: Path,
+    steps: int,
+    synchronous: Synchronous,
+    *,
+    shortcut: bool = False,
 ) -> float:
+    """``Runtime.sqlite(path, [workflow])``, or the shortcut ``SqliteRuntime(workflow, ...)``."""
     remove_sqlite(path)
-    runtime = SqliteRuntime(
-        workflow, path, initial_state=Counter(0, steps), synchronous=synchronous
+    runtime: Runtime | DurableRuntime[Counter, Stepped] = (
+        SqliteRuntime(workflow, path, initial_state=Counter(0, steps), synchronous=synchronous)
+        if shortcut
+        else Runtime.sqlite(path, [workflow], synchronous=synchronous)
     )
-    rate = asyncio.run(run_instance(runtime, steps))
+    rate = asyncio.run(run_instance(runtime, workflow, steps))
     remove_sqlite(path)
     return rate
 
 
 def postgres_runtime(
-    workflow: type[Workflow[Counter, Stepped]], dsn: str, schema: str, steps: int
+    workflow: type[Workflow[Counter, Stepped]],
+    dsn: str,
+    schema: str,
+    steps: int,
+    *,
+    shortcut: bool = False,
 ) -> float:
+    """``Runtime.postgres(dsn, [workflow])``, or the shortcut ``PostgresRuntime(workflow, ...)``."""
     drop_schema(dsn, schema)
-    runtime = PostgresRuntime(workflow, dsn, initial_state=Counter(0, steps), schema=schema)
-    rate = asyncio.run(run_instance(runtime, steps))
+    runtime: Runtime | DurableRuntime[Counter, Stepped] = (
+        PostgresRuntime(workflow, dsn, initial_state=Counter(0, steps), schema=schema)
+        if shortcut
+        else Runtime.postgres(dsn, [workflow], schema=schema)
+    )
+    rate = asyncio.run(run_instance(runtime, workflow, steps))
     drop_schema(dsn, schema)
     return rate
 
@@ -368,8 +401,9 @@ DESCRIPTIONS = {
     "store_sql": "the store's append SQL, plain sync loop",
     "store": "store.append() awaited from asyncio",
     "loop": "**workflows4py, loop definition**",
+    "shortcut": "the same by a one-workflow shortcut's `create_instance`",
     "chain": "workflows4py, `>>` chain definition",
-    "memory": "engine alone (InMemoryRuntime, no I/O)",
+    "memory": "in memory (InMemoryRuntime, no I/O)",
 }
 
 
@@ -410,6 +444,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
             "store_sql": lambda: store_sql_sqlite(db, steps, sync),
             "store": lambda: _sqlite_store_rate(db, steps, sync),
             "loop": lambda: sqlite_runtime(LoopSteps, db, steps, sync),
+            "shortcut": lambda: sqlite_runtime(LoopSteps, db, steps, sync, shortcut=True),
             "chain": lambda: sqlite_runtime(chain, db, steps, sync),
             "memory": lambda: in_memory(LoopSteps, steps),
         }
@@ -424,6 +459,9 @@ def main() -> None:  # noqa: PLR0915 - one linear report
             "store_sql": lambda: store_sql_postgres(dsn, "bench_raw", steps),
             "store": lambda: _postgres_store_rate(dsn, "bench_store", steps),
             "loop": lambda: postgres_runtime(LoopSteps, dsn, "bench_loop", steps),
+            "shortcut": lambda: postgres_runtime(
+                LoopSteps, dsn, "bench_loop", steps, shortcut=True
+            ),
             "chain": lambda: postgres_runtime(chain, dsn, "bench_chain", steps),
             "memory": lambda: in_memory(LoopSteps, steps),
         }
@@ -433,7 +471,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
 
     if ONLY:
         return
-    print("\nDefinition shape, engine alone (in memory): steps/s by length")
+    print("\nDefinition shape, in memory (InMemoryRuntime): steps/s by length")
     lengths = [100, 300] if args.quick else [100, 250, 500, 1000, 2000]
     shape_rows = scaling(lengths, 1 if args.quick else 3)
     shape_header = [
@@ -466,6 +504,10 @@ def main() -> None:  # noqa: PLR0915 - one linear report
         return
     options = runtime_options(snapshot_every=None)
     snapshot_note = (
+        "The workflows4py rows run the way applications do: a `Runtime.sqlite` / "
+        "`Runtime.postgres` of the one workflow, `runtime.start(W, id, initial_state=...)`, "
+        f"which records the initial state, then the {steps:,} events; the shortcut row is "
+        "`SqliteRuntime(W, ...)` / `PostgresRuntime(W, ...)` and `create_instance`. "
         "Runtimes use their defaults"
         + (" (snapshots on, the default `snapshot_every`)" if options else "")
         + ". Every rate is the median of the repetitions; the ratio column is the median of "
@@ -480,7 +522,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
             *sections,
             snapshot_note,
             *retry_note(),
-            "### Definition shape (engine alone, in memory)",
+            "### Definition shape (in memory, InMemoryRuntime)",
             markdown_table(shape_header, shape_rows),
             "A `vs first` value that falls as the length grows means the cost per step grows "
             "with the length of the definition (super-linear total cost). " + chain_note,

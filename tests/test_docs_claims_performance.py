@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -13,6 +14,7 @@ from typing import Any, cast
 from claims_common import Counted, St, counting
 
 from workflows4py import WIO, PostgresRuntime, SqliteRuntime, Worker, Workflow
+from workflows4py.runtime import Runtime
 from workflows4py.stores import Store
 from workflows4py.testing import TestClock
 
@@ -59,12 +61,14 @@ def test_the_defaults_of_the_knobs(tmp_path: Path) -> None:
     def default(fn: Any, name: str) -> Any:
         return inspect.signature(fn).parameters[name].default
 
-    assert default(SqliteRuntime, "synchronous") == "FULL"
-    assert default(SqliteRuntime, "threaded") is False
+    for embedded in (Runtime.sqlite, SqliteRuntime):
+        assert default(embedded, "synchronous") == "FULL"
+        assert default(embedded, "threaded") is False
+    assert default(Runtime.postgres, "max_connections") == 10
     assert default(PostgresRuntime, "max_connections") == 10
     assert default(Worker, "concurrency") == 8
     assert default(Worker, "poll_interval") == 1.0
-    runtime = SqliteRuntime(Three, tmp_path / "unused.db", initial_state=St())
+    runtime = Runtime.sqlite(tmp_path / "unused.db", [Three]).of(Three)
     assert runtime.snapshot_every == 100
     assert runtime.failure_backoff == timedelta(minutes=1)
 
@@ -77,19 +81,32 @@ def test_the_worker_command_takes_concurrency_eight_by_default() -> None:
         check=True,
     )
     help_text = " ".join(done.stdout.split())
-    assert "--concurrency" in help_text
-    assert "most instances run at once (default 8" in help_text
+    concurrency = re.search(r"--concurrency .*?\[default: (\d+)", help_text)
+    assert concurrency is not None, help_text
+    assert concurrency[1] == "8"
 
 
 def test_constructing_runtimes_touches_no_database(tmp_path: Path) -> None:
     path = tmp_path / "never.db"
+    Runtime.sqlite(path, [Three, Woken])
     SqliteRuntime(Three, path, initial_state=St())
     assert not path.exists()
     # no server listens there: building the runtime does not connect
-    shared = PostgresRuntime(
-        Three, "postgresql://nobody@127.0.0.1:1/none", initial_state=St(), max_connections=3
-    )
-    assert Worker([shared], concurrency=3).concurrency == 3
+    nowhere = "postgresql://nobody@127.0.0.1:1/none"
+    shared = Runtime.postgres(nowhere, [Three, Woken], max_connections=3)
+    assert Worker(shared, concurrency=3).concurrency == 3
+    alone = PostgresRuntime(Three, nowhere, initial_state=St(), max_connections=3)
+    assert Worker([alone], concurrency=3).concurrency == 3
+
+
+def test_one_runtime_has_one_store_for_all_its_workflows() -> None:
+    nowhere = "postgresql://nobody@127.0.0.1:1/none"
+    shared = Runtime.postgres(nowhere, [Three, Woken])
+    assert [host.store for host in shared.hosts] == [shared.store, shared.store]
+    assert Worker(shared).runtimes == list(shared.hosts)  # one worker serves both
+    # one-workflow runtimes: a store (a pool, a listener) each
+    alone = [PostgresRuntime(w, nowhere, initial_state=St()) for w in (Three, Woken)]
+    assert alone[0].store is not alone[1].store
 
 
 async def test_create_instance_of_k_effects_costs_k_plus_two_commits(tmp_path: Path) -> None:
