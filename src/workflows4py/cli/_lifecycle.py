@@ -260,10 +260,10 @@ def fork(
 ) -> int:
     async def work(out: Output) -> int:
         async with _opened_workflow(app, workflow) as (runtime, cls):
-            await runtime.fork(cls, instance_id, new_id, after_sequence=after_sequence)
+            forked = await runtime.fork(cls, instance_id, new_id, after_sequence=after_sequence)
             if not out.json:
                 out.title(f"{cls.id} / {new_id}, forked from {instance_id} after #{after_sequence}")
-            view = await _view(out, cls, await runtime.get(cls, new_id))
+            view = await _view(out, cls, forked)
         if out.json:
             origin = {"forked_from": instance_id, "after_sequence": after_sequence}
             out.document({**view, **origin})
