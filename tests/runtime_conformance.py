@@ -1013,15 +1013,24 @@ class RuntimeConformance:
                 await handle.wakeup()
             with pytest.raises(error):
                 await handle.get_progress()
-        # a worker that finds it due logs the failure and goes on
+        # the operations parked it: no wakeup, the error naming the event kept
+        parked = await runtime.store.get_record(pr_key("pr-1"))
+        assert parked is not None
+        assert row is not None
+        assert (parked.status, parked.next_wakeup, parked.tags) == ("parked", None, row.tags)
+        assert parked.last_error is not None
+        assert "#3" in parked.last_error
+        assert await fresh_instance.status() == "parked"
+        # a worker that finds it due (say, set due by hand) parks it again and goes on
         await runtime.store.update(pr_key("pr-1"), "awaiting", clock.now(), {}, clock.now())
-        row = await runtime.store.get_record(pr_key("pr-1"))
         assert await fresh.run_due_wakeups() == []
         clock.advance(timedelta(minutes=5))
         assert await Worker([fresh]).run_once() == 0
-        # nothing was written by the failed operations
+        again = await fresh.store.get_record(pr_key("pr-1"))
+        assert again is not None
+        assert (again.status, again.next_wakeup) == ("parked", None)
+        # no event was written and no effect ran
         assert await fresh.store.read(pr_key("pr-1")) == journal
-        assert await fresh.store.get_record(pr_key("pr-1")) == row
         assert pr.CI.calls == calls
 
     @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 
 from examples import pull_request as pr
 from workflows4py import DecodeError, InMemoryRuntime, JournalEntry
+from workflows4py.stores import InstanceKey, NewEvent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -29,11 +30,12 @@ async def test_get_events_names_the_event_that_does_not_decode() -> None:
     runtime = InMemoryRuntime(pr.PullRequest, initial_state=pr.Empty())
     instance = await runtime.create_instance("pr-1")
     await instance.deliver_signal(pr.create_pr_signal, pr.CreateRequest("abc"))
-    inner = runtime._instances["pr-1"]
-    assert inner.journal is not None
-    good = inner.journal[1]
-    inner.journal[1] = JournalEntry(2, good.type, '{"results": []}', good.recorded_at)
+    good = await instance.get_journal()
+    key = InstanceKey(pr.PullRequest.id, "pr-2")  # the same journal, #2 corrupted
+    await runtime.store.create(key, NOW)
+    bad = NewEvent(good[1].type, '{"results": []}', good[1].recorded_at)
+    await runtime.store.append(key, 0, [NewEvent(good[0].type, good[0].data, NOW), bad])
     with pytest.raises(DecodeError) as caught:
-        await instance.get_events()
-    assert (caught.value.instance_id, caught.value.sequence) == ("pr-1", 2)
+        await (await runtime.get_instance("pr-2")).get_events()
+    assert (caught.value.instance_id, caught.value.sequence) == ("pr-2", 2)
     assert caught.value.path == "$.results"

@@ -10,7 +10,6 @@ import pytest
 from claims_common import Counted, St, counting, on_count, poked
 
 from workflows4py import WIO, DefinitionError, InMemoryRuntime, Workflow, WorkflowError
-from workflows4py.runtime import WakeupTable
 from workflows4py.testing import TestClock
 
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -22,34 +21,19 @@ class Timed(Workflow[St, Counted]):
     definition = wait >> bump
 
 
-class Recorder:
-    """A WakeupScheduler that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, datetime | None]] = []
-
-    def set(self, instance_id: str, at: datetime) -> None:
-        self.calls.append(("set", instance_id, at))
-
-    def cancel(self, instance_id: str) -> None:
-        self.calls.append(("cancel", instance_id, None))
-
-
-async def test_a_scheduler_is_told_every_wakeup_change_besides_the_own_table() -> None:
+async def test_the_wakeup_is_kept_in_the_registry_and_run_when_due() -> None:
     clock = TestClock(START)
-    scheduler = Recorder()
-    runtime = InMemoryRuntime(Timed, initial_state=St(), clock=clock, scheduler=scheduler)
-    await runtime.create_instance("t-1")
+    runtime = InMemoryRuntime(Timed, initial_state=St(), clock=clock)
+    instance = await runtime.create_instance("t-1")
     due = START + timedelta(hours=3)
-    assert scheduler.calls == [("set", "t-1", due)]
-    assert isinstance(runtime.wakeups, WakeupTable)
-    assert runtime.wakeups.get("t-1") == due
-    assert runtime.wakeups.due(START) == []
-    assert runtime.wakeups.due(due) == ["t-1"]
+    assert await instance.next_wakeup() == due
+    (row,) = (await runtime.search()).records
+    assert row.next_wakeup == due
+    assert await runtime.run_due_wakeups() == []  # not due yet
     clock.set(due)
     assert await runtime.run_due_wakeups() == ["t-1"]
-    assert scheduler.calls[-1] == ("cancel", "t-1", None)
-    assert runtime.wakeups.get("t-1") is None
+    assert await instance.next_wakeup() is None
+    assert (await runtime.search()).records[0].next_wakeup is None
 
 
 async def test_a_restored_timer_is_scheduled_from_the_journal_and_nothing_runs() -> None:
@@ -60,7 +44,7 @@ async def test_a_restored_timer_is_scheduled_from_the_journal_and_nothing_runs()
     clock.advance(timedelta(hours=1))  # the restore happens later: the journal's instants count
     restarted = InMemoryRuntime(Timed, initial_state=St(), clock=clock)
     copy = await restarted.restore_instance("t-2", journal)
-    assert restarted.wakeups.get("t-2") == START + timedelta(hours=3)
+    assert (await restarted.search()).records[0].next_wakeup == START + timedelta(hours=3)
     assert await copy.next_wakeup() == START + timedelta(hours=3)
     clock.advance(timedelta(hours=2))
     assert await restarted.run_due_wakeups() == ["t-2"]

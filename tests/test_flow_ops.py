@@ -283,7 +283,11 @@ async def test_busy_loop_is_stopped() -> None:
     runtime = InMemoryRuntime(flow(loop), initial_state=St(0))
     with pytest.raises(ExecutionError, match="busy loop"):
         await runtime.create_instance("i-1")
-    assert await runtime.instance_ids() == []
+    # registered before it ran (as on every store), and marked failing
+    (row,) = (await runtime.search()).records
+    assert row.failures == 1
+    assert row.last_error is not None
+    assert "busy loop" in row.last_error
 
 
 # -- parallel -----------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ async def test_a_retry_whose_on_error_may_return_none_builds_and_runs(
     assert await inst.get_events() == [Failed(1, START + timedelta(minutes=1))]
     clock.advance(timedelta(minutes=1))
     with pytest.raises(ValueError, match="bad input"):  # on_error returned None
-        await inst.run_due_wakeups()
+        await inst.wakeup()
     assert await inst.get_events() == [Failed(1, START + timedelta(minutes=1))]
     await inst.wakeup()
     assert await inst.query_state() == St(1, ("ran",))

@@ -3,20 +3,31 @@ terminate. From the user's side, over the memory store and SQLite."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pg import fresh_schema, require_postgres
+from lifecycle_common import (
+    T0,
+    Close,
+    Factory,
+    Flaky,
+    Order,
+    Orders,
+    Paid,
+    Pay,
+    Ticket,
+    Tickets,
+    close,
+    pay,
+)
 
 from workflows4py import (
     WIO,
     DefinitionError,
     InstanceClosed,
     InstanceExists,
-    SignalDef,
     Terminated,
     UnexpectedSignal,
     Workflow,
@@ -26,95 +37,7 @@ from workflows4py.runtime import Runtime
 from workflows4py.stores import SearchQuery
 from workflows4py.testing import TestClock
 
-T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Order:
-    sku: str
-    qty: int
-    paid: bool = False
-
-
-@dataclass(frozen=True)
-class Paid:
-    amount: int
-
-
-@dataclass(frozen=True)
-class Pay:
-    amount: int
-
-
-pay = SignalDef("order.pay", request=Pay, response=str)
-
-
-class Orders(Workflow[Order, Paid]):
-    id = "orders"
-    take_payment = (
-        WIO.handle_signal(pay, input=Order)
-        .purely(lambda o, r: Paid(r.amount), event=Paid)
-        .handle_event(lambda o, e: Order(o.sku, o.qty, paid=True))
-        .produce_response(lambda o, e, r: f"paid {e.amount}")
-    )
-    ship_later = WIO.timer(timedelta(days=1), input=Order, name="Ship Later")
-    definition = take_payment >> ship_later
-
-
-@dataclass(frozen=True)
-class Ticket:
-    text: str
-    closed: bool = False
-
-
-@dataclass(frozen=True)
-class Closed:
-    why: str
-
-
-@dataclass(frozen=True)
-class Close:
-    why: str
-
-
-close = SignalDef("ticket.close", request=Close)
-
-
-class Tickets(Workflow[Ticket, Closed]):
-    id = "tickets"
-    initial_state = Ticket("(no text)")
-    definition = (
-        WIO.handle_signal(close, input=Ticket)
-        .purely(lambda t, r: Closed(r.why), event=Closed)
-        .handle_event(lambda t, e: Ticket(t.text, closed=True))
-        .void_response()
-    )
-
-
-Factory = Callable[[TestClock], Runtime]
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
-    def build(clock: TestClock) -> Runtime:
-        if request.param == "memory":
-            return Runtime.memory([Orders, Tickets], clock=clock)
-        if request.param == "sqlite":
-            return Runtime.sqlite(tmp_path / "app.db", [Orders, Tickets], clock=clock)
-        return Runtime.postgres(conninfo, [Orders, Tickets], schema=schema, clock=clock)
-
-    if request.param != "postgres":
-        yield build
-        return
-    conninfo = require_postgres()
-    with fresh_schema(conninfo) as schema:
-        yield build
-
-
-@pytest.fixture
-async def runtime(make: Factory) -> AsyncIterator[Runtime]:
-    async with make(TestClock(T0)) as rt:
-        yield rt
+pytest_plugins = ("lifecycle_common",)  # the fixtures make and runtime
 
 
 async def test_one_runtime_runs_two_workflows_over_one_store(runtime: Runtime) -> None:
@@ -122,7 +45,7 @@ async def test_one_runtime_runs_two_workflows_over_one_store(runtime: Runtime) -
     ticket = await runtime.start(Tickets, "o-1")  # same instance id, another workflow
     assert await order.query_state() == Order("book", 2)
     assert await ticket.query_state() == Ticket("(no text)")
-    assert runtime.workflows == (Orders, Tickets)
+    assert runtime.workflows == (Orders, Tickets, Flaky)
     assert {h.store for h in runtime.hosts} == {runtime.store}
     page = await runtime.search(SearchQuery())
     assert sorted((r.key.workflow, r.key.instance_id) for r in page.records) == [
@@ -238,7 +161,7 @@ async def test_one_worker_serves_every_workflow_of_the_runtime(make: Factory) ->
         await runtime.start(Orders, "o-1", initial_state=Order("a", 1), signal=(pay, Pay(1)))
         await runtime.start(Tickets, "t-1")
         worker = Worker(runtime)
-        assert {r.workflow for r in worker.runtimes} == {Orders, Tickets}
+        assert {r.workflow for r in worker.runtimes} == {Orders, Tickets, Flaky}
         clock.advance(timedelta(days=2))
         assert await worker.run_once() == 1
         order = await runtime.get(Orders, "o-1")
@@ -324,8 +247,6 @@ def test_one_store_and_so_one_pool_serves_twenty_workflow_types() -> None:
 async def test_wait_result_polls_every_50_ms_then_less_often_up_to_a_second(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import asyncio
-
     pauses: list[float] = []
 
     class Enough(Exception):
@@ -338,7 +259,8 @@ async def test_wait_result_polls_every_50_ms_then_less_often_up_to_a_second(
 
     async with Runtime.memory([Tickets]) as runtime:
         ticket = await runtime.start(Tickets, "t-9")
-        monkeypatch.setattr(asyncio, "sleep", recorded)
+        # between two looks it waits for a change in the store, at most that long
+        monkeypatch.setattr(runtime.store, "wait_for_change", recorded)
         with pytest.raises(Enough):
             await ticket.wait_result()
     assert pauses == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]

@@ -11,7 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workflows4py import WIO, DurableRuntime, JournalEntry, StoreUnavailable, Worker, Workflow
+from workflows4py import (
+    WIO,
+    DecodeError,
+    DurableRuntime,
+    JournalEntry,
+    StoreUnavailable,
+    Worker,
+    Workflow,
+)
 from workflows4py.stores import Claim, InstanceKey, MemoryStore, NewEvent
 from workflows4py.testing import TestClock
 
@@ -186,9 +194,9 @@ class CountingStore(MemoryStore):
         return await super().read(key, after)
 
 
-async def test_a_stale_instance_that_cannot_load_is_left_alone_for_the_backoff() -> None:
-    # its journal no longer replays: every attempt fails before anything is written, so
-    # the registry keeps saying "running" and stale() keeps offering it
+async def test_a_stale_instance_that_cannot_load_is_parked_and_left_alone() -> None:
+    # its journal no longer replays: the first attempt fails before anything is written and
+    # parks it, so stale() and claim_due() stop offering it (no retry at every backoff)
     clock = TestClock(T0)
     store = CountingStore()
     rt = DurableRuntime(Later, store, initial_state=Count(), clock=clock)
@@ -202,13 +210,21 @@ async def test_a_stale_instance_that_cannot_load_is_left_alone_for_the_backoff()
     try:
         await asyncio.sleep(0.5)  # 50 poll intervals
         assert store.reads == 1
-        clock.advance(rt.failure_backoff)
-        for _ in range(300):
-            if store.reads == 2:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        clock.advance(rt.failure_backoff * 10)
+        await asyncio.sleep(0.3)
+        assert store.reads == 1
+        record = await store.get_record(key)
+        assert record is not None
+        assert record.status == "parked"
+        assert record.last_error is not None
+        assert "'NoSuchEvent'" in record.last_error
+        # resume tries again at once (and, the journal still broken, parks it again)
+        with pytest.raises(DecodeError):
+            await rt.resume("corrupt")
         assert store.reads == 2
+        again = await store.get_record(key)
+        assert again is not None
+        assert again.status == "parked"
     finally:
         worker.stop()
         await asyncio.wait_for(task, 5)

@@ -1,8 +1,10 @@
 """Runtimes: what drives a workflow's instances, journals their events and wakes them up.
 
-``InMemoryRuntime`` keeps everything in the process; ``DurableRuntime`` over a store
-(``SqliteRuntime``, ``PostgresRuntime``) survives restarts and crashes; the ``Blocking*``
-facades serve code without an event loop; ``Worker`` runs due wakeups and retries.
+``Runtime`` runs every workflow of an application over one store (``Runtime.sqlite``,
+``Runtime.postgres``, ``Runtime.memory``); ``DurableRuntime`` is its part for one workflow
+(``SqliteRuntime``, ``PostgresRuntime`` and ``InMemoryRuntime`` are shortcuts to one over a
+store of their own); the ``Blocking*`` facades serve code without an event loop; ``Worker``
+runs due wakeups and retries.
 """
 
 from ._app import Runtime
@@ -10,14 +12,8 @@ from ._blocking import BlockingDurableRuntime, BlockingInstance, BlockingRuntime
 from ._clock import Clock, SystemClock
 from ._context import StepContext, current_step
 from ._durable import DurableRuntime, PostgresRuntime, RuntimeOptions, SharedOptions, SqliteRuntime
-from ._runtime import (
-    InMemoryRuntime,
-    InstanceStatus,
-    UnexpectedSignal,
-    WakeupScheduler,
-    WakeupTable,
-    WorkflowInstance,
-)
+from ._inmemory import InMemoryRuntime
+from ._runtime import InstanceStatus, Origin, UnexpectedSignal, WorkflowInstance
 from ._worker import Worker
 
 __all__ = [
@@ -28,6 +24,7 @@ __all__ = [
     "DurableRuntime",
     "InMemoryRuntime",
     "InstanceStatus",
+    "Origin",
     "PostgresRuntime",
     "Runtime",
     "RuntimeOptions",
@@ -36,8 +33,6 @@ __all__ = [
     "StepContext",
     "SystemClock",
     "UnexpectedSignal",
-    "WakeupScheduler",
-    "WakeupTable",
     "Worker",
     "WorkflowInstance",
     "current_step",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeVar, Unpack
+from datetime import datetime
+from typing import Any, Literal, TypeVar, Unpack, overload
 
 from workflows4py._errors import DefinitionError
 from workflows4py.definition import SignalDef, Workflow
-from workflows4py.stores import Page, SearchQuery, Store
+from workflows4py.stores import Page, RegistryStatus, SearchQuery, Store
 
-from ._durable import DurableRuntime, SharedOptions
+from ._durable import ENDED, DurableRuntime, SharedOptions, purge_instances
 from ._runtime import WorkflowInstance
 
 __all__ = ["Runtime"]
@@ -170,17 +171,23 @@ class Runtime:
         """One :class:`DurableRuntime` per workflow, all over this runtime's store."""
         return tuple(self._hosts.values())
 
-    def of(self, workflow: type[Workflow[S, Ev]]) -> DurableRuntime[S, Ev]:
-        """The part of this runtime that runs ``workflow``; ValueError if it is not one."""
-        host = self._hosts.get(getattr(workflow, "id", None))  # type: ignore[arg-type]
-        if host is None or host.workflow is not workflow:
+    @overload
+    def of(self, workflow: type[Workflow[S, Ev]]) -> DurableRuntime[S, Ev]: ...
+    @overload
+    def of(self, workflow: str) -> DurableRuntime[Any, Any]: ...
+    def of(self, workflow: type[Workflow[Any, Any]] | str) -> DurableRuntime[Any, Any]:
+        """The part of this runtime that runs ``workflow`` (the class or its id);
+        ValueError if it is not one of this runtime's."""
+        key = workflow if isinstance(workflow, str) else getattr(workflow, "id", None)
+        host = self._hosts.get(key) if isinstance(key, str) else None
+        if host is None or not (isinstance(workflow, str) or host.workflow is workflow):
             known = ", ".join(repr(i) for i in self._hosts)
             raise ValueError(f"{workflow!r} is not a workflow of this runtime ({known})")
-        result: DurableRuntime[S, Ev] = host
-        return result
+        return host
 
     # -- instances ------------------------------------------------------------------------------
 
+    @overload
     async def start(
         self,
         workflow: type[Workflow[S, Ev]],
@@ -188,15 +195,97 @@ class Runtime:
         *,
         initial_state: S | None = None,
         signal: tuple[SignalDef[Req, Resp], Req] | None = None,
-    ) -> WorkflowInstance[S, Ev]:
+    ) -> WorkflowInstance[S, Ev]: ...
+    @overload
+    async def start(
+        self,
+        workflow: str,
+        instance_id: str,
+        *,
+        initial_state: Any = None,
+        signal: tuple[SignalDef[Req, Resp], Req] | None = None,
+    ) -> WorkflowInstance[Any, Any]: ...
+    async def start(
+        self,
+        workflow: type[Workflow[Any, Any]] | str,
+        instance_id: str,
+        *,
+        initial_state: Any = None,
+        signal: tuple[SignalDef[Req, Resp], Req] | None = None,
+    ) -> WorkflowInstance[Any, Any]:
         """Start an instance, idempotently (see :meth:`DurableRuntime.start`)."""
         return await self.of(workflow).start(
             instance_id, initial_state=initial_state, signal=signal
         )
 
+    async def terminate(
+        self, workflow: type[Workflow[Any, Any]] | str, instance_id: str, reason: str
+    ) -> bool:
+        """Stop an instance for good (see :meth:`DurableRuntime.terminate`)."""
+        return await self.of(workflow).terminate(instance_id, reason)
+
+    async def resume(self, workflow: type[Workflow[Any, Any]] | str, instance_id: str) -> bool:
+        """Take a parked instance up again (see :meth:`DurableRuntime.resume`)."""
+        return await self.of(workflow).resume(instance_id)
+
+    @overload
+    async def fork(
+        self, workflow: type[Workflow[S, Ev]], instance_id: str, new_id: str, *, after_sequence: int
+    ) -> WorkflowInstance[S, Ev]: ...
+    @overload
+    async def fork(
+        self, workflow: str, instance_id: str, new_id: str, *, after_sequence: int
+    ) -> WorkflowInstance[Any, Any]: ...
+    async def fork(
+        self,
+        workflow: type[Workflow[Any, Any]] | str,
+        instance_id: str,
+        new_id: str,
+        *,
+        after_sequence: int,
+    ) -> WorkflowInstance[Any, Any]:
+        """A new instance from a prefix of another's journal (see :meth:`DurableRuntime.fork`)."""
+        return await self.of(workflow).fork(instance_id, new_id, after_sequence=after_sequence)
+
+    async def purge(
+        self,
+        *,
+        finished_before: datetime,
+        statuses: Iterable[RegistryStatus] = ENDED,
+        workflows: Iterable[type[Workflow[Any, Any]] | str] | None = None,
+        batch_size: int = 500,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete the ended instances (``finished``, ``failed``, ``terminated``; not one
+        under way) of ``workflows`` (default: every workflow of this runtime) last updated
+        before ``finished_before``, in batches; see :meth:`DurableRuntime.purge`."""
+        hosts = self.hosts if workflows is None else [self.of(w) for w in workflows]
+        first = next(iter(self._hosts.values()))
+        return await purge_instances(
+            self.store,
+            hosts,
+            finished_before=finished_before,
+            statuses=statuses,
+            batch_size=batch_size,
+            on_batch=on_batch,
+            now=first.clock.now(),
+        )
+
+    async def export_journal(
+        self, workflow: type[Workflow[Any, Any]] | str, instance_id: str
+    ) -> str:
+        """An instance's journal as JSON lines (see :meth:`DurableRuntime.export_journal`)."""
+        return await self.of(workflow).export_journal(instance_id)
+
+    @overload
     async def get(
         self, workflow: type[Workflow[S, Ev]], instance_id: str
-    ) -> WorkflowInstance[S, Ev]:
+    ) -> WorkflowInstance[S, Ev]: ...
+    @overload
+    async def get(self, workflow: str, instance_id: str) -> WorkflowInstance[Any, Any]: ...
+    async def get(
+        self, workflow: type[Workflow[Any, Any]] | str, instance_id: str
+    ) -> WorkflowInstance[Any, Any]:
         """An existing instance of ``workflow``; raises InstanceNotFound."""
         return await self.of(workflow).get_instance(instance_id)
 

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
@@ -30,10 +30,10 @@ from workflows4py.definition import Result, SignalDef, SystemEvent, Terminated
 from workflows4py.engine import StepProgress
 
 if TYPE_CHECKING:  # the facade wraps runtimes; it never imports them (no import circle)
-    from workflows4py.stores import JournalEntry, Page, SearchQuery
+    from workflows4py.stores import JournalEntry, Page, RegistryStatus, SearchQuery
 
     from ._durable import DurableRuntime
-    from ._runtime import InMemoryRuntime, InstanceStatus, UnexpectedSignal, WorkflowInstance
+    from ._runtime import InstanceStatus, Origin, UnexpectedSignal, WorkflowInstance
 
 __all__ = ["BlockingDurableRuntime", "BlockingInstance", "BlockingRuntime"]
 
@@ -169,57 +169,45 @@ class BlockingInstance(Generic[S, Ev]):
     def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         return self._portal.run(self._async.expected_signals)
 
+    def origin(self) -> Origin | None:
+        return self._portal.run(self._async.origin)
+
 
 class BlockingRuntime(Generic[S, Ev]):
-    """Blocking twin of :class:`InMemoryRuntime` and :class:`DurableRuntime`: one facade
-    serves both, and ``BlockingDurableRuntime`` is this same class (an alias).
+    """Blocking twin of :class:`DurableRuntime` (and so of ``InMemoryRuntime``, which is
+    one); ``BlockingDurableRuntime`` is this same class (an alias).
 
     Any number of threads may call it; its methods raise what their async twins raise, and
     ``WorkflowError`` when called from inside a workflow step or from a running event loop.
     Use a runtime either through this facade or from async code, not both. Entering it
-    (``with runtime.blocking() as rt``) initializes a durable runtime's store; closing it
-    (or leaving the ``with``) waits for the calls under way, closes a durable runtime's
-    store and stops the event loop thread; the facade cannot be used after that.
-    ``search``, ``resume_stale``, ``run_claimed`` and ``initialize`` need a durable
-    runtime, ``restore_from_events`` the in-memory one; otherwise they raise
-    ``WorkflowError``.
+    (``with runtime.blocking() as rt``) initializes the runtime's store; closing it (or
+    leaving the ``with``) waits for the calls under way, closes the store and stops the
+    event loop thread; the facade cannot be used after that.
     """
 
-    def __init__(self, runtime: InMemoryRuntime[S, Ev] | DurableRuntime[S, Ev]) -> None:
+    def __init__(self, runtime: DurableRuntime[S, Ev]) -> None:
         self._async = runtime
         self._portal = _Portal()
-        # a durable runtime has a store; the in-memory one has not (told apart without
-        # importing either class here)
-        durable = hasattr(runtime, "store")
-        self._store_backed = cast("DurableRuntime[S, Ev] | None", runtime if durable else None)
-        self._in_memory = cast("InMemoryRuntime[S, Ev] | None", None if durable else runtime)
 
     def __enter__(self) -> BlockingRuntime[S, Ev]:
-        if self._store_backed is not None:
-            self.initialize()
+        self.initialize()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
-    def runtime(self) -> InMemoryRuntime[S, Ev] | DurableRuntime[S, Ev]:
+    def runtime(self) -> DurableRuntime[S, Ev]:
         """The async runtime behind this facade."""
         return self._async
 
-    def _durable(self, operation: str) -> DurableRuntime[S, Ev]:
-        if self._store_backed is None:
-            raise WorkflowError(f"{operation}() needs a durable runtime (SqliteRuntime, ...)")
-        return self._store_backed
-
     def close(self) -> None:
-        """Close a durable runtime's store, then stop the event loop thread (idempotent)."""
-        durable = self._store_backed
-        self._portal.close(None if durable is None else durable.close)
+        """Close the runtime's store, then stop the event loop thread (idempotent)."""
+        self._portal.close(self._async.close)
 
     def initialize(self) -> None:
-        """Create or migrate a durable runtime's store schema."""
-        return self._portal.run(self._durable("initialize").initialize)
+        """Create or migrate the runtime's store schema."""
+        return self._portal.run(self._async.initialize)
 
     def _wrap(self, instance: WorkflowInstance[S, Ev]) -> BlockingInstance[S, Ev]:
         return BlockingInstance(instance, self._portal)
@@ -236,16 +224,49 @@ class BlockingRuntime(Generic[S, Ev]):
         signal: tuple[SignalDef[Any, Any], Any] | None = None,
     ) -> BlockingInstance[S, Ev]:
         """Start an instance, idempotently (see :meth:`DurableRuntime.start`)."""
-        durable = self._durable("start")
         started = self._portal.run(
-            lambda: durable.start(instance_id, initial_state=initial_state, signal=signal)
+            lambda: self._async.start(instance_id, initial_state=initial_state, signal=signal)
         )
         return self._wrap(started)
 
     def terminate(self, instance_id: str, reason: str) -> bool:
         """Stop an instance for good (see :meth:`DurableRuntime.terminate`)."""
-        durable = self._durable("terminate")
-        return self._portal.run(lambda: durable.terminate(instance_id, reason))
+        return self._portal.run(lambda: self._async.terminate(instance_id, reason))
+
+    def resume(self, instance_id: str) -> bool:
+        """Take a parked instance up again (see :meth:`DurableRuntime.resume`)."""
+        return self._portal.run(lambda: self._async.resume(instance_id))
+
+    def fork(
+        self, instance_id: str, new_id: str, *, after_sequence: int
+    ) -> BlockingInstance[S, Ev]:
+        """A new instance from a prefix of another's journal (see :meth:`DurableRuntime.fork`)."""
+        forked = self._portal.run(
+            lambda: self._async.fork(instance_id, new_id, after_sequence=after_sequence)
+        )
+        return self._wrap(forked)
+
+    def purge(
+        self,
+        *,
+        finished_before: datetime,
+        statuses: Iterable[RegistryStatus] = ("finished", "failed", "terminated"),
+        batch_size: int = 500,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete ended instances (see :meth:`DurableRuntime.purge`)."""
+        return self._portal.run(
+            lambda: self._async.purge(
+                finished_before=finished_before,
+                statuses=statuses,
+                batch_size=batch_size,
+                on_batch=on_batch,
+            )
+        )
+
+    def export_journal(self, instance_id: str) -> str:
+        """The instance's journal as JSON lines (see :meth:`DurableRuntime.export_journal`)."""
+        return self._portal.run(lambda: self._async.export_journal(instance_id))
 
     def get_instance(self, instance_id: str) -> BlockingInstance[S, Ev]:
         """The existing instance with this id (``InstanceNotFound`` otherwise)."""
@@ -261,11 +282,8 @@ class BlockingRuntime(Generic[S, Ev]):
     def restore_from_events(
         self, instance_id: str, events: Iterable[Ev | SystemEvent | Terminated]
     ) -> BlockingInstance[S, Ev]:
-        """A new in-memory instance rebuilt from event objects."""
-        memory = self._in_memory
-        if memory is None:
-            raise WorkflowError("restore_from_events() needs the in-memory runtime")
-        restored = self._portal.run(lambda: memory.restore_from_events(instance_id, events))
+        """A new instance rebuilt from event objects."""
+        restored = self._portal.run(lambda: self._async.restore_from_events(instance_id, events))
         return self._wrap(restored)
 
     def instance_ids(self) -> list[str]:
@@ -273,29 +291,22 @@ class BlockingRuntime(Generic[S, Ev]):
         return self._portal.run(self._async.instance_ids)
 
     def search(self, query: SearchQuery | None = None) -> Page:
-        """A page of a durable runtime's registry."""
-        durable = self._durable("search")
-        return self._portal.run(lambda: durable.search(query))
+        """A page of the runtime's registry."""
+        return self._portal.run(lambda: self._async.search(query))
 
     def run_due_wakeups(self, limit: int = 100) -> list[str]:
-        """Run the instances whose wakeup is due; their ids. ``limit`` bounds a durable
-        runtime's claims; the in-memory runtime wakes every due instance."""
-        durable = self._store_backed
-        if durable is None:
-            return self._portal.run(self._async.run_due_wakeups)
-        return self._portal.run(lambda: durable.run_due_wakeups(limit))
+        """Run the instances whose wakeup is due (up to ``limit`` claims); their ids."""
+        return self._portal.run(lambda: self._async.run_due_wakeups(limit))
 
     def resume_stale(self, limit: int = 100) -> list[str]:
-        """Resume a durable runtime's instances left running by a dead process."""
-        durable = self._durable("resume_stale")
-        return self._portal.run(lambda: durable.resume_stale(limit))
+        """Resume instances left running by a dead process."""
+        return self._portal.run(lambda: self._async.resume_stale(limit))
 
     def run_claimed(self, instance_id: str) -> bool:
         """Run an instance a worker claimed; False if that failed."""
-        durable = self._durable("run_claimed")
-        return self._portal.run(lambda: durable.run_claimed(instance_id))
+        return self._portal.run(lambda: self._async.run_claimed(instance_id))
 
 
 BlockingDurableRuntime = BlockingRuntime
 """The blocking facade over a :class:`DurableRuntime`: the same class as
-:class:`BlockingRuntime`, which serves both kinds of runtime."""
+:class:`BlockingRuntime`."""

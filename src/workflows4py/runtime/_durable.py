@@ -15,6 +15,7 @@ written leaves the instance "running" with a lapsed lease, and a worker resumes 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -25,9 +26,17 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, Unpack
 
-from workflows4py._errors import DecodeError, InstanceExists, InstanceNotFound, WorkflowError
-from workflows4py.definition import SignalDef, Workflow
+from workflows4py._errors import (
+    DecodeError,
+    InstanceExists,
+    InstanceNotFound,
+    JournalError,
+    UnexpectedEvent,
+    WorkflowError,
+)
+from workflows4py.definition import SignalDef, SystemEvent, Terminated, Workflow
 from workflows4py.engine import (
+    FreshSignal,
     SnapshotError,
     SnapshotRefused,
     decode_snapshot,
@@ -36,11 +45,14 @@ from workflows4py.engine import (
     seal,
     unseal,
 )
+from workflows4py.serialization import decoder_for
 from workflows4py.stores import (
     InstanceKey,
+    InstanceRecord,
     JournalEntry,
     NewEvent,
     Page,
+    RegistryStatus,
     RegistryUpdate,
     SearchQuery,
     SequenceConflict,
@@ -56,6 +68,8 @@ from ._runtime import (
     NO_STATE,
     STARTED,
     Ev,
+    InstanceStatus,
+    Origin,
     R,
     Req,
     Resp,
@@ -66,6 +80,7 @@ from ._runtime import (
     check_journal_sizes,
     check_limit,
     check_signal,
+    check_size,
     encoded_size,
     unstarted,
 )
@@ -74,25 +89,21 @@ if TYPE_CHECKING:
     from ._blocking import BlockingRuntime
 
 __all__ = [
+    "ENDED",
     "DurableRuntime",
     "PostgresRuntime",
     "RuntimeOptions",
     "SharedOptions",
     "SqliteRuntime",
     "default_owner",
+    "purge_instances",
 ]
 
 _log = logging.getLogger("workflows4py")
 
 
-class _NoScheduler:
-    """Durable runtimes keep wakeups in the store's registry, written after each operation."""
-
-    def set(self, instance_id: str, at: datetime) -> None:
-        pass
-
-    def cancel(self, instance_id: str) -> None:
-        pass
+ENDED: tuple[RegistryStatus, ...] = ("finished", "failed", "terminated")
+"""The statuses of instances that ended: the only ones ``purge`` deletes."""
 
 
 def default_owner() -> str:
@@ -133,6 +144,7 @@ class DurableRuntime(Generic[S, Ev]):
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES,
+        max_attempts: int | None = None,
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"{type(self).__name__} expects a Workflow subclass, got {workflow!r}")
@@ -165,6 +177,11 @@ class DurableRuntime(Generic[S, Ev]):
         self.max_request_bytes: int = check_limit("max_request_bytes", max_request_bytes)
         self.max_event_bytes: int = check_limit("max_event_bytes", max_event_bytes)
         self.max_snapshot_bytes: int = check_limit("max_snapshot_bytes", max_snapshot_bytes)
+        if max_attempts is not None and (type(max_attempts) is not int or max_attempts < 1):
+            raise ValueError(
+                f"max_attempts must be a positive number or None, got {max_attempts!r}"
+            )
+        self.max_attempts = max_attempts
         # recently used instances stay loaded (checked against the journal tail each time)
         self._cache: OrderedDict[str, _Instance[S, Ev]] = OrderedDict()
         self._cache_size = cache_size
@@ -212,7 +229,9 @@ class DurableRuntime(Generic[S, Ev]):
         elif await self.store.create_leased(key, self.owner, self.lease_ttl, now):
             # registered as running with our lease, in one write: if this process dies
             # before the first steps are done, the lease lapses and a worker resumes it
-            await self._operate(instance_id, _proceed, write_registry=True, created=True)
+            await self._operate(
+                instance_id, _proceed, write_registry=True, created=self._new(instance_id)
+            )
         else:
             # it exists (perhaps created by a process that died before running it): run what
             # is due; or, in the odd case of a lease on an unregistered id, register it due now
@@ -232,9 +251,11 @@ class DurableRuntime(Generic[S, Ev]):
 
         The initial state is recorded as the journal's first entry. Idempotent: starting
         an id that exists returns that instance when it started from an equal state, and
-        raises InstanceExists otherwise. ``signal=(signal_def, request)`` then delivers a
-        first signal (delivering it again, as a retried start does, records nothing new:
-        the response is recomputed from the recorded event).
+        raises InstanceExists otherwise. ``signal=(signal_def, request)`` delivers a first
+        signal: when the workflow awaits it from the start, the instance's registration,
+        its initial state and the signal's event are written in one transaction (so a
+        crash leaves either nothing or all three); delivering it again, as a retried start
+        does, records nothing new (the response is recomputed from the recorded event).
         """
         check_instance_id(instance_id)
         state: Any = self._default if initial_state is None else initial_state
@@ -246,23 +267,49 @@ class DurableRuntime(Generic[S, Ev]):
         if signal is not None:
             check_signal(signal[0], signal[1], self.max_request_bytes)
         key = self._key(instance_id)
+        inner = self._new(instance_id)
+        first = inner.started_entry(state)
+        check_size(first.data, self.max_event_bytes, "initial state", "max_event_bytes")
+        inner.begin_from(first)
+        pending = [first]
+        delivered = False
+        if signal is not None and self._awaits_first(inner, signal[0]):
+            # signal with start: its event is written with the registration, in one go
+
+            async def hold(entry: JournalEntry) -> None:
+                pending.append(entry)
+
+            inner.persist = hold
+            await inner.deliver(signal[0], signal[1], None, then_proceed=False)
+            delivered = True
+        events = [NewEvent(e.type, e.data, e.recorded_at) for e in pending]
         now = self.clock.now()
+        if await self.store.create_leased(key, self.owner, self.lease_ttl, now, events):
+            await self._operate(instance_id, _proceed, write_registry=True, created=inner)
+            handle = self._handle(instance_id)
+            if signal is not None and not delivered:
+                await handle.deliver_signal(signal[0], signal[1])
+            return handle
+        await self._check_started_from(key, state)
 
         async def begin(inner: _Instance[S, Ev]) -> None:
             if inner.sequence == 0 and inner.execution.initial_state is NO_STATE:
-                await inner.begin(state)
-            else:  # begun by someone else meanwhile
+                await inner.begin(state)  # registered by create_instance, never begun
+            else:  # begun already (by a start of this id that won)
                 await inner.proceed()
 
-        if await self.store.create_leased(key, self.owner, self.lease_ttl, now):
-            await self._operate(instance_id, begin, write_registry=True, created=True)
-        else:
-            await self._check_started_from(key, state)
-            await self._operate(instance_id, begin, write_registry=True, settle=False)
+        await self._operate(instance_id, begin, write_registry=True, settle=False)
         handle = self._handle(instance_id)
         if signal is not None:
             await handle.deliver_signal(signal[0], signal[1])
         return handle
+
+    def _awaits_first(self, inner: _Instance[S, Ev], signal: SignalDef[Any, Any]) -> bool:
+        """Whether ``inner``, just begun, awaits ``signal`` with nothing to run before it."""
+        execution = inner.execution
+        if execution.next_action(self.clock.now(), inner.retry_at) is not None:
+            return False
+        return isinstance(execution.find_signal(signal.id, None), FreshSignal)
 
     async def _check_started_from(self, key: InstanceKey, state: Any) -> None:
         """Raise InstanceExists unless the existing instance started from ``state``."""
@@ -295,6 +342,157 @@ class DurableRuntime(Generic[S, Ev]):
 
         return await self._operate(instance_id, stop, write_registry=True)
 
+    async def resume(self, instance_id: str) -> bool:
+        """Take a parked instance up again now (after a fix is deployed): its failure count
+        is reset and whatever is due runs at once. Returns False, doing nothing, if the
+        instance is not parked; InstanceNotFound if there is none. If it fails again, the
+        error propagates and the instance is parked again or retried after a backoff, as
+        for any failure."""
+        key = self._key(check_instance_id(instance_id))
+        record = await self._record_of(key)
+        if record.status != "parked":
+            return False
+        now = self.clock.now()
+        await self.store.update(key, "running", now, record.tags, now)  # failures reset
+        self._cache.pop(instance_id, None)  # replay against the definition deployed now
+        await self._operate(instance_id, _proceed, write_registry=True)
+        return True
+
+    async def fork(
+        self, instance_id: str, new_id: str, *, after_sequence: int
+    ) -> WorkflowInstance[S, Ev]:
+        """A new instance ``new_id`` from the first ``after_sequence`` entries of the journal
+        of ``instance_id`` (the start entry, #1, always included), run on from there: the
+        steps recorded after that run again, against the definition deployed now. The
+        original is left as it was; the new one records where it came from (see
+        :meth:`WorkflowInstance.origin`). The prefix is replayed before anything is written
+        (UnexpectedEvent if it no longer fits the definition); InstanceExists if
+        ``new_id`` is taken, InstanceNotFound if ``instance_id`` is not."""
+        check_instance_id(new_id)
+        source = self._key(check_instance_id(instance_id))
+        entries = await self.store.read(source)
+        if not entries and not await self.store.exists(source):
+            raise InstanceNotFound(instance_id)
+        legacy = not entries or entries[0].type != STARTED
+        lowest = 0 if legacy else 1
+        if type(after_sequence) is not int or not lowest <= after_sequence <= len(entries):
+            raise ValueError(
+                f"after_sequence must be between {lowest} and {len(entries)} (the journal of "
+                f"{instance_id!r} has {len(entries)} entries), got {after_sequence!r}"
+            )
+        probe = self._new(new_id)
+        origin = Origin(self.workflow.id, instance_id, after_sequence)
+        if legacy:  # no start entry of its own: the fork gets one, from the default state
+            probe.settle_initial()
+            prefix = entries[:after_sequence]
+            start_state = probe.execution.initial_state
+        else:
+            prefix = entries[1:after_sequence]
+            start_state = probe.initial_of(entries[0])
+        first = probe.started_entry(start_state, origin)
+        probe.begin_from(first)
+        renumbered = [first] + [
+            JournalEntry(i, e.type, e.data, e.recorded_at) for i, e in enumerate(prefix, start=2)
+        ]
+        probe.replay(renumbered[1:])
+        events = [NewEvent(e.type, e.data, e.recorded_at) for e in renumbered]
+        key = self._key(new_id)
+        if not await self.store.create_leased(
+            key, self.owner, self.lease_ttl, self.clock.now(), events
+        ):
+            raise InstanceExists(self.workflow.id, new_id, "cannot fork onto an existing id")
+        await self._operate(new_id, _proceed, write_registry=True, created=probe)
+        return self._handle(new_id)
+
+    async def purge(
+        self,
+        *,
+        finished_before: datetime,
+        statuses: Iterable[RegistryStatus] = ENDED,
+        batch_size: int = 500,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete the instances of this workflow that ended (``finished``, ``failed``,
+        ``terminated``) before ``finished_before``: journal, snapshot and registry row, in
+        batches of ``batch_size`` (one transaction each); ``on_batch(deleted so far)`` is
+        called after each. Returns how many were deleted. Instances under way are never
+        touched; archive first with :meth:`export_journal` if the history matters."""
+        return await purge_instances(
+            self.store,
+            [self],
+            finished_before=finished_before,
+            statuses=statuses,
+            batch_size=batch_size,
+            on_batch=on_batch,
+            now=self.clock.now(),
+        )
+
+    async def export_journal(self, instance_id: str) -> str:
+        """The instance's journal as JSON lines, one entry per line, oldest first:
+        ``{"workflow", "instance_id", "sequence", "type", "data", "recorded_at"}`` with
+        ``data`` the entry's JSON payload and ``recorded_at`` an ISO 8601 instant in UTC."""
+        check_instance_id(instance_id)
+        entries = await self._journal(instance_id)
+        return "".join(
+            json.dumps(
+                {
+                    "workflow": self.workflow.id,
+                    "instance_id": instance_id,
+                    "sequence": e.sequence,
+                    "type": e.type,
+                    "data": json.loads(e.data),
+                    "recorded_at": e.recorded_at.isoformat(),
+                },
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            + "\n"
+            for e in entries
+        )
+
+    def decode_state(self, text: str) -> S:
+        """A state of this workflow from JSON ``{"type": <state type tag>, "state": {...}}``
+        (the form a journal's start entry stores); DecodeError if it does not fit."""
+        try:
+            body = json.loads(text)
+        except ValueError as e:
+            raise DecodeError(f"not JSON: {e}", path="") from e
+        return self._new("decode").state_of(body)
+
+    def signal_def(self, signal_id: str) -> SignalDef[Any, Any]:
+        """The signal of this workflow with id ``signal_id``; ValueError naming the known ones."""
+        for signal in self.workflow.signals():
+            if signal.id == signal_id:
+                return signal
+        known = ", ".join(repr(s.id) for s in self.workflow.signals()) or "none"
+        raise ValueError(f"{self.workflow.id} has no signal {signal_id!r} (it has {known})")
+
+    def decode_request(self, signal: SignalDef[Req, Any], text: str) -> Req:
+        """A request of ``signal`` from its JSON; DecodeError if it does not fit."""
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise DecodeError(f"not JSON: {e}", path="") from e
+        request: Req = decoder_for(signal.request)(value)
+        return request
+
+    async def _record_of(self, key: InstanceKey) -> InstanceRecord:
+        record = await self.store.get_record(key)
+        if record is None:
+            raise InstanceNotFound(key.instance_id)
+        return record
+
+    async def _park(self, key: InstanceKey, error: Exception) -> None:
+        """Mark the instance parked (no more attempts until resumed), keeping ``error``."""
+        try:
+            record = await self._record_of(key)
+            now = self.clock.now()
+            await self.store.update(key, "parked", None, record.tags, now, error=_describe(error))
+        except Exception:  # the error itself is what the caller must see
+            _log.warning("could not park %s", key, exc_info=True)
+            return
+        _log.error("%s parked: %s", key, error)
+
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """An existing instance; raises InstanceNotFound."""
         check_instance_id(instance_id)
@@ -318,7 +516,19 @@ class DurableRuntime(Generic[S, Ev]):
         events = [NewEvent(e.type, e.data, e.recorded_at) for e in entries]
         await self.store.append(key, 0, events)
         await self._write_registry(key, probe)
+        self._remember(probe)
         return self._handle(instance_id)
+
+    async def restore_from_events(
+        self, instance_id: str, events: Iterable[Ev | SystemEvent | Terminated]
+    ) -> WorkflowInstance[S, Ev]:
+        """Like :meth:`restore_instance`, from event objects (encoded through the codec)."""
+        codec = self.workflow.codecs().events
+        now = self.clock.now()
+        entries = [
+            JournalEntry(i, *codec.encode(event), now) for i, event in enumerate(events, start=1)
+        ]
+        return await self.restore_instance(instance_id, entries)
 
     async def instance_ids(self) -> list[str]:
         """Ids of every instance of this workflow, oldest update first."""
@@ -399,23 +609,20 @@ class DurableRuntime(Generic[S, Ev]):
             instance_id,
             unstarted(self.workflow),
             self.clock,
-            _NoScheduler(),
-            keep_journal=False,
             max_event_bytes=self.max_event_bytes,
             default_initial=self._default,
         )
 
     async def _load(
-        self, instance_id: str, *, created: bool = False, settle: bool = True
+        self, instance_id: str, *, created: _Instance[S, Ev] | None = None, settle: bool = True
     ) -> _Instance[S, Ev]:
         key = self._key(instance_id)
         inner = self._cache.get(instance_id)
         tail: list[JournalEntry] = []
         refused = False
-        if created:
-            # just registered, under our lease: no snapshot, no journal (were there stray
-            # rows, the first append would meet them and fail with SequenceConflict)
-            inner = self._new(instance_id)
+        if created is not None:
+            # just registered under our lease, with the journal ``created`` holds already
+            inner = created
         elif inner is None:
             inner = self._new(instance_id)
             if self.snapshot_every is not None:
@@ -427,21 +634,32 @@ class DurableRuntime(Generic[S, Ev]):
         try:
             if tail:
                 inner.replay(tail)
-            if settle and not created:
+            if settle and created is None:
                 inner.settle_initial()
         except BaseException:
             self._cache.pop(instance_id, None)
             raise
         if refused:
             await self._save_snapshot(key, inner, replace=True)
-        self._cache[instance_id] = inner
-        self._cache.move_to_end(instance_id)
+        self._remember(inner)
+        return inner
+
+    def _remember(self, inner: _Instance[S, Ev]) -> None:
+        """Keep ``inner`` loaded (the most recently used), evicting the least used."""
+        self._cache[inner.id] = inner
+        self._cache.move_to_end(inner.id)
         while len(self._cache) > self._cache_size:
             evicted, _ = self._cache.popitem(last=False)
             lock = self._locks.get(evicted)
             if lock is not None and not lock.locked():
                 del self._locks[evicted]
-        return inner
+
+    def _forget(self, instance_id: str) -> None:
+        """Drop what this process keeps of a deleted instance."""
+        self._cache.pop(instance_id, None)
+        lock = self._locks.get(instance_id)
+        if lock is not None and not lock.locked():
+            del self._locks[instance_id]
 
     def _lock(self, instance_id: str) -> asyncio.Lock:
         lock = self._locks.get(instance_id)
@@ -455,14 +673,16 @@ class DurableRuntime(Generic[S, Ev]):
         fn: Callable[[_Instance[S, Ev]], Awaitable[R]],
         *,
         write_registry: bool = False,
-        created: bool = False,
+        created: _Instance[S, Ev] | None = None,
         settle: bool = True,
     ) -> R:
+        """Run ``fn`` on the instance under its lease. ``created``: the instance was just
+        registered with ``create_leased`` (so the lease is ours), and this is it."""
         key = self._key(instance_id)
         async with self._lock(instance_id):
-            # instances are never deleted: one in the cache exists; one created with
-            # create_leased is ours already
-            if not created:
+            # one in the cache exists (or was purged, having ended: then nothing is due); one
+            # created with create_leased is ours already
+            if created is None:
                 if instance_id not in self._cache and not await self.store.exists(key):
                     raise InstanceNotFound(instance_id)
                 await self.store.acquire(
@@ -471,10 +691,14 @@ class DurableRuntime(Generic[S, Ev]):
             renewer = asyncio.create_task(self._renew(key))
             released = False
             try:
-                inner = await self._load(instance_id, created=created, settle=settle)
+                try:
+                    inner = await self._load(instance_id, created=created, settle=settle)
+                except (UnexpectedEvent, JournalError, DecodeError) as e:
+                    await self._park(key, e)  # the journal no longer replays: stop trying
+                    raise
                 inner.persist = lambda entry: self._append(key, entry)
                 # a created instance is registered as running already
-                if not created:
+                if created is None:
                     inner.before_effects = lambda: self._mark_running(key, inner)
                 before = self._registry_view(inner)
                 try:
@@ -520,6 +744,15 @@ class DurableRuntime(Generic[S, Ev]):
             if instance_id not in self._cache and not await self.store.exists(key):
                 raise InstanceNotFound(instance_id)
             return await self._load(instance_id)
+
+    async def _wait_for_change(self, timeout: float) -> None:
+        await self.store.wait_for_change(timeout)
+
+    async def _status(self, instance_id: str) -> InstanceStatus:
+        record = await self.store.get_record(self._key(instance_id))
+        if record is not None and record.status == "parked":
+            return "parked"
+        return (await self._observe(instance_id)).status
 
     async def _journal(self, instance_id: str) -> list[JournalEntry]:
         key = self._key(instance_id)
@@ -637,6 +870,8 @@ class DurableRuntime(Generic[S, Ev]):
         )
 
     def _registry_view(self, inner: _Instance[S, Ev]) -> tuple[Any, ...]:
+        if inner.execution.initial_state is NO_STATE:
+            return (inner.sequence, None, None, None)  # not begun: nothing to evaluate yet
         return (inner.sequence, inner.execution.status, inner.next_wakeup(), self._tags_of(inner))
 
     def _tags_of(self, inner: _Instance[S, Ev]) -> dict[str, str]:
@@ -682,16 +917,57 @@ class DurableRuntime(Generic[S, Ev]):
     ) -> None:
         try:
             backoff = None
+            failures = 0
             if failed and error is not None:
                 # the failures in a row so far, this one included, set the backoff
                 record = await self.store.get_record(key)
-                backoff = self.backoff_after((record.failures if record else 0) + 1)
+                failures = (record.failures if record else 0) + 1
+                backoff = self.backoff_after(failures)
             u = self._registry_update(inner, failed=failed, error=error, backoff=backoff)
+            limit = self.max_attempts
+            if limit is not None and failures >= limit and u.status not in ENDED:
+                step = inner.failed_step or "an operation"
+                why = f"parked after {failures} failed attempts of {step!r}: {error}"
+                u = RegistryUpdate("parked", None, u.tags, u.now, why)
+                _log.error("%s %s", key, why)
             await self.store.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
         except Exception:
             if not failed:
                 raise
             _log.warning("could not update the registry row of %s", key, exc_info=True)
+
+
+async def purge_instances(
+    store: Store,
+    hosts: Iterable[DurableRuntime[Any, Any]],
+    *,
+    finished_before: datetime,
+    statuses: Iterable[RegistryStatus],
+    batch_size: int,
+    on_batch: Callable[[int], None] | None,
+    now: datetime,
+) -> int:
+    """Delete ended instances of ``hosts``' workflows in batches; returns how many."""
+    wanted = tuple(dict.fromkeys(statuses))
+    if not wanted or not set(wanted) <= set(ENDED):
+        raise ValueError(
+            f"purge deletes ended instances only: statuses must be among {ENDED}, got {wanted}"
+        )
+    if finished_before.tzinfo is None:
+        raise ValueError("finished_before must be timezone-aware")
+    if type(batch_size) is not int or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive number, got {batch_size!r}")
+    by_id = {host.workflow.id: host for host in hosts}
+    deleted = 0
+    while True:
+        keys = await store.purge(wanted, finished_before, now, batch_size, list(by_id))
+        for key in keys:
+            by_id[key.workflow]._forget(key.instance_id)
+        deleted += len(keys)
+        if keys and on_batch is not None:
+            on_batch(deleted)
+        if len(keys) < batch_size:
+            return deleted
 
 
 def _snapshot_key(key: str | bytes | None) -> tuple[bytes, bool]:
@@ -732,6 +1008,7 @@ class SharedOptions(TypedDict, total=False):
     max_request_bytes: int
     max_event_bytes: int
     max_snapshot_bytes: int
+    max_attempts: int | None
 
 
 class RuntimeOptions(SharedOptions, Generic[S], total=False):

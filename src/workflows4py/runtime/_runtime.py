@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from workflows4py._errors import (
     CodecError,
@@ -23,7 +23,6 @@ from workflows4py._errors import (
     DefinitionError,
     EffectContractError,
     InstanceClosed,
-    InstanceNotFound,
     InvalidInstanceId,
     JournalError,
     PayloadTooLarge,
@@ -47,23 +46,18 @@ from workflows4py.engine import Execution, FreshSignal, Record, RunEffect, StepP
 from workflows4py.serialization import encoder_for
 from workflows4py.stores import JournalEntry
 
-from ._clock import Clock, SystemClock
+from ._clock import Clock
 from ._context import _CURRENT, StepContext
 
 _log = logging.getLogger("workflows4py")
 
-if TYPE_CHECKING:
-    from ._blocking import BlockingRuntime
-
 __all__ = [
     "NO_STATE",
     "STARTED",
-    "InMemoryRuntime",
     "InstanceStatus",
     "JournalEntry",
+    "Origin",
     "UnexpectedSignal",
-    "WakeupScheduler",
-    "WakeupTable",
     "WorkflowInstance",
     "check_instance_id",
     "check_journal_sizes",
@@ -82,7 +76,7 @@ R = TypeVar("R")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
-InstanceStatus = Literal["running", "awaiting", "finished", "failed", "terminated"]
+InstanceStatus = Literal["running", "awaiting", "finished", "failed", "terminated", "parked"]
 
 STARTED = "workflows4py.Started"
 """The type of a journal's first entry when the instance was started with its own initial
@@ -104,6 +98,8 @@ class _NoState:
 
 NO_STATE: Any = _NoState()
 """Stands for an initial state not known yet (to be read from the journal)."""
+
+_START_KEYS = {"type", "state", "origin"}
 
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
 
@@ -186,6 +182,16 @@ def check_instance_id(instance_id: object) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a forked instance came from: the first ``after_sequence`` journal entries of
+    ``instance_id`` (of workflow ``workflow``)."""
+
+    workflow: str
+    instance_id: str
+    after_sequence: int
+
+
+@dataclass(frozen=True, slots=True)
 class UnexpectedSignal:
     """Returned (not raised) when a signal arrives that no step awaits; nothing changed."""
 
@@ -208,39 +214,6 @@ class UnexpectedSignal:
         )
 
 
-class WakeupScheduler(Protocol):
-    """Where an instance reports when it next needs to be woken up."""
-
-    def set(self, instance_id: str, at: datetime) -> None:
-        """Wake ``instance_id`` up at ``at`` (replacing any earlier request)."""
-        ...
-
-    def cancel(self, instance_id: str) -> None:
-        """Forget the wakeup of ``instance_id``, if any."""
-        ...
-
-
-class WakeupTable:
-    """The in-memory wakeup scheduler: a table of instants, read by ``due(now)``."""
-
-    def __init__(self) -> None:
-        self._at: dict[str, datetime] = {}
-
-    def set(self, instance_id: str, at: datetime) -> None:
-        self._at[instance_id] = at
-
-    def cancel(self, instance_id: str) -> None:
-        self._at.pop(instance_id, None)
-
-    def get(self, instance_id: str) -> datetime | None:
-        """The registered wakeup of ``instance_id``."""
-        return self._at.get(instance_id)
-
-    def due(self, now: datetime) -> list[str]:
-        """Instances whose wakeup is at or before ``now``, earliest first."""
-        return [i for i, at in sorted(self._at.items(), key=lambda kv: kv[1]) if at <= now]
-
-
 class _Instance(Generic[S, Ev]):
     """In-process state of one instance, driven under its lock."""
 
@@ -250,10 +223,8 @@ class _Instance(Generic[S, Ev]):
         instance_id: str,
         execution: Execution,
         clock: Clock,
-        scheduler: WakeupScheduler,
         *,
         persist: Callable[[JournalEntry], Awaitable[None]] | None = None,
-        keep_journal: bool = True,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         default_initial: Any = NO_STATE,
     ) -> None:
@@ -265,7 +236,6 @@ class _Instance(Generic[S, Ev]):
         self.id = instance_id
         self.execution = execution
         self.clock = clock
-        self.scheduler = scheduler
         # the durable runtimes write each event to their store before it takes effect
         self.persist = persist
         # called once per operation before the first effect runs or the first event is
@@ -277,7 +247,6 @@ class _Instance(Generic[S, Ev]):
         # than the runtime's default
         self.own_initial = False
         self.snapshot_sequence = 0  # the journal position of the latest stored snapshot
-        self.journal: list[JournalEntry] | None = [] if keep_journal else None
         self.last_entry: JournalEntry | None = None  # the latest event recorded or replayed
         self.lock = asyncio.Lock()
         self.running = False
@@ -285,11 +254,11 @@ class _Instance(Generic[S, Ev]):
         # is persisted, and the delay vanishes with the step (e.g. when it is interrupted)
         self.retry_at: dict[tuple[Any, tuple[str, ...]], datetime] = {}
         self.last_failure: BaseException | None = None
+        self.failed_step: str | None = None  # the step whose effect raised, unhandled
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
         # the hot loop of loading an instance: lookups hoisted out of it
         decode = self.codecs.events.decode
-        keep = self.journal.append if self.journal is not None else None
         for entry in entries:
             expected_sequence = self.sequence + 1
             if entry.sequence != expected_sequence:
@@ -300,8 +269,6 @@ class _Instance(Generic[S, Ev]):
                 )
             if entry.type == STARTED and expected_sequence == 1:
                 self.begin_from(entry)
-                if keep is not None:
-                    keep(entry)
                 continue
             if self.execution.initial_state is NO_STATE:
                 self.settle_initial()
@@ -321,8 +288,6 @@ class _Instance(Generic[S, Ev]):
             self.execution = nxt
             self.sequence = expected_sequence
             self.last_entry = entry
-            if keep is not None:
-                keep(entry)
 
     def settle_initial(self) -> None:
         """A journal without a start entry of its own starts from the runtime's default."""
@@ -336,23 +301,45 @@ class _Instance(Generic[S, Ev]):
             )
         self.execution = Execution.start(self.workflow.definition, self.default_initial)
 
-    def started_entry(self, state: S) -> JournalEntry:
-        """The journal's first entry for an instance started from ``state``."""
+    def started_entry(self, state: S, origin: Origin | None = None) -> JournalEntry:
+        """The journal's first entry for an instance started from ``state`` (forked from
+        ``origin``, if given)."""
         tag, data = self.codecs.state.encode(state)
-        body = '{"type":' + json.dumps(tag) + ',"state":' + data + "}"
-        return JournalEntry(1, STARTED, body, self.clock.now())
+        body = '{"type":' + json.dumps(tag) + ',"state":' + data
+        if origin is not None:
+            where = {
+                "workflow": origin.workflow,
+                "instance_id": origin.instance_id,
+                "after_sequence": origin.after_sequence,
+            }
+            body += ',"origin":' + json.dumps(where, separators=(",", ":"))
+        return JournalEntry(1, STARTED, body + "}", self.clock.now())
+
+    def state_of(self, body: object) -> S:
+        """The state in a start entry's body ``{"type": tag, "state": {...}}``."""
+        if not isinstance(body, dict) or not {"type", "state"} <= set(body) <= _START_KEYS:
+            raise DecodeError('expected {"type": <state type tag>, "state": {...}}', path="")
+        if not isinstance(body["type"], str):
+            raise DecodeError("the state's type tag must be a string", path="type")
+        state: S = self.codecs.state.decode(body["type"], json.dumps(body["state"]))
+        return state
 
     def initial_of(self, entry: JournalEntry) -> S:
         """The initial state a start entry holds; DecodeError names the instance."""
         try:
-            body = json.loads(entry.data)
-            if not isinstance(body, dict) or set(body) != {"type", "state"}:
-                raise DecodeError("not a start entry", path="")
-            state: S = self.codecs.state.decode(body["type"], json.dumps(body["state"]))
+            return self.state_of(json.loads(entry.data))
         except (DecodeError, ValueError, TypeError) as e:
             error = e if isinstance(e, DecodeError) else DecodeError(str(e), path="")
             raise self.undecodable(entry, error) from e
-        return state
+
+    def origin_of(self, entry: JournalEntry) -> Origin | None:
+        """Where the instance was forked from, if its start entry says so."""
+        if entry.type != STARTED or entry.sequence != 1:
+            return None
+        where = json.loads(entry.data).get("origin")
+        if not isinstance(where, dict):
+            return None
+        return Origin(where["workflow"], where["instance_id"], where["after_sequence"])
 
     def begin_from(self, entry: JournalEntry) -> None:
         """Restart from the initial state in ``entry`` (the journal's first)."""
@@ -372,8 +359,6 @@ class _Instance(Generic[S, Ev]):
         self.own_initial = True
         self.sequence = 1
         self.last_entry = entry
-        if self.journal is not None:
-            self.journal.append(entry)
         await self.proceed()
 
     def undecodable(self, entry: JournalEntry, error: DecodeError) -> DecodeError:
@@ -453,8 +438,6 @@ class _Instance(Generic[S, Ev]):
             await self.persist(entry)
         self.sequence = entry.sequence
         self.last_entry = entry
-        if self.journal is not None:
-            self.journal.append(entry)
         self.execution = nxt
         return decoded
 
@@ -488,6 +471,7 @@ class _Instance(Generic[S, Ev]):
                     event = await self._run(action.name, action.node.effect, action.input)
                 except Exception as error:
                     if not await self._retry(action, error, now):
+                        self.failed_step = action.name
                         raise
                     continue
                 self.retry_at.pop((action.node, action.frame.route), None)
@@ -496,7 +480,7 @@ class _Instance(Generic[S, Ev]):
                     self._check_taker(event, action.node, action.frame.route, action.name)
                 await self._record(event, action.node.event_types, action.name, action.wrap_event)
         finally:
-            self._schedule()
+            self.prune_retries()
 
     async def _retry(self, action: RunEffect, error: Exception, now: datetime) -> bool:
         """Apply the retry policy around a failed effect; False means re-raise."""
@@ -529,26 +513,30 @@ class _Instance(Generic[S, Ev]):
         )
         return True
 
-    def next_wakeup(self) -> datetime | None:
-        """The earliest due instant: a timer, a stateful or a stateless retry."""
+    def prune_retries(self) -> None:
+        """Forget the stateless retries of steps no longer awaited (completed elsewhere,
+        interrupted)."""
         awaiting = {(leaf.node, leaf.frame.route) for leaf in self.execution.frontier()}
         for key in [k for k in self.retry_at if k not in awaiting]:
-            del self.retry_at[key]  # the step is gone (completed elsewhere, interrupted)
+            del self.retry_at[key]
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest due instant: a timer, a stateful or a stateless retry."""
+        self.prune_retries()
         candidates = list(self.retry_at.values())
         if (at := self.execution.wakeup_at()) is not None:
             candidates.append(at)
         return min(candidates) if candidates else None
 
-    def _schedule(self) -> None:
-        at = self.next_wakeup()
-        if at is not None:
-            self.scheduler.set(self.id, at)
-        else:
-            self.scheduler.cancel(self.id)
-
     async def deliver(
-        self, signal: SignalDef[Any, Any], request: Any, route: str | tuple[str, ...] | None
+        self,
+        signal: SignalDef[Any, Any],
+        request: Any,
+        route: str | tuple[str, ...] | None,
+        *,
+        then_proceed: bool = True,
     ) -> Any:
+        """Handle ``signal``; then run what follows it, unless ``then_proceed`` is False."""
         match = self.execution.find_signal(signal.id, route)
         if match is None:
             stop = self.execution.terminated
@@ -567,7 +555,8 @@ class _Instance(Generic[S, Ev]):
             self._check_taker(event, match.node, match.frame.route, step)
         await self._record(event, match.node.event_types, step, match.wrap_event)
         response = match.respond(event, request)
-        await self.proceed()
+        if then_proceed:
+            await self.proceed()
         return response
 
     async def terminate(self, reason: str) -> bool:
@@ -579,7 +568,6 @@ class _Instance(Generic[S, Ev]):
             raise InstanceClosed(self.id, status, "terminate")
         self.retry_at.clear()
         await self._record(Terminated(reason, self.clock.now()), (Terminated,), "terminate")
-        self._schedule()
         return True
 
     @property
@@ -606,6 +594,15 @@ class _Host(Protocol[S, Ev]):
 
     async def _journal(self, instance_id: str) -> list[JournalEntry]:
         """The instance's journal as stored."""
+        ...
+
+    async def _status(self, instance_id: str) -> InstanceStatus:
+        """The instance's status (``parked`` is told by the registry)."""
+        ...
+
+    async def _wait_for_change(self, timeout: float) -> None:
+        """Return soon after an operation on any instance ends (in any process, where
+        the store can tell), or after ``timeout`` seconds."""
         ...
 
 
@@ -660,8 +657,16 @@ class WorkflowInstance(Generic[S, Ev]):
         return state
 
     async def status(self) -> InstanceStatus:
-        """running (an effect is executing), awaiting, finished or failed."""
-        return (await self._host._observe(self._id)).status
+        """``running`` (an effect is executing), ``awaiting``, ``finished``, ``failed``,
+        ``terminated``, or ``parked`` (the worker stopped trying: see ``resume``)."""
+        return await self._host._status(self._id)
+
+    async def origin(self) -> Origin | None:
+        """Where this instance was forked from (see ``fork``), None if it was not."""
+        journal = await self._host._journal(self._id)
+        if not journal:
+            return None
+        return (await self._host._observe(self._id)).origin_of(journal[0])
 
     async def result(self) -> Result[Any, Any] | None:
         """``Ok(final state)`` or ``Err(domain error)`` once finished or failed, else None."""
@@ -672,8 +677,10 @@ class WorkflowInstance(Generic[S, Ev]):
 
         Raises WorkflowFailed (with the domain error) if it failed, InstanceClosed if it
         was terminated, TimeoutError after ``timeout`` seconds. It works across processes:
-        the instance is read back from the store, every ``poll`` seconds at first, then
-        less often (up to once a second) while nothing changes.
+        the instance is read back from the store whenever an operation ends (the store's
+        ``wait_for_change``: a notification on PostgreSQL, a cheap poll on SQLite, at once
+        in memory), and in any case every ``poll`` seconds at first, then less often (up
+        to once a second) while nothing changes.
         """
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
@@ -693,7 +700,7 @@ class WorkflowInstance(Generic[S, Ev]):
             if deadline is not None and loop.time() >= deadline:
                 raise TimeoutError(f"instance {self._id!r} of {self._workflow} did not end in time")
             wait = pause if deadline is None else min(pause, max(deadline - loop.time(), 0))
-            await asyncio.sleep(wait)
+            await self._host._wait_for_change(wait)
             pause = min(pause * 2, 1.0)
 
     async def next_wakeup(self) -> datetime | None:
@@ -720,165 +727,3 @@ class WorkflowInstance(Generic[S, Ev]):
     async def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         """Signals a step awaits now."""
         return (await self._host._observe(self._id)).execution.expected_signals()
-
-
-class InMemoryRuntime(Generic[S, Ev]):
-    """Runs instances of one workflow in memory, for tests and demos.
-
-    Events still go through the workflow's JSON codecs, so a workflow that works here
-    serializes the same way on a durable runtime.
-    """
-
-    def __init__(
-        self,
-        workflow: type[Workflow[S, Ev]],
-        *,
-        initial_state: S,
-        clock: Clock | None = None,
-        scheduler: WakeupScheduler | None = None,
-        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-    ) -> None:
-        if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
-            raise TypeError(f"InMemoryRuntime expects a Workflow subclass, got {workflow!r}")
-        self.max_request_bytes: int = check_limit("max_request_bytes", max_request_bytes)
-        self.max_event_bytes: int = check_limit("max_event_bytes", max_event_bytes)
-        if "definition" not in dir(workflow):
-            raise WorkflowError(f"{workflow.__name__} has no definition")
-        from workflows4py.definition import ensure_runnable
-
-        ensure_runnable(workflow)
-        workflow.codecs()  # fail now, not on the first event, if a type cannot be encoded
-        self.workflow = workflow
-        self.initial_state = initial_state
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self.wakeups: WakeupTable = WakeupTable()
-        self._scheduler: WakeupScheduler = (
-            self.wakeups if scheduler is None else _Both(self.wakeups, scheduler)
-        )
-        self._instances: dict[str, _Instance[S, Ev]] = {}
-        self._creation = asyncio.Lock()
-
-    def _new(self, instance_id: str) -> _Instance[S, Ev]:
-        execution = Execution.start(self.workflow.definition, self.initial_state)
-        return _Instance(
-            self.workflow,
-            instance_id,
-            execution,
-            self.clock,
-            self._scheduler,
-            max_event_bytes=self.max_event_bytes,
-        )
-
-    async def create_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
-        """The instance with this id, created (and run until it waits) if it does not exist."""
-        check_instance_id(instance_id)
-        async with self._creation:
-            inner = self._instances.get(instance_id)
-            created = inner is None
-            if inner is None:
-                inner = self._instances[instance_id] = self._new(instance_id)
-        if created:
-            async with inner.lock:
-                await inner.proceed()
-        return self._handle(instance_id)
-
-    async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
-        """An existing instance; raises InstanceNotFound."""
-        check_instance_id(instance_id)
-        if instance_id not in self._instances:
-            raise InstanceNotFound(instance_id)
-        return self._handle(instance_id)
-
-    async def restore_instance(
-        self, instance_id: str, journal: Iterable[JournalEntry]
-    ) -> WorkflowInstance[S, Ev]:
-        """A fresh instance rebuilt by replaying ``journal``; no effect runs.
-
-        Raises UnexpectedEvent (naming the sequence number and event type) if the journal
-        does not fit the definition; the runtime is then left unchanged.
-        """
-        check_instance_id(instance_id)
-        entries = list(journal)
-        check_journal_sizes(entries, self.max_event_bytes)
-        async with self._creation:
-            if instance_id in self._instances:
-                raise WorkflowError(f"instance {instance_id!r} already exists")
-            inner = self._new(instance_id)
-            inner.replay(entries)
-            inner._schedule()
-            self._instances[instance_id] = inner
-        return self._handle(instance_id)
-
-    async def restore_from_events(
-        self, instance_id: str, events: Iterable[Ev | SystemEvent | Terminated]
-    ) -> WorkflowInstance[S, Ev]:
-        """Like :meth:`restore_instance`, from event objects (encoded through the codec)."""
-        codec = self.workflow.codecs().events
-        now = self.clock.now()
-        entries = [
-            JournalEntry(i, *codec.encode(event), now) for i, event in enumerate(events, start=1)
-        ]
-        return await self.restore_instance(instance_id, entries)
-
-    def _handle(self, instance_id: str) -> WorkflowInstance[S, Ev]:
-        return WorkflowInstance(self, instance_id, self.workflow.id)
-
-    def _get(self, instance_id: str) -> _Instance[S, Ev]:
-        inner = self._instances.get(instance_id)
-        if inner is None:
-            raise InstanceNotFound(instance_id)
-        return inner
-
-    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
-        inner = self._get(instance_id)
-        async with inner.lock:
-            return await fn(inner)
-
-    async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
-        return self._get(instance_id)
-
-    async def _journal(self, instance_id: str) -> list[JournalEntry]:
-        return list(self._get(instance_id).journal or ())
-
-    def blocking(self) -> BlockingRuntime[S, Ev]:
-        """A blocking facade over this runtime, for code without an event loop."""
-        from ._blocking import BlockingRuntime
-
-        return BlockingRuntime(self)
-
-    async def instance_ids(self) -> list[str]:
-        """Ids of every instance, in creation order."""
-        return list(self._instances)
-
-    async def run_due_wakeups(self) -> list[str]:
-        """Wake up every instance whose wakeup (timer, retry) is due by the clock.
-
-        Returns the ids woken up. Tests drive time with a TestClock and call this; a
-        durable runtime's worker does the same in a loop.
-        """
-        woken: list[str] = []
-        for instance_id in self.wakeups.due(self.clock.now()):
-            inner = self._instances.get(instance_id)
-            if inner is None:
-                self.wakeups.cancel(instance_id)
-                continue
-            async with inner.lock:
-                await inner.proceed()
-            woken.append(instance_id)
-        return woken
-
-
-class _Both:
-    """Reports wakeups to the runtime's own table and to a user scheduler."""
-
-    def __init__(self, first: WakeupScheduler, second: WakeupScheduler) -> None:
-        self._schedulers = (first, second)
-
-    def set(self, instance_id: str, at: datetime) -> None:
-        for s in self._schedulers:
-            s.set(instance_id, at)
-
-    def cancel(self, instance_id: str) -> None:
-        for s in self._schedulers:
-            s.cancel(instance_id)
