@@ -32,9 +32,10 @@ from workflows4py import (
     Origin,
     StoreUnavailable,
     TimerStarted,
+    UnexpectedEvent,
 )
 from workflows4py.runtime import Runtime
-from workflows4py.stores import SearchQuery
+from workflows4py.stores import InstanceKey, NewEvent, SearchQuery
 from workflows4py.testing import TestClock
 
 pytest_plugins = ("lifecycle_common",)  # the fixtures make and runtime
@@ -285,3 +286,37 @@ async def test_workflows_by_id_and_input_decoded_from_json(runtime: Runtime) -> 
     assert started.id == "o-9"
     assert await runtime.start(Tickets, "t-1") is not None
     assert await (await runtime.get(Tickets, "t-1")).query_state() == Ticket("(no text)")
+
+
+async def test_a_parked_instance_takes_signals_and_is_unparked_when_one_succeeds(
+    runtime: Runtime,
+) -> None:
+    order = await runtime.start(Orders, "o-1", initial_state=Order("pen", 1))
+    key = InstanceKey("orders", "o-1")
+    await runtime.store.update(key, "parked", None, {}, T0, error="parked by hand")
+    assert await order.status() == "parked"
+    assert await runtime.run_due_wakeups() == []
+    assert await order.deliver_signal(pay, Pay(2)) == "paid 2"
+    assert await order.status() == "awaiting"
+    record = await runtime.store.get_record(key)
+    assert record is not None
+    assert (record.status, record.failures, record.last_error) == ("awaiting", 0, None)
+
+
+async def test_fork_of_a_prefix_that_no_longer_replays_writes_nothing(runtime: Runtime) -> None:
+    await runtime.start(Orders, "o-1", initial_state=Order("pen", 1), signal=(pay, Pay(3)))
+    key = InstanceKey("orders", "o-bad")  # a journal the definition refuses at #3
+    journal = await (await runtime.get(Orders, "o-1")).get_journal()
+    await runtime.store.create(key, T0)
+    rows = [NewEvent(e.type, e.data, e.recorded_at) for e in journal[:2]]
+    await runtime.store.append(key, 0, [*rows, rows[1]])
+    with pytest.raises(UnexpectedEvent) as caught:
+        await runtime.fork(Orders, "o-bad", "o-new", after_sequence=3)
+    assert caught.value.sequence == 3
+    assert await runtime.store.get_record(InstanceKey("orders", "o-new")) is None
+    assert await runtime.fork(Orders, "o-bad", "o-new", after_sequence=2) is not None
+
+
+async def test_purge_never_takes_parked_instances(runtime: Runtime) -> None:
+    with pytest.raises(ValueError, match="ended instances only"):
+        await runtime.purge(finished_before=T0, statuses=["parked"])
