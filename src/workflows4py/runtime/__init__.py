@@ -12,6 +12,7 @@ from ._blocking import BlockingDurableRuntime, BlockingInstance, BlockingRuntime
 from ._clock import Clock, SystemClock
 from ._context import StepContext, current_step
 from ._durable import DurableRuntime, PostgresRuntime, RuntimeOptions, SharedOptions, SqliteRuntime
+from ._hooks import LogContextFilter, Observer, Operation, OperationKind
 from ._inmemory import InMemoryRuntime
 from ._runtime import InstanceStatus, Origin, UnexpectedSignal, WorkflowInstance
 from ._worker import Worker
@@ -24,6 +25,10 @@ __all__ = [
     "DurableRuntime",
     "InMemoryRuntime",
     "InstanceStatus",
+    "LogContextFilter",
+    "Observer",
+    "Operation",
+    "OperationKind",
     "Origin",
     "PostgresRuntime",
     "Runtime",

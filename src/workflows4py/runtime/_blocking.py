@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the facade wraps runtimes; it never imports them (no import
     from workflows4py.stores import JournalEntry, Page, RegistryStatus, SearchQuery
 
     from ._durable import DurableRuntime
+    from ._hooks import OperationKind
     from ._runtime import InstanceStatus, Origin, UnexpectedSignal, WorkflowInstance
 
 __all__ = ["BlockingDurableRuntime", "BlockingInstance", "BlockingRuntime"]
@@ -302,9 +303,9 @@ class BlockingRuntime(Generic[S, Ev]):
         """Resume instances left running by a dead process."""
         return self._portal.run(lambda: self._async.resume_stale(limit))
 
-    def run_claimed(self, instance_id: str) -> bool:
+    def run_claimed(self, instance_id: str, *, kind: OperationKind = "due") -> bool:
         """Run an instance a worker claimed; False if that failed."""
-        return self._portal.run(lambda: self._async.run_claimed(instance_id))
+        return self._portal.run(lambda: self._async.run_claimed(instance_id, kind=kind))
 
 
 BlockingDurableRuntime = BlockingRuntime

@@ -61,6 +61,7 @@ from workflows4py.stores import (
 )
 
 from ._clock import Clock, SystemClock
+from ._hooks import Observer, Operation, OperationKind, combine, current_operation, operating
 from ._runtime import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
@@ -145,6 +146,7 @@ class DurableRuntime(Generic[S, Ev]):
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES,
         max_attempts: int | None = None,
+        observers: Iterable[Observer] | None = None,
     ) -> None:
         if not (isinstance(workflow, type) and issubclass(workflow, Workflow)):
             raise TypeError(f"{type(self).__name__} expects a Workflow subclass, got {workflow!r}")
@@ -182,6 +184,7 @@ class DurableRuntime(Generic[S, Ev]):
                 f"max_attempts must be a positive number or None, got {max_attempts!r}"
             )
         self.max_attempts = max_attempts
+        self._observer: Observer | None = combine(observers)
         # recently used instances stay loaded (checked against the journal tail each time)
         self._cache: OrderedDict[str, _Instance[S, Ev]] = OrderedDict()
         self._cache_size = cache_size
@@ -225,18 +228,22 @@ class DurableRuntime(Generic[S, Ev]):
         key = self._key(instance_id)
         now = self.clock.now()
         if instance_id in self._cache:  # it exists (instances are never deleted)
-            await self._operate(instance_id, _proceed, write_registry=True)
+            await self._operate(instance_id, _proceed, kind="create", write_registry=True)
         elif await self.store.create_leased(key, self.owner, self.lease_ttl, now):
             # registered as running with our lease, in one write: if this process dies
             # before the first steps are done, the lease lapses and a worker resumes it
             await self._operate(
-                instance_id, _proceed, write_registry=True, created=self._new(instance_id)
+                instance_id,
+                _proceed,
+                kind="create",
+                write_registry=True,
+                created=self._new(instance_id),
             )
         else:
             # it exists (perhaps created by a process that died before running it): run what
             # is due; or, in the odd case of a lease on an unregistered id, register it due now
             await self.store.create(key, now, next_wakeup=now)
-            await self._operate(instance_id, _proceed, write_registry=True)
+            await self._operate(instance_id, _proceed, kind="create", write_registry=True)
         return self._handle(instance_id)
 
     async def start(
@@ -285,7 +292,9 @@ class DurableRuntime(Generic[S, Ev]):
         events = [NewEvent(e.type, e.data, e.recorded_at) for e in pending]
         now = self.clock.now()
         if await self.store.create_leased(key, self.owner, self.lease_ttl, now, events):
-            await self._operate(instance_id, _proceed, write_registry=True, created=inner)
+            await self._operate(
+                instance_id, _proceed, kind="start", write_registry=True, created=inner
+            )
             handle = self._handle(instance_id)
             if signal is not None and not delivered:
                 await handle.deliver_signal(signal[0], signal[1])
@@ -298,7 +307,7 @@ class DurableRuntime(Generic[S, Ev]):
             else:  # begun already (by a start of this id that won)
                 await inner.proceed()
 
-        await self._operate(instance_id, begin, write_registry=True, settle=False)
+        await self._operate(instance_id, begin, kind="start", write_registry=True, settle=False)
         handle = self._handle(instance_id)
         if signal is not None:
             await handle.deliver_signal(signal[0], signal[1])
@@ -340,7 +349,7 @@ class DurableRuntime(Generic[S, Ev]):
         async def stop(inner: _Instance[S, Ev]) -> bool:
             return await inner.terminate(reason)
 
-        return await self._operate(instance_id, stop, write_registry=True)
+        return await self._operate(instance_id, stop, kind="terminate", write_registry=True)
 
     async def resume(self, instance_id: str) -> bool:
         """Take a parked instance up again now (after a fix is deployed): its failure count
@@ -355,7 +364,7 @@ class DurableRuntime(Generic[S, Ev]):
         now = self.clock.now()
         await self.store.update(key, "running", now, record.tags, now)  # failures reset
         self._cache.pop(instance_id, None)  # replay against the definition deployed now
-        await self._operate(instance_id, _proceed, write_registry=True)
+        await self._operate(instance_id, _proceed, kind="resume", write_registry=True)
         return True
 
     async def fork(
@@ -401,7 +410,7 @@ class DurableRuntime(Generic[S, Ev]):
             key, self.owner, self.lease_ttl, self.clock.now(), events
         ):
             raise InstanceExists(self.workflow.id, new_id, "cannot fork onto an existing id")
-        await self._operate(new_id, _proceed, write_registry=True, created=probe)
+        await self._operate(new_id, _proceed, kind="fork", write_registry=True, created=probe)
         return self._handle(new_id)
 
     async def purge(
@@ -492,6 +501,12 @@ class DurableRuntime(Generic[S, Ev]):
             _log.warning("could not park %s", key, exc_info=True)
             return
         _log.error("%s parked: %s", key, error)
+        self._told_parked(_describe(error))
+
+    def _told_parked(self, error: str) -> None:
+        op = current_operation()
+        if self._observer is not None and op is not None:
+            self._observer.instance_parked(op, error)
 
     async def get_instance(self, instance_id: str) -> WorkflowInstance[S, Ev]:
         """An existing instance; raises InstanceNotFound."""
@@ -569,7 +584,7 @@ class DurableRuntime(Generic[S, Ev]):
                 break
             if claim.key.workflow != self.workflow.id:
                 continue
-            if await self._background(claim.key.instance_id):
+            if await self._background(claim.key.instance_id, "due"):
                 woken.append(claim.key.instance_id)
         return woken
 
@@ -582,18 +597,21 @@ class DurableRuntime(Generic[S, Ev]):
         for key in keys:
             if stop is not None and stop.is_set():
                 break
-            if key.workflow == self.workflow.id and await self._background(key.instance_id):
+            if key.workflow == self.workflow.id and await self._background(
+                key.instance_id, "recover"
+            ):
                 resumed.append(key.instance_id)
         return resumed
 
-    async def run_claimed(self, instance_id: str) -> bool:
-        """Run an instance a worker claimed for this runtime; False if that failed (logged)."""
-        return await self._background(instance_id)
+    async def run_claimed(self, instance_id: str, *, kind: OperationKind = "due") -> bool:
+        """Run an instance a worker claimed for this runtime (a due wakeup, or ``kind=
+        "recover"`` for one a dead process left running); False if that failed (logged)."""
+        return await self._background(instance_id, kind)
 
-    async def _background(self, instance_id: str) -> bool:
+    async def _background(self, instance_id: str, kind: OperationKind) -> bool:
         try:
             # a claimed wakeup is cleared by the registry write, even if nothing was due
-            await self._operate(instance_id, _proceed, write_registry=True)
+            await self._operate(instance_id, _proceed, kind=kind, write_registry=True)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -672,12 +690,39 @@ class DurableRuntime(Generic[S, Ev]):
         instance_id: str,
         fn: Callable[[_Instance[S, Ev]], Awaitable[R]],
         *,
+        kind: OperationKind,
         write_registry: bool = False,
         created: _Instance[S, Ev] | None = None,
         settle: bool = True,
     ) -> R:
-        """Run ``fn`` on the instance under its lease. ``created``: the instance was just
-        registered with ``create_leased`` (so the lease is ours), and this is it."""
+        """Run ``fn`` on the instance under its lease, as an operation of ``kind`` (told to
+        the observers). ``created``: the instance was just registered with
+        ``create_leased`` (so the lease is ours), and this is it."""
+        op = Operation(self.workflow.id, instance_id, kind)
+        with operating(op):
+            observer = self._observer
+            if observer is None:
+                return await self._leased(op, fn, write_registry, created, settle)
+            observer.operation_started(op)
+            if kind == "due":
+                observer.wakeup_fired(op)
+            try:
+                result = await self._leased(op, fn, write_registry, created, settle)
+            except BaseException as error:
+                observer.operation_ended(op, error)
+                raise
+            observer.operation_ended(op, None)
+            return result
+
+    async def _leased(
+        self,
+        op: Operation,
+        fn: Callable[[_Instance[S, Ev]], Awaitable[R]],
+        write_registry: bool,
+        created: _Instance[S, Ev] | None,
+        settle: bool,
+    ) -> R:
+        instance_id = op.instance_id
         key = self._key(instance_id)
         async with self._lock(instance_id):
             # one in the cache exists (or was purged, having ended: then nothing is due); one
@@ -691,16 +736,10 @@ class DurableRuntime(Generic[S, Ev]):
             renewer = asyncio.create_task(self._renew(key))
             released = False
             try:
-                try:
-                    inner = await self._load(instance_id, created=created, settle=settle)
-                except (UnexpectedEvent, JournalError, DecodeError) as e:
-                    await self._park(key, e)  # the journal no longer replays: stop trying
-                    raise
-                inner.persist = lambda entry: self._append(key, entry)
-                # a created instance is registered as running already
-                if created is None:
-                    inner.before_effects = lambda: self._mark_running(key, inner)
+                inner = await self._ready(key, created, settle)
                 before = self._registry_view(inner)
+                was = _outcome(inner)
+                inner.observer, inner.operation = self._observer, op
                 try:
                     result = await fn(inner)
                 except SequenceConflict:
@@ -713,6 +752,10 @@ class DurableRuntime(Generic[S, Ev]):
                         error = _describe(e) if isinstance(e, Exception) else None
                         await self._write_registry(key, inner, failed=True, error=error)
                     raise
+                finally:
+                    inner.observer = inner.operation = None
+                if self._observer is not None and _outcome(inner) != was:
+                    _announce(self._observer, op, inner)
                 changed = self._registry_view(inner) != before
                 await self._maybe_snapshot(key, inner)
                 update = None
@@ -731,6 +774,21 @@ class DurableRuntime(Generic[S, Ev]):
                         await self.store.release(key, self.owner)
                     except Exception:  # the lease lapses by itself; keep the first error
                         _log.warning("could not release the lease of %s", key, exc_info=True)
+
+    async def _ready(
+        self, key: InstanceKey, created: _Instance[S, Ev] | None, settle: bool
+    ) -> _Instance[S, Ev]:
+        """The instance, loaded under our lease and set to write through to the store."""
+        try:
+            inner = await self._load(key.instance_id, created=created, settle=settle)
+        except (UnexpectedEvent, JournalError, DecodeError) as e:
+            await self._park(key, e)  # the journal no longer replays: stop trying
+            raise
+        inner.persist = lambda entry: self._append(key, entry)
+        # a created instance is registered as running already
+        if created is None:
+            inner.before_effects = lambda: self._mark_running(key, inner)
+        return inner
 
     async def _observe(self, instance_id: str) -> _Instance[S, Ev]:
         key = self._key(instance_id)
@@ -930,6 +988,7 @@ class DurableRuntime(Generic[S, Ev]):
                 why = f"parked after {failures} failed attempts of {step!r}: {error}"
                 u = RegistryUpdate("parked", None, u.tags, u.now, why)
                 _log.error("%s %s", key, why)
+                self._told_parked(why)
             await self.store.update(key, u.status, u.next_wakeup, u.tags, u.now, error=u.error)
         except Exception:
             if not failed:
@@ -988,6 +1047,22 @@ def _describe(error: Exception, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _outcome(inner: _Instance[Any, Any]) -> str | None:
+    """The instance's status where it matters to observers (None before it began)."""
+    if inner.execution.initial_state is NO_STATE:
+        return None
+    return inner.execution.status
+
+
+def _announce(observer: Observer, op: Operation, inner: _Instance[Any, Any]) -> None:
+    """Tell ``observer`` the instance ended or was terminated in ``op``."""
+    status = inner.execution.status
+    if status in ("finished", "failed"):
+        observer.instance_finished(op, status)
+    elif status == "terminated" and inner.execution.terminated is not None:
+        observer.instance_terminated(op, inner.execution.terminated.reason)
+
+
 async def _proceed(inner: _Instance[Any, Any]) -> None:
     inner.settle_initial()  # a new instance of create_instance starts from the default
     await inner.proceed()
@@ -1009,6 +1084,7 @@ class SharedOptions(TypedDict, total=False):
     max_event_bytes: int
     max_snapshot_bytes: int
     max_attempts: int | None
+    observers: Iterable[Observer] | None
 
 
 class RuntimeOptions(SharedOptions, Generic[S], total=False):

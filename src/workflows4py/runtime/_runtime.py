@@ -12,6 +12,7 @@ import inspect
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,7 @@ from workflows4py.stores import JournalEntry
 
 from ._clock import Clock
 from ._context import _CURRENT, StepContext
+from ._hooks import Observer, Operation, OperationKind
 
 _log = logging.getLogger("workflows4py")
 
@@ -255,6 +257,9 @@ class _Instance(Generic[S, Ev]):
         self.retry_at: dict[tuple[Any, tuple[str, ...]], datetime] = {}
         self.last_failure: BaseException | None = None
         self.failed_step: str | None = None  # the step whose effect raised, unhandled
+        # told about effects, events and signals of the operation under way, if anyone listens
+        self.observer: Observer | None = None
+        self.operation: Operation | None = None
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
         # the hot loop of loading an instance: lookups hoisted out of it
@@ -439,11 +444,16 @@ class _Instance(Generic[S, Ev]):
         self.sequence = entry.sequence
         self.last_entry = entry
         self.execution = nxt
+        if self.observer is not None and self.operation is not None:
+            self.observer.event_recorded(self.operation, entry.sequence, tag, step)
         return decoded
 
     async def _run(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
         token = _CURRENT.set(self._context(step))
         self.running = True
+        op = self.operation
+        if op is not None:
+            op.step = step
         try:
             result = fn(*args)
             if inspect.isawaitable(result):
@@ -452,6 +462,23 @@ class _Instance(Generic[S, Ev]):
         finally:
             _CURRENT.reset(token)
             self.running = False
+            if op is not None:
+                op.step = None
+
+    async def _effect(self, action: RunEffect) -> Any:
+        """Run the effect of ``action``, telling the observer (if any) how it went."""
+        observer, op = self.observer, self.operation
+        if observer is None or op is None:
+            return await self._run(action.name, action.node.effect, action.input)
+        observer.effect_started(op, action.name)
+        began = time.perf_counter()
+        try:
+            event = await self._run(action.name, action.node.effect, action.input)
+        except Exception as error:
+            observer.effect_failed(op, action.name, error, time.perf_counter() - began)
+            raise
+        observer.effect_ended(op, action.name, time.perf_counter() - began)
+        return event
 
     async def proceed(self) -> None:
         """Run whatever is due now (effects, timers, checkpoints) until the workflow waits."""
@@ -468,7 +495,7 @@ class _Instance(Generic[S, Ev]):
                     hook, self.before_effects = self.before_effects, None
                     await hook()
                 try:
-                    event = await self._run(action.name, action.node.effect, action.input)
+                    event = await self._effect(action)
                 except Exception as error:
                     if not await self._retry(action, error, now):
                         self.failed_step = action.name
@@ -538,14 +565,20 @@ class _Instance(Generic[S, Ev]):
     ) -> Any:
         """Handle ``signal``; then run what follows it, unless ``then_proceed`` is False."""
         match = self.execution.find_signal(signal.id, route)
+        observer, op = self.observer, self.operation
         if match is None:
             stop = self.execution.terminated
-            return UnexpectedSignal(
+            unexpected = UnexpectedSignal(
                 signal.id,
                 self.id,
                 tuple(s.id for s in self.execution.expected_signals()),
                 None if stop is None else stop.reason,
             )
+            if observer is not None and op is not None:
+                observer.signal_rejected(op, signal.id, str(unexpected))
+            return unexpected
+        if observer is not None and op is not None:
+            observer.signal_delivered(op, signal.id)
         match.node.signal.check_request(request)
         if not isinstance(match, FreshSignal):
             return match.respond(request)
@@ -584,7 +617,13 @@ class _Host(Protocol[S, Ev]):
 
     max_request_bytes: int
 
-    async def _operate(self, instance_id: str, fn: Callable[[_Instance[S, Ev]], Awaitable[R]]) -> R:
+    async def _operate(
+        self,
+        instance_id: str,
+        fn: Callable[[_Instance[S, Ev]], Awaitable[R]],
+        *,
+        kind: OperationKind,
+    ) -> R:
         """Run ``fn`` on the up-to-date instance, exclusively (lock or lease)."""
         ...
 
@@ -641,7 +680,7 @@ class WorkflowInstance(Generic[S, Ev]):
             result: Resp | UnexpectedSignal = await inner.deliver(signal, request, route)
             return result
 
-        return await self._host._operate(self._id, deliver)
+        return await self._host._operate(self._id, deliver, kind="signal")
 
     async def wakeup(self) -> None:
         """Run whatever is due now (effects, timers, retries) until the workflow waits."""
@@ -649,7 +688,7 @@ class WorkflowInstance(Generic[S, Ev]):
         async def proceed(inner: _Instance[S, Ev]) -> None:
             await inner.proceed()
 
-        await self._host._operate(self._id, proceed)
+        await self._host._operate(self._id, proceed, kind="wakeup")
 
     async def query_state(self) -> S:
         """The current state: the output of the latest completed step."""

@@ -22,12 +22,13 @@ from workflows4py.stores import InstanceKey, Store
 
 from ._app import Runtime
 from ._durable import DurableRuntime
+from ._hooks import OperationKind
 
 __all__ = ["Worker"]
 
 _log = logging.getLogger("workflows4py.worker")
 
-_Job = tuple[DurableRuntime[Any, Any], InstanceKey]
+_Job = tuple[DurableRuntime[Any, Any], InstanceKey, OperationKind]
 
 
 class Worker:
@@ -101,21 +102,21 @@ class Worker:
                     del self._backoff[key]
             names = list(by_name)
             claims = await store.claim_due(now, room, first.lease_ttl, names)
-            keys = [c.key for c in claims]
+            keys: list[tuple[InstanceKey, OperationKind]] = [(c.key, "due") for c in claims]
             if stale and len(keys) < room:
-                keys += await store.stale(now, room - len(keys), names)
+                keys += [(k, "recover") for k in await store.stale(now, room - len(keys), names)]
             seen: set[InstanceKey] = set()
-            for key in keys:
+            for key, kind in keys:
                 runtime = by_name.get(key.workflow)
                 if runtime is None or key in seen or key in self._running or key in self._backoff:
                     continue
                 seen.add(key)
-                jobs.append((runtime, key))
+                jobs.append((runtime, key, kind))
         return jobs
 
     def _start(self, job: _Job) -> asyncio.Task[bool]:
-        runtime, key = job
-        task = asyncio.ensure_future(runtime.run_claimed(key.instance_id))
+        runtime, key, kind = job
+        task = asyncio.ensure_future(runtime.run_claimed(key.instance_id, kind=kind))
         self._running[key] = task
 
         def finished(task: asyncio.Task[bool]) -> None:
