@@ -479,7 +479,7 @@ def session() -> list[tuple[str, list[str]]]:
 def test_the_documented_session_prints_what_the_page_shows(tmp_path: Path) -> None:
     (app,) = python_blocks(DOC)
     (tmp_path / "app.py").write_text(app.code, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
     steps = session()
     assert len(steps) > 15
     code = 0

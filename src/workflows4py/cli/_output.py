@@ -26,6 +26,7 @@ __all__ = [
     "Refused",
     "instant",
     "one_line",
+    "plain_table",
     "report",
     "run",
     "setup_logging",
