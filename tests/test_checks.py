@@ -13,7 +13,13 @@ import pytest
 
 from examples import checks
 from examples.checks import CheckResult, Decision, StaticCheck
-from workflows4py import InMemoryRuntime, TimerReleased, TimerStarted, UnexpectedSignal
+from workflows4py import (
+    InMemoryRuntime,
+    LoopProgress,
+    TimerReleased,
+    TimerStarted,
+    UnexpectedSignal,
+)
 from workflows4py.testing import ReplayCheckedInstance, TestClock
 
 DATA = checks.CheckData("tx-1", Decimal("100.00"), "DE89370400440532013000")
@@ -195,10 +201,11 @@ async def test_pending_checks_run_again_every_20_seconds_until_complete(clock: T
         checks.ChecksRun({"slow": PENDING}),
         checks.ChecksRun({"slow": APPROVED}),
     ]
-    loop = next(p for p in (await instance.get_progress()).walk() if p.kind == "loop")
+    loop = next(p for p in (await instance.get_progress()).walk() if isinstance(p, LoopProgress))
     assert loop.name == "All checks completed?"
-    assert loop.meta["iterations"] == 2
-    assert (loop.meta["release"], loop.meta["restart"]) == ("Yes", "No")
+    assert loop.restarts == 2
+    assert (loop.release, loop.restart) == ("Yes", "No")
+    assert [i.outcome for i in loop.iterations] == ["No", "No", "Yes"]
 
 
 @pytest.mark.parametrize(

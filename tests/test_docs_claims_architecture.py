@@ -47,6 +47,7 @@ def test_every_package_of_the_table_is_public() -> None:
         ("serialization", ["JsonCodec", "type_tag"]),
         ("runtime", ["InMemoryRuntime", "DurableRuntime", "Worker", "current_step"]),
         ("testing", ["TestClock", "StoreConformance"]),
+        ("render", ["text"]),
     ],
 )
 def test_names_are_where_the_page_puts_them(package: str, names: list[str]) -> None:

@@ -13,14 +13,25 @@ from workflows4py import (
     WIO,
     Caught,
     DefinitionError,
+    ForEachProgress,
+    ForkProgress,
+    HandleErrorProgress,
     InMemoryRuntime,
+    InterruptibleProgress,
+    LoopProgress,
+    PureProgress,
+    RunIOProgress,
+    SequenceProgress,
     SignalDef,
+    SignalProgress,
     StepProgress,
+    TimerProgress,
     Workflow,
     draft,
     ensure_runnable,
     is_draft,
     lint,
+    progress_of,
 )
 from workflows4py.engine import Execution
 
@@ -77,14 +88,16 @@ def leaf(kind: str, name: str, errors: tuple[str, ...] = ()) -> tuple[str, str |
 
 
 def shape(p: StepProgress) -> tuple[str, str | None, Any]:
-    return (p.kind, p.name, p.errors)
+    assert isinstance(p, PureProgress | RunIOProgress | SignalProgress | TimerProgress)
+    return (p.kind, p.name, getattr(p, "errors", ()))
 
 
 def test_the_pull_request_draft_draws_with_names_kinds_and_errors() -> None:
     p = draft.progress(PullRequestDraft.definition)
-    assert p.kind == "handle_error"
+    assert p == progress_of(PullRequestDraft.definition) == progress_of(PullRequestDraft)
+    assert isinstance(p, HandleErrorProgress)
     base, handler = p.children
-    assert base.kind == "sequence"
+    assert isinstance(base, SequenceProgress)
     assert [shape(c) for c in base.children] == [
         leaf("signal", "Create PR"),
         leaf("run_io", "Run Pipeline", ("Critical Issue",)),
@@ -92,9 +105,15 @@ def test_the_pull_request_draft_draws_with_names_kinds_and_errors() -> None:
         leaf("run_io", "Merge PR"),
     ]
     assert shape(handler) == leaf("run_io", "Close PR")
-    assert [c.signal for c in base.children] == ["Create PR", None, "Process Review", None]
+    assert [getattr(c, "signal_name", None) for c in base.children] == [
+        "Create PR",
+        None,
+        "Process Review",
+        None,
+    ]
+    assert p.handled == ("Critical Issue", "Rejected")
     for step in (*base.children, handler):
-        assert step.meta == {"draft": True, "description": None}
+        assert (step.draft, step.description, step.status) == (True, None, "pending")
         assert not step.executed
 
 
@@ -155,33 +174,30 @@ def test_explicit_names_win_and_none_takes_the_attribute_name() -> None:
     assert Steps.charge.display_name == "Charge"
     assert Steps.notify.display_name == "Send Email"
     assert Steps.renamed.display_name == "Renamed"
-    assert draft.progress(Steps.charge).meta == {"draft": True, "description": "Charge the card"}
+    charge = draft.progress(Steps.charge)
+    assert (charge.draft, charge.description) == (True, "Charge the card")
     assert draft.progress(draft.step()).name is None  # not assigned to anything
 
 
 def test_signal_and_timer_drafts() -> None:
     sig = draft.signal("Approve", error="Denied", description="A manager approves")
     p = draft.progress(sig)
-    assert (p.kind, p.name, p.signal, p.errors) == ("signal", "Approve", "Approve", ("Denied",))
-    assert p.meta["description"] == "A manager approves"
+    assert isinstance(p, SignalProgress)
+    assert (p.name, p.signal_name, p.errors) == ("Approve", "Approve", ("Denied",))
+    assert (p.signal_id, p.request, p.response) == (None, None, None)  # no code yet
+    assert p.description == "A manager approves"
     timed = draft.progress(draft.timer("Cool Down", timedelta(hours=24)))
-    assert (timed.kind, timed.name, timed.meta["duration"]) == (
-        "timer",
-        "Cool Down",
-        timedelta(hours=24),
-    )
-    assert draft.progress(draft.timer("Until Due")).meta == {
-        "draft": True,
-        "description": None,
-        "duration": None,
-    }
+    assert isinstance(timed, TimerProgress)
+    assert (timed.name, timed.duration) == ("Cool Down", timedelta(hours=24))
+    assert draft.progress(draft.timer("Until Due")) == TimerProgress(name="Until Due", draft=True)
 
 
 def test_choice_and_loop_drafts() -> None:
     choice = draft.choice("Approved?", {"Yes": draft.step("Pay"), "No": draft.step("Refuse")})
     p = draft.progress(choice)
-    assert (p.kind, p.name, p.meta["branches"]) == ("fork", "Approved?", ("Yes", "No"))
-    assert [c.name for c in p.children] == ["Pay", "Refuse"]
+    assert isinstance(p, ForkProgress)
+    assert (p.name, p.draft, p.chosen) == ("Approved?", True, None)
+    assert [(b.name, b.body.name) for b in p.branches] == [("Yes", "Pay"), ("No", "Refuse")]
 
     loop = draft.repeat(
         draft.step("Run Checks"),
@@ -191,14 +207,12 @@ def test_choice_and_loop_drafts() -> None:
         on_restart=draft.timer("Await Retry", timedelta(seconds=20)),
     )
     lp = draft.progress(loop)
-    assert (lp.kind, lp.name, lp.meta["release"], lp.meta["restart"]) == (
-        "loop",
-        "All done?",
-        "Done",
-        "Again",
-    )
-    assert lp.meta["body"].name == "Run Checks"
-    assert lp.meta["on_restart"].name == "Await Retry"
+    assert isinstance(lp, LoopProgress)
+    assert (lp.name, lp.release, lp.restart, lp.draft) == ("All done?", "Done", "Again", True)
+    (first,) = lp.iterations  # the first round, ahead
+    assert first.body.name == "Run Checks"
+    assert first.on_restart is not None
+    assert first.on_restart.name == "Await Retry"
 
 
 def test_parallel_and_for_each_drafts() -> None:
@@ -209,7 +223,9 @@ def test_parallel_and_for_each_drafts() -> None:
         ["Left", "Right"],
     )
     each = draft.progress(draft.for_each(draft.signal("Review"), "Reviews"))
-    assert (each.kind, each.name, each.meta["body"].name) == ("for_each", "Reviews", "Review")
+    assert isinstance(each, ForEachProgress)
+    assert (each.name, each.body.name, each.elements) == ("Reviews", "Review", None)
+    assert each.children == (each.body,)
 
 
 def test_interruption_drafts() -> None:
@@ -219,33 +235,37 @@ def test_interruption_drafts() -> None:
 
     by_signal = Flow.work.interrupt_with(Flow.cancel >> draft.step("Undo"))
     p = draft.progress(by_signal)
-    assert p.kind == "interruptible"
-    assert shape(p.children[0]) == leaf("run_io", "Work")
-    trigger, undo = p.children[1].children
-    assert (trigger.kind, trigger.name, trigger.signal) == ("signal", "Cancel", "Cancel")
-    assert undo.name == "Undo"
+    assert isinstance(p, InterruptibleProgress)
+    assert shape(p.base) == leaf("run_io", "Work")
+    assert isinstance(p.trigger, SignalProgress)
+    assert (p.trigger.name, p.trigger.signal_name) == ("Cancel", "Cancel")
+    assert p.handler is not None
+    assert p.handler.name == "Undo"
 
-    named = draft.interruption_signal("Cancel Request", error="Cancelled")
-    assert (draft.progress(named).name, draft.progress(named).signal) == (
-        "Handle Cancel Request",
-        "Cancel Request",
-    )
-    assert draft.progress(named).errors == ("Cancelled",)
+    named = draft.progress(draft.interruption_signal("Cancel Request", error="Cancelled"))
+    assert isinstance(named, SignalProgress)
+    assert (named.name, named.signal_name) == ("Handle Cancel Request", "Cancel Request")
+    assert named.errors == ("Cancelled",)
     operation = draft.progress(draft.interruption_signal("Cancel Request", "Stop"))
-    assert (operation.name, operation.signal) == ("Stop", "Cancel Request")
+    assert isinstance(operation, SignalProgress)
+    assert (operation.name, operation.signal_name) == ("Stop", "Cancel Request")
 
     timeout = draft.interruption_timeout("Execution Timeout", timedelta(minutes=2))
     tp = draft.progress(draft.step("Run").interrupt_with(timeout))
-    assert shape(tp.children[1]) == leaf("timer", "Execution Timeout")
-    assert tp.children[1].meta["duration"] == timedelta(minutes=2)
+    assert isinstance(tp, InterruptibleProgress)
+    assert shape(tp.trigger) == leaf("timer", "Execution Timeout")
+    assert isinstance(tp.trigger, TimerProgress)
+    assert (tp.trigger.duration, tp.handler) == (timedelta(minutes=2), None)
 
 
 def test_retry_checkpoint_and_recovery_drafts() -> None:
     retried = draft.progress(draft.retry(draft.step("Call Bank")))
-    assert (retried.kind, retried.children[0].name) == ("retry", "Call Bank")
+    assert (retried.kind, retried.children[0].name, retried.draft) == ("retry", "Call Bank", True)
     checkpointed = draft.progress(draft.checkpoint(draft.step("Heavy")))
     assert (checkpointed.kind, checkpointed.children[0].name) == ("checkpoint", "Heavy")
-    assert shape(draft.progress(draft.recovery("Restore"))) == leaf("recovery", "Restore")
+    assert checkpointed.draft
+    restore = draft.progress(draft.recovery("Restore"))
+    assert (restore.kind, restore.name, restore.draft) == ("recovery", "Restore", True)
 
 
 def test_drafts_compose_with_real_nodes() -> None:
@@ -266,8 +286,8 @@ def test_drafts_compose_with_real_nodes() -> None:
         ("pure", "Bump", ()),
         leaf("run_io", "Ship", ("Lost",)),
     ]
-    assert p.children[0].children[2].meta["draft"] is True
-    assert "draft" not in p.children[0].children[0].meta
+    assert p.children[0].children[2].draft is True
+    assert p.children[0].children[0].draft is False
     assert shape(p.children[1]) == ("pure", "Give Up", ())
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from workflows4py import WIO, Caught, DefinitionError, Err, Ok, Result, SignalDef
+from workflows4py import WIO, Caught, DefinitionError, Err, Ok, Result, SignalDef, render
 from workflows4py.engine import Execution, FreshSignal, Redelivery
 
 
@@ -288,7 +288,7 @@ def test_progress_orders_executed_steps() -> None:
     assert [s.result for s in steps] == [Ok(Count(1)), Ok(Count(3)), Ok(Count(4))]
     assert steps[0].index is not None
     assert steps[0].index < steps[1].index < steps[2].index  # type: ignore[operator]
-    assert "Second" in ex2.progress().describe()
+    assert "- [signal] Second (signal add: AddRequest -> Count" in render.text(ex2.progress())
 
 
 def test_nested_sequences_flatten_in_progress() -> None:

@@ -74,8 +74,10 @@ def test_termination_stops_a_started_timer_and_hides_past_signals() -> None:
     assert stopped.wakeup_at() is None
     assert stopped.find_signal("poke") is None
     assert stopped.state == St(1)
-    assert stopped.progress().meta["terminated"] == Terminated("stop", T0)
-    assert "terminated" not in ex.progress().meta
+    assert stopped.progress().terminated == Terminated("stop", T0)
+    assert stopped.progress().frontier() == ()  # nothing is waited on any more
+    assert ex.progress().terminated is None
+    assert [p.kind for p in ex.progress().frontier()] == ["timer"]
 
 
 def test_a_finished_execution_cannot_be_terminated() -> None:

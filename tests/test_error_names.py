@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows4py import WIO, Err, Ok, Result, SignalDef, draft
+from workflows4py import (
+    WIO,
+    Err,
+    Ok,
+    PureProgress,
+    Result,
+    RunIOProgress,
+    SignalDef,
+    SignalProgress,
+    StepProgress,
+    draft,
+    render,
+)
 from workflows4py.engine import Execution
 
 
@@ -68,6 +80,11 @@ review_step = (
 )
 
 
+def errors(step: StepProgress) -> tuple[str, ...]:
+    assert isinstance(step, PureProgress | RunIOProgress | SignalProgress)
+    return step.errors
+
+
 def test_progress_names_declared_errors_in_words() -> None:
     definition = (
         fetch.handle_event_with_error(on_fetched).named("Fetch Commit")
@@ -77,7 +94,7 @@ def test_progress_names_declared_errors_in_words() -> None:
         >> WIO.fail(CommitNotFound())
     )
     steps = Execution.start(definition, S("abc")).progress().children
-    assert [step.errors for step in steps] == [
+    assert [errors(step) for step in steps] == [
         ("Commit Not Found",),
         ("Commit Not Found", "PR Rejected"),
         ("Over Daily Limit",),
@@ -90,14 +107,15 @@ def test_progress_names_declared_errors_in_words() -> None:
 
 def test_draft_error_names_are_used_as_written() -> None:
     sketch = draft.progress(draft.step("Fetch", error="commitNotFound") >> draft.signal("Review"))
-    assert sketch.children[0].errors == ("commitNotFound",)
+    assert errors(sketch.children[0]) == ("commitNotFound",)
 
 
-def test_describe_names_the_error_a_step_failed_with() -> None:
+def test_the_text_tree_names_the_error_a_step_failed_with() -> None:
     definition = fetch.handle_event_with_error(on_fetched).named("Fetch Commit")
     execution = Execution.start(definition, S("nope")).apply_event(Fetched(False))
     assert execution is not None
     assert execution.status == "failed"
-    assert execution.progress().describe() == (
-        "- [run_io] Fetch Commit  ✗ #0 Commit Not Found: CommitNotFound()"
+    assert render.text(execution.progress()) == (
+        "- [run_io] Fetch Commit (may fail with Commit Not Found)  "
+        "✗ #0 Commit Not Found: CommitNotFound()"
     )

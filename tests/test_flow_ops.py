@@ -14,12 +14,16 @@ from workflows4py import (
     Caught,
     Err,
     ExecutionError,
+    ForkProgress,
     InMemoryRuntime,
+    InterruptibleProgress,
+    LoopProgress,
     Ok,
     Result,
     RetryAgain,
     RetryFailure,
     SignalDef,
+    TimerProgress,
     TimerReleased,
     TimerStarted,
     UnexpectedSignal,
@@ -198,8 +202,9 @@ async def test_replay_never_reads_the_clock() -> None:
     inst, clock = await start(wf)
     clock.advance(timedelta(days=30))  # long after the timer: replay must still reproduce it
     await inst.check()
-    progress = await inst.get_progress()
-    assert progress.children[0].meta["resume_at"] == (await inst.get_events())[0].resume_at  # type: ignore[union-attr]
+    timer = (await inst.get_progress()).children[0]
+    assert isinstance(timer, TimerProgress)
+    assert timer.resume_at == (await inst.get_events())[0].resume_at  # type: ignore[union-attr]
 
 
 # -- forks --------------------------------------------------------------------------------------
@@ -222,8 +227,10 @@ async def test_fork_takes_first_matching_branch() -> None:
         inst, _ = await start(effect("a", amount) >> fork)
         assert await inst.query_state() == expected
         chosen = (await inst.get_progress()).children[1]
-        assert chosen.kind == "fork"
-        assert chosen.meta["branches"] == ("Big", "Medium", "Small")
+        assert isinstance(chosen, ForkProgress)
+        assert [b.name for b in chosen.branches] == ["Big", "Medium", "Small"]
+        assert chosen.taken is not None
+        assert chosen.taken.body.result == Ok(expected)
 
 
 async def test_choose_is_a_yes_no_fork() -> None:
@@ -233,7 +240,9 @@ async def test_choose_is_a_yes_no_fork() -> None:
     inst, _ = await start(wf)
     assert (await inst.query_state()).log == ("a", "yes")
     progress = (await inst.get_progress()).children[1]
-    assert progress.meta == {"branches": ("Yes", "No"), "chosen": 0}
+    assert isinstance(progress, ForkProgress)
+    assert [(b.name, b.taken) for b in progress.branches] == [("Yes", True), ("No", False)]
+    assert progress.chosen == 0
 
 
 async def test_fork_without_matching_branch_is_a_clear_error() -> None:
@@ -259,9 +268,10 @@ async def test_loop_repeats_body_until_condition() -> None:
     await inst.deliver_signal(poke, Poke(3))
     assert await inst.query_state() == St(7, ("p", "p", "p", "done"))
     lp = (await inst.get_progress()).children[0]
-    assert lp.kind == "loop"
-    assert lp.meta["iterations"] == 2
+    assert isinstance(lp, LoopProgress)
+    assert lp.restarts == 2
     assert len(lp.children) == 3  # two earlier iterations and the last one
+    assert [(i.number, i.outcome) for i in lp.iterations] == [(1, "No"), (2, "No"), (3, "Yes")]
 
 
 async def test_loop_with_restart_path_and_until_some() -> None:
@@ -395,8 +405,13 @@ async def test_signal_interrupts_running_base() -> None:
     events = await inst.get_events()
     await inst.deliver_signal(poke, Poke(1))  # a redelivery of "first": nothing new
     assert await inst.get_events() == events
-    base = (await inst.get_progress()).children[0]
-    assert base.meta.get("discarded") is True
+    interruptible = await inst.get_progress()
+    assert isinstance(interruptible, InterruptibleProgress)
+    assert interruptible.interrupted
+    assert interruptible.base.result is None  # cut short
+    assert interruptible.trigger.result is not None
+    assert interruptible.handler is not None
+    assert interruptible.handler.result is not None
 
 
 async def test_interruption_impossible_once_base_completed() -> None:

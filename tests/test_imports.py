@@ -100,8 +100,9 @@ BELOW: dict[str, set[str]] = {
     "engine": {"_errors", "serialization", "definition"},
     "stores": {"_errors"},
     "runtime": {"_errors", "serialization", "definition", "engine", "stores"},
-    "cli": {"_errors", "definition", "engine", "stores", "runtime"},
-    "testing": {"_errors", "definition", "engine", "serialization", "stores", "runtime"},
+    "render": {"_errors", "serialization", "definition", "engine"},
+    "cli": {"_errors", "definition", "engine", "stores", "runtime", "render"},
+    "testing": {"_errors", "definition", "engine", "serialization", "stores", "runtime", "render"},
 }
 EDGES = {"workflows4py", "workflows4py.__main__"}  # the top level re-exports every layer
 

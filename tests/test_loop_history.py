@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from test_snapshot import assert_snapshots_continue_like_replay
 
-from workflows4py import WIO, InMemoryRuntime, Ok, SignalDef, Workflow
+from workflows4py import WIO, InMemoryRuntime, LoopProgress, Ok, SignalDef, Workflow
 from workflows4py.definition import KEPT_ITERATIONS, Loop
 from workflows4py.engine import Executed, Execution, decode_execution, encode_execution
 from workflows4py.testing import ReplayCheckedInstance
@@ -103,11 +103,15 @@ def test_a_long_loop_counts_every_iteration_and_keeps_the_last_ones() -> None:
     kept = [h.result for h in executed(loop.history)]
     assert kept == [Ok(Level(n)) for n in range(491, 501)]  # the last ten, in order
     p = ex.progress()
-    assert p.meta["iterations"] == 500
+    assert isinstance(p, LoopProgress)
+    assert p.restarts == 500
     assert len(p.children) == KEPT_ITERATIONS + 1  # the kept iterations and the running one
+    assert [i.number for i in p.iterations] == list(range(491, 502))
     assert [c.executed for c in p.children] == [True] * KEPT_ITERATIONS + [False]
-    assert p.children[0].children == ()
-    assert p.children[0].name == "Raise"
+    assert [i.outcome for i in p.iterations] == ["No"] * KEPT_ITERATIONS + [None]
+    assert p.iterations[0].body.children == ()
+    assert p.iterations[0].body.name == "Raise"
+    assert p.iterations[-1].status == "waiting"
 
 
 def test_the_bound_counts_iterations_with_on_restart_too() -> None:
@@ -120,7 +124,16 @@ def test_the_bound_counts_iterations_with_on_restart_too() -> None:
     assert len(loop.history) == 2 * KEPT_ITERATIONS
     names = [h.node.display_name for h in executed(loop.history)]
     assert names == ["Restart", "Raise"] * KEPT_ITERATIONS  # the oldest kept is a restart
-    assert ex.progress().meta["iterations"] == 31
+    p = ex.progress()
+    assert isinstance(p, LoopProgress)
+    assert p.restarts == 31
+    # the oldest kept run, a restart whose body was dropped, makes no round of its own
+    assert [i.number for i in p.iterations] == list(range(22, 32))
+    assert [i.outcome for i in p.iterations] == ["No"] * 10
+    last = p.iterations[-1]  # its body went round, its restart step awaits
+    assert (last.body.status, last.status) == ("done", "waiting")
+    assert last.on_restart is not None
+    assert (last.on_restart.name, last.on_restart.status) == ("Restart", "waiting")
     assert ex.state == Level(31, 30)
 
 

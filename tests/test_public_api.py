@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "workflows4py.cli",
     "workflows4py.definition",
     "workflows4py.engine",
+    "workflows4py.render",
     "workflows4py.runtime",
     "workflows4py.serialization",
     "workflows4py.stores",

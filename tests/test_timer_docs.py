@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from example_script import run_example
 
-from workflows4py import WIO, InMemoryRuntime, TimerStarted, Workflow
+from workflows4py import WIO, InMemoryRuntime, TimerProgress, TimerStarted, Workflow, render
 from workflows4py.testing import TestClock
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -51,10 +51,16 @@ async def test_a_started_timer_keeps_its_instant_when_the_duration_changes() -> 
     restored = await new.restore_instance("c-1", journal)
     assert await restored.next_wakeup() == due  # the instant recorded in TimerStarted
     timer = (await restored.get_progress()).children[0]
-    assert timer.meta == {"duration": timedelta(days=7), "started_at": START, "resume_at": due}
+    assert timer == TimerProgress(
+        name="Cooling Off",
+        duration=timedelta(days=7),
+        started_at=START,
+        resume_at=due,
+        waiting=True,
+    )
     assert (
-        f"[timer] Cooling Off  ⏲ until {due.isoformat()}"
-        in (await restored.get_progress()).describe()
+        f"[timer] Cooling Off (7d, started {START.isoformat()}, due {due.isoformat()})  … waiting"
+        in render.text(await restored.get_progress())
     )
 
     clock.set(due)
@@ -69,9 +75,13 @@ def test_a_timer_not_started_shows_the_duration_of_the_definition() -> None:
     from workflows4py.engine import Execution
 
     progress = Execution.start(waiting(7).definition, Case("c-3")).progress()
-    assert progress.children[0].meta == {"duration": timedelta(days=7)}
+    timer = progress.children[0]
+    assert isinstance(timer, TimerProgress)
+    assert (timer.duration, timer.started_at, timer.resume_at) == (timedelta(days=7), None, None)
     dynamic = WIO.timer(lambda c: START, input=Case, name="Until")
-    assert Execution.start(dynamic, Case("c-4")).progress().meta == {"duration": None}
+    unknown = Execution.start(dynamic, Case("c-4")).progress()
+    assert isinstance(unknown, TimerProgress)
+    assert unknown.duration is None
 
 
 async def test_a_timer_whose_instant_had_passed_shows_no_negative_wait() -> None:
@@ -82,7 +92,9 @@ async def test_a_timer_whose_instant_had_passed_shows_no_negative_wait() -> None
     runtime = InMemoryRuntime(Late, initial_state=Case("c-5"), clock=TestClock(START))
     case = await runtime.create_instance("c-5")
     assert (await case.get_events())[0] == TimerStarted("Until", START, START - timedelta(hours=1))
-    assert (await case.get_progress()).children[0].meta["duration"] == timedelta(0)
+    timer = (await case.get_progress()).children[0]
+    assert isinstance(timer, TimerProgress)
+    assert timer.duration == timedelta(0)
 
 
 def test_the_timers_inside_example_runs() -> None:

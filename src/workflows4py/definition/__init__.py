@@ -16,6 +16,7 @@ from ._draft import (
     draft_refusal,
     ensure_runnable,
     is_draft,
+    is_draft_part,
 )
 from ._events import (
     SystemEvent,
@@ -144,6 +145,7 @@ __all__ = [
     "event_types",
     "first_leaf",
     "is_draft",
+    "is_draft_part",
     "lint",
     "lint_workflow",
     "pretty_name",

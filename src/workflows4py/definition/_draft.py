@@ -52,6 +52,7 @@ __all__ = [
     "draft_refusal",
     "ensure_runnable",
     "is_draft",
+    "is_draft_part",
 ]
 
 Node = WIO[Any, Any, Any]
@@ -394,6 +395,12 @@ def _part_label(w: Node) -> str | None:
 
 def _draft_parts(definition: Node) -> list[str]:
     return [label for n in definition_nodes(definition) if (label := _part_label(n)) is not None]
+
+
+def is_draft_part(node: WIO[Any, Any, Any]) -> bool:
+    """True when ``node`` itself (not what is below it) is a draft: a draft leaf, or a
+    choice, loop, for-each, parallel, retry or checkpoint whose code is not written yet."""
+    return _part_label(node) is not None
 
 
 def is_draft(definition: WIO[Any, Any, Any]) -> bool:

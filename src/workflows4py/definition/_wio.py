@@ -1169,6 +1169,7 @@ class Retry(WIO[Any, Any, Any]):
     # -- progress (stateful only)
     state: Any = UNSET
     not_before: datetime | None = None
+    failed_attempts: int = 0  # the retry events taken
     kind: ClassVar[str] = "retry"
 
 

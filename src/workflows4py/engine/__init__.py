@@ -2,7 +2,9 @@
 
 An ``Execution`` is an immutable snapshot of one instance; a runtime asks it what to do
 next (``RunEffect``, ``Record``), performs the I/O and feeds the event back. The progress
-model (``StepProgress``) and the sealed snapshots of executions are computed here too.
+model (``StepProgress`` and its one subclass per node kind; ``progress_of`` a definition,
+``progress_at`` an event of a journal) and the sealed snapshots of executions are computed
+here too.
 Importing this package registers every node's semantics, drafts' included (``draft``).
 """
 
@@ -17,8 +19,35 @@ from ._execution import (
     Record,
     Redelivery,
     RunEffect,
+    progress_at,
+    progress_of,
 )
-from ._progress import StepProgress
+from ._progress import (
+    PROGRESS_JSON_VERSION,
+    CheckpointProgress,
+    DynamicProgress,
+    EmbeddedProgress,
+    EndProgress,
+    ForEachElementProgress,
+    ForEachProgress,
+    ForkBranchProgress,
+    ForkProgress,
+    HandleErrorProgress,
+    InterruptibleProgress,
+    LoopIterationProgress,
+    LoopProgress,
+    ParallelProgress,
+    ParkedMark,
+    ProgressStatus,
+    PureProgress,
+    RecoveryProgress,
+    RetryProgress,
+    RunIOProgress,
+    SequenceProgress,
+    SignalProgress,
+    StepProgress,
+    TimerProgress,
+)
 from ._snapshot import (
     SnapshotError,
     SnapshotRefused,
@@ -33,22 +62,47 @@ from ._snapshot import (
 )
 
 __all__ = [
+    "PROGRESS_JSON_VERSION",
+    "CheckpointProgress",
     "Drafts",
+    "DynamicProgress",
+    "EmbeddedProgress",
+    "EndProgress",
     "Executed",
     "Execution",
+    "ForEachElementProgress",
+    "ForEachProgress",
+    "ForkBranchProgress",
+    "ForkProgress",
     "FreshSignal",
+    "HandleErrorProgress",
+    "InterruptibleProgress",
+    "LoopIterationProgress",
+    "LoopProgress",
+    "ParallelProgress",
+    "ParkedMark",
+    "ProgressStatus",
+    "PureProgress",
     "Record",
+    "RecoveryProgress",
     "Redelivery",
+    "RetryProgress",
     "RunEffect",
+    "RunIOProgress",
+    "SequenceProgress",
+    "SignalProgress",
     "SnapshotError",
     "SnapshotRefused",
     "StepProgress",
+    "TimerProgress",
     "decode_execution",
     "decode_snapshot",
     "draft",
     "encode_execution",
     "event_digest",
     "fingerprint",
+    "progress_at",
+    "progress_of",
     "seal",
     "snapshot_types",
     "unseal",

@@ -18,6 +18,7 @@ from workflows4py.definition import (
     Ok,
     Pure,
     RunIO,
+    TimerReleased,
     Transform,
 )
 
@@ -38,7 +39,19 @@ from ._core import (
     settled,
     state_of,
 )
-from ._progress import StepProgress
+from ._progress import (
+    DynamicProgress,
+    EndProgress,
+    HandleErrorProgress,
+    PureProgress,
+    RunIOProgress,
+    SequenceProgress,
+    SignalProgress,
+    StepProgress,
+    TimerProgress,
+    declared_errors,
+    waits,
+)
 
 __all__ = ["caught"]
 
@@ -53,8 +66,11 @@ class _Executed(Semantics[Executed]):
     def children(self, w: Executed, f: Frame) -> Iterator[tuple[Node, Frame]]:
         yield w.node, f
 
-    def progress(self, w: Executed) -> StepProgress:
-        return replace(progress(w.node), result=w.result, index=w.index)
+    def progress(self, w: Executed, active: bool) -> StepProgress:
+        done = replace(progress(w.node, False), result=w.result, index=w.index)
+        if isinstance(done, TimerProgress) and isinstance(w.event, TimerReleased):
+            return replace(done, released_at=w.event.released_at)
+        return done
 
 
 @register(Pure)
@@ -62,8 +78,8 @@ class _Pure(Semantics[Pure]):
     def advance(self, w: Pure, f: Frame, c: Ctx) -> Node:
         return c.done(w, w.fn(f.input), f.input)
 
-    def progress(self, w: Pure) -> StepProgress:
-        return StepProgress(kind="pure", name=w.display_name, errors=w.errors)
+    def progress(self, w: Pure, active: bool) -> StepProgress:
+        return PureProgress(name=w.display_name, errors=w.errors)
 
 
 @register(RunIO)
@@ -76,8 +92,8 @@ class _RunIO(Semantics[RunIO]):
     def frontier(self, w: RunIO, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)
 
-    def progress(self, w: RunIO) -> StepProgress:
-        return StepProgress(kind="run_io", name=w.display_name, errors=w.errors)
+    def progress(self, w: RunIO, active: bool) -> StepProgress:
+        return RunIOProgress(name=w.display_name, errors=w.errors, waiting=active)
 
 
 @register(HandleSignal)
@@ -90,12 +106,16 @@ class _HandleSignal(Semantics[HandleSignal]):
     def frontier(self, w: HandleSignal, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)
 
-    def progress(self, w: HandleSignal) -> StepProgress:
-        return StepProgress(
-            kind="signal",
-            name=w.display_name or f"Handle {w.signal.name}",
-            signal=w.signal.id,
+    def progress(self, w: HandleSignal, active: bool) -> StepProgress:
+        signal = w.signal
+        return SignalProgress(
+            name=w.display_name or f"Handle {signal.name}",
+            signal_id=signal.id,
+            signal_name=signal.name,
+            request=signal.request.__qualname__,
+            response=None if signal.response is None else signal.response.__qualname__,
             errors=w.errors,
+            waiting=active,
         )
 
 
@@ -169,19 +189,21 @@ class _Chain(Semantics[Chain]):
         if w.current is not None:
             yield w.current, frame
 
-    def progress(self, w: Chain) -> StepProgress:
-        parts: list[Node] = list(w.done)
+    def progress(self, w: Chain, active: bool) -> StepProgress:
+        parts: list[tuple[Node, bool]] = [(step, False) for step in w.done]
         if w.current is not None:
-            parts.append(w.current)
-        parts.extend(w.steps[len(parts) :])
+            parts.append((w.current, active))
+        elif not w.done:  # not started (an interruption's flow): its first step awaits
+            parts.append((w.steps[0], active))
+        parts.extend((step, False) for step in w.steps[len(parts) :])
         steps: list[StepProgress] = []
-        for part in parts:
-            p = progress(part)
-            if p.kind == "sequence":  # a sequence inside a map or a transform reads flat too
-                steps.extend(p.children)
+        for part, part_active in parts:
+            p = progress(part, part_active)
+            if isinstance(p, SequenceProgress):  # a sequence in a map or a transform: flat
+                steps.extend(p.steps)
             else:
                 steps.append(p)
-        return StepProgress(kind="sequence", name=None, children=tuple(steps))
+        return SequenceProgress(steps=tuple(steps), waiting=waits(tuple(steps)))
 
 
 @register(FlatMap)
@@ -227,9 +249,11 @@ class _FlatMap(Semantics[FlatMap]):
         if w.next is not None and isinstance(w.base, Executed) and isinstance(w.base.result, Ok):
             yield w.next, f.same_state(w.base.result.value)
 
-    def progress(self, w: FlatMap) -> StepProgress:
-        parts = (progress(w.base),) + ((progress(w.next),) if w.next is not None else ())
-        return StepProgress(kind="dynamic", name=None, children=parts)
+    def progress(self, w: FlatMap, active: bool) -> StepProgress:
+        base = progress(w.base, active)
+        then = None if w.next is None else progress(w.next, active)
+        node = DynamicProgress(base=base, then=then)
+        return replace(node, waiting=waits(node.children))
 
 
 @register(Transform)
@@ -246,8 +270,8 @@ class _Transform(OneChild[Transform]):
             result = Ok(w.out_fn(f.input, result.value))
         return c.done(replace(w, base=base), result, f.input)
 
-    def progress(self, w: Transform) -> StepProgress:
-        return progress(w.base)
+    def progress(self, w: Transform, active: bool) -> StepProgress:
+        return progress(w.base, active)
 
 
 def caught(failed: Executed, f: Frame) -> Caught[Any, Any]:
@@ -301,13 +325,19 @@ class _HandleErrorWith(Semantics[HandleErrorWith]):
         if (hf := self._handler_frame(w, f)) is not None:
             yield w.handler, hf
 
-    def progress(self, w: HandleErrorWith) -> StepProgress:
-        return StepProgress(
-            kind="handle_error", name=None, children=(progress(w.base), progress(w.handler))
+    def progress(self, w: HandleErrorWith, active: bool) -> StepProgress:
+        base = progress(w.base, active)
+        failed = isinstance(w.base, Executed) and not isinstance(w.base.result, Ok)
+        handler = progress(w.handler, active and failed)
+        return HandleErrorProgress(
+            base=base,
+            handler=handler,
+            handled=declared_errors(base),
+            waiting=waits((base, handler)),
         )
 
 
 @register(End)
 class _End(Semantics[End]):
-    def progress(self, w: End) -> StepProgress:
-        return StepProgress(kind="end", name=None)
+    def progress(self, w: End, active: bool) -> StepProgress:
+        return EndProgress(waiting=active)

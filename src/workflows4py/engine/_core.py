@@ -1,9 +1,10 @@
 """The engine's vocabulary and dispatch: frames, leaves, completed nodes, per-node semantics.
 
-Each node type registers a :class:`Semantics` that knows five things about it: how to make
+Each node type registers a :class:`Semantics` that knows six things about it: how to make
 progress without events (``advance``), how to take an event (``apply``), which leaf steps
-await now (``frontier``), what the workflow state is inside it (``state``), and which
-children it has (``children``, for walks over executed steps). Everything is pure.
+await now (``frontier``), what the workflow state is inside it (``state``), which
+children it has (``children``, for walks over executed steps), and its progress model
+(``progress``). Everything is pure.
 """
 
 from __future__ import annotations
@@ -161,7 +162,9 @@ class Semantics(Generic[N]):
     def children(self, w: N, f: Frame) -> Iterator[tuple[WIO[Any, Any, Any], Frame]]:
         return iter(())
 
-    def progress(self, w: N) -> StepProgress:
+    def progress(self, w: N, active: bool) -> StepProgress:
+        """The progress of ``w``; ``active`` when the instance runs it now (its steps
+        not completed may be waited on), False for a part not reached or a definition."""
         raise NotImplementedError
 
 
@@ -221,8 +224,9 @@ def children(w: WIO[Any, Any, Any], f: Frame) -> Iterator[tuple[WIO[Any, Any, An
     return _SEMANTICS[type(w)].children(w, f)
 
 
-def progress(w: WIO[Any, Any, Any]) -> StepProgress:
-    return _SEMANTICS[type(w)].progress(w)
+def progress(w: WIO[Any, Any, Any], active: bool) -> StepProgress:
+    """The progress model of ``w`` (see :meth:`Semantics.progress`)."""
+    return _SEMANTICS[type(w)].progress(w, active)
 
 
 def apply_current(

@@ -20,17 +20,20 @@ from workflows4py.definition import (
     draft_refusal,
 )
 
-from ._core import Ctx, Frame, Leaf, Semantics, progress, register
-from ._progress import StepProgress
+from ._core import Ctx, Frame, Leaf, Semantics, register
+from ._execution import progress_of
+from ._progress import (
+    RecoveryProgress,
+    RunIOProgress,
+    SignalProgress,
+    StepProgress,
+    TimerProgress,
+)
 
 __all__ = ["Drafts", "draft"]
 
 Node = WIO[Any, Any, Any]
 N = TypeVar("N", bound=WIO[Any, Any, Any])
-
-
-def _meta(description: str | None, **extra: Any) -> dict[str, Any]:
-    return {"draft": True, "description": description, **extra}
 
 
 class _Refusing(Semantics[N]):
@@ -48,36 +51,37 @@ class _Refusing(Semantics[N]):
 
 @register(DraftStep)
 class _DraftStepSemantics(_Refusing[DraftStep]):
-    def progress(self, w: DraftStep) -> StepProgress:
-        return StepProgress(
-            kind="run_io", name=w.display_name, errors=w.errors, meta=_meta(w.description)
+    def progress(self, w: DraftStep, active: bool) -> StepProgress:
+        return RunIOProgress(
+            name=w.display_name, errors=w.errors, description=w.description, draft=True
         )
 
 
 @register(DraftSignal)
 class _DraftSignalSemantics(_Refusing[DraftSignal]):
-    def progress(self, w: DraftSignal) -> StepProgress:
-        return StepProgress(
-            kind="signal",
+    def progress(self, w: DraftSignal, active: bool) -> StepProgress:
+        return SignalProgress(
             name=w.step_name,
-            signal=w.awaited,
+            signal_id=None,
+            signal_name=w.awaited,
             errors=w.errors,
-            meta=_meta(w.description),
+            description=w.description,
+            draft=True,
         )
 
 
 @register(DraftTimer)
 class _DraftTimerSemantics(_Refusing[DraftTimer]):
-    def progress(self, w: DraftTimer) -> StepProgress:
-        return StepProgress(
-            kind="timer", name=w.display_name, meta=_meta(w.description, duration=w.static)
+    def progress(self, w: DraftTimer, active: bool) -> StepProgress:
+        return TimerProgress(
+            name=w.display_name, duration=w.static, description=w.description, draft=True
         )
 
 
 @register(DraftRecovery)
 class _DraftRecoverySemantics(_Refusing[DraftRecovery]):
-    def progress(self, w: DraftRecovery) -> StepProgress:
-        return StepProgress(kind="recovery", name=w.display_name, meta=_meta(w.description))
+    def progress(self, w: DraftRecovery, active: bool) -> StepProgress:
+        return RecoveryProgress(name=w.display_name, description=w.description, draft=True)
 
 
 class Drafts(DraftBuilders):
@@ -87,14 +91,15 @@ class Drafts(DraftBuilders):
 
     @staticmethod
     def progress(definition: WIO[Any, Any, Any]) -> StepProgress:
-        """The progress model of a definition that has not run: what diagrams draw.
+        """The progress model of a definition that has not run: what diagrams draw (the same
+        as :func:`progress_of`).
 
-        Works for drafts and real definitions alike; draft leaves carry
-        ``meta["draft"] = True`` and their description.
+        Works for drafts and real definitions alike; draft parts have ``draft`` set, and
+        draft steps their ``description``.
         """
         if not isinstance(definition, WIO):
             raise DefinitionError(f"draft: definition must be a WIO, got {definition!r}")
-        return progress(definition)
+        return progress_of(definition)
 
 
 draft: Drafts = Drafts()

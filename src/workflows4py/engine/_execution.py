@@ -13,12 +13,14 @@ future step; an event nothing on the frontier accepts is reported, not skipped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from workflows4py._errors import DefinitionError, UnexpectedEvent
 from workflows4py.definition import (
+    WIO,
     Checkpoint,
     HandleSignal,
     Ok,
@@ -32,6 +34,7 @@ from workflows4py.definition import (
     Timer,
     TimerReleased,
     TimerStarted,
+    Workflow,
 )
 
 from . import _basic, _ops  # noqa: F401 - they register the node semantics
@@ -46,6 +49,8 @@ __all__ = [
     "Redelivery",
     "RunEffect",
     "Status",
+    "progress_at",
+    "progress_of",
 ]
 
 Status = Literal["awaiting", "finished", "failed", "terminated"]
@@ -160,6 +165,30 @@ class Execution:
     @property
     def _root(self) -> Frame:
         return Frame.root(self.initial_state)
+
+    @classmethod
+    def replay(
+        cls, definition: Any, initial_state: Any, events: Iterable[Any], *, instance_id: str = ""
+    ) -> Execution:
+        """The instance started from ``initial_state`` after ``events``, applied in order.
+
+        Pure, as the runtimes' own replay: an event that no step awaiting accepts raises
+        UnexpectedEvent, numbered from 1 (``instance_id`` names the instance in it).
+        """
+        execution = cls.start(definition, initial_state)
+        for sequence, event in enumerate(events, 1):
+            nxt = execution.apply_event(event)
+            if nxt is None:
+                raise UnexpectedEvent(
+                    instance_id=instance_id,
+                    sequence=sequence,
+                    event_type=type(event).__qualname__,
+                    expected=", ".join(t.__qualname__ for t in execution.expected_events())
+                    or "nothing",
+                    steps=execution.awaiting_steps(),
+                )
+            execution = nxt
+        return execution
 
     @classmethod
     def start(cls, definition: Any, initial_state: Any) -> Execution:
@@ -356,12 +385,44 @@ class Execution:
         return state_of(self.tree, self._root)
 
     def progress(self) -> StepProgress:
-        """What ran, with which result and in which order, and what is still ahead.
+        """What ran, with which result and in which order, what the instance waits on now
+        and what is still ahead.
 
-        Once terminated, the root carries ``meta["terminated"]``: the :class:`Terminated`
-        event.
+        Once terminated, the root carries the :class:`Terminated` event (``terminated``)
+        and nothing is waited on.
         """
-        root = progress(self.tree)
+        root = progress(self.tree, self.terminated is None)
         if self.terminated is None:
             return root
-        return replace(root, meta={**root.meta, "terminated": self.terminated})
+        return replace(root, terminated=self.terminated)
+
+
+def _definition(definition: WIO[Any, Any, Any] | type[Workflow[Any, Any]]) -> WIO[Any, Any, Any]:
+    if isinstance(definition, type) and issubclass(definition, Workflow):
+        return definition.definition
+    if not isinstance(definition, WIO):
+        raise DefinitionError(f"expected a definition or a Workflow subclass, got {definition!r}")
+    return definition
+
+
+def progress_of(definition: WIO[Any, Any, Any] | type[Workflow[Any, Any]]) -> StepProgress:
+    """The progress model of a definition (or a Workflow subclass's) with nothing run:
+    every node pending. Drafts have one too (their draft parts marked ``draft``)."""
+    return progress(_definition(definition), False)
+
+
+def progress_at(
+    definition: WIO[Any, Any, Any] | type[Workflow[Any, Any]],
+    initial_state: Any,
+    events: Sequence[Any],
+    count: int,
+) -> StepProgress:
+    """The progress of an instance started from ``initial_state`` as it was after the first
+    ``count`` of its ``events`` (decoded, oldest first): a pure replay from the start.
+
+    ValueError unless ``0 <= count <= len(events)``; UnexpectedEvent as
+    :meth:`Execution.replay`.
+    """
+    if type(count) is not int or not 0 <= count <= len(events):
+        raise ValueError(f"count must be between 0 and {len(events)}, got {count!r}")
+    return Execution.replay(_definition(definition), initial_state, events[:count]).progress()

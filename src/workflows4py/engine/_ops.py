@@ -29,6 +29,7 @@ from workflows4py.definition import (
     TimerReleased,
     TimerStarted,
     first_leaf,
+    is_draft_part,
 )
 
 from ._core import (
@@ -50,7 +51,24 @@ from ._core import (
     settled,
     state_of,
 )
-from ._progress import StepProgress
+from ._progress import (
+    CheckpointProgress,
+    EmbeddedProgress,
+    ForEachElementProgress,
+    ForEachProgress,
+    ForkBranchProgress,
+    ForkProgress,
+    InterruptibleProgress,
+    LoopIterationProgress,
+    LoopProgress,
+    ParallelProgress,
+    RecoveryProgress,
+    RetryProgress,
+    SequenceProgress,
+    StepProgress,
+    TimerProgress,
+    waits,
+)
 
 __all__: list[str] = []
 
@@ -87,19 +105,18 @@ class _Timer(Semantics[Timer]):
     def frontier(self, w: Timer, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)
 
-    def progress(self, w: Timer) -> StepProgress:
+    def progress(self, w: Timer, active: bool) -> StepProgress:
         # once started, the instants of its TimerStarted event are what holds, whatever
         # the duration in the definition now (a deploy may have changed it)
-        meta: dict[str, Any]
         if w.started_at is not None and w.resume_at is not None:
-            meta = {
-                "duration": max(w.resume_at - w.started_at, timedelta(0)),
-                "started_at": w.started_at,
-                "resume_at": w.resume_at,
-            }
-        else:
-            meta = {"duration": w.static}
-        return StepProgress(kind="timer", name=w.display_name, meta=meta)
+            return TimerProgress(
+                name=w.display_name,
+                duration=max(w.resume_at - w.started_at, timedelta(0)),
+                started_at=w.started_at,
+                resume_at=w.resume_at,
+                waiting=active,
+            )
+        return TimerProgress(name=w.display_name, duration=w.static, waiting=active)
 
 
 @register(Fork)
@@ -144,13 +161,30 @@ class _Fork(Semantics[Fork]):
         if w.current is not None:
             yield w.current, self._frame(w, f)
 
-    def progress(self, w: Fork) -> StepProgress:
-        branches = tuple(
-            progress(w.current if i == w.chosen and w.current is not None else b.wio)
-            for i, b in enumerate(w.branches)
+    def progress(self, w: Fork, active: bool) -> StepProgress:
+        branches: list[ForkBranchProgress] = []
+        for i, b in enumerate(w.branches):
+            taken = i == w.chosen
+            body = progress(w.current, active) if taken and w.current is not None else None
+            if body is None:
+                body = progress(b.wio, False)
+            branches.append(
+                ForkBranchProgress(
+                    name=b.name,
+                    taken=taken,
+                    body=body,
+                    result=body.result,
+                    index=body.index,
+                    waiting=body.waiting,
+                )
+            )
+        return ForkProgress(
+            name=w.display_name,
+            branches=tuple(branches),
+            chosen=w.chosen,
+            waiting=waits(tuple(branches)),
+            draft=is_draft_part(w),
         )
-        meta = {"branches": tuple(b.name for b in w.branches), "chosen": w.chosen}
-        return StepProgress(kind="fork", name=w.display_name, children=branches, meta=meta)
 
 
 def _ran(w: Loop, run: Node, current: Node, phase: str, phase_input: Any) -> Loop:
@@ -244,17 +278,17 @@ class _Loop(Semantics[Loop]):
         if w.current is not None:
             yield w.current, self._frame(w, f)
 
-    def progress(self, w: Loop) -> StepProgress:
-        parts = [progress(p) for p in w.history]
-        parts.append(progress(w.current if w.current is not None else w.body))
-        meta = {
-            "release": w.release_name,
-            "restart": w.restart_name,
-            "iterations": w.finished if w.on_restart is None else (w.finished + 1) // 2,
-            "body": progress(w.body),
-            "on_restart": progress(w.on_restart) if w.on_restart is not None else None,
-        }
-        return StepProgress(kind="loop", name=w.display_name, children=tuple(parts), meta=meta)
+    def progress(self, w: Loop, active: bool) -> StepProgress:
+        iterations = tuple(_iterations(w, active))
+        return LoopProgress(
+            name=w.display_name,
+            release=w.release_name,
+            restart=w.restart_name,
+            restarts=w.finished if w.on_restart is None else (w.finished + 1) // 2,
+            iterations=iterations,
+            waiting=waits(iterations),
+            draft=is_draft_part(w),
+        )
 
 
 @register(Parallel)
@@ -295,9 +329,13 @@ class _Parallel(Semantics[Parallel]):
         for branch in w.branches:
             yield branch, f
 
-    def progress(self, w: Parallel) -> StepProgress:
-        return StepProgress(
-            kind="parallel", name=w.display_name, children=tuple(progress(b) for b in w.branches)
+    def progress(self, w: Parallel, active: bool) -> StepProgress:
+        branches = tuple(progress(b, active) for b in w.branches)
+        return ParallelProgress(
+            name=w.display_name,
+            branches=branches,
+            waiting=waits(branches),
+            draft=is_draft_part(w),
         )
 
 
@@ -362,13 +400,17 @@ class _ForEach(Semantics[ForEach]):
         for k, e, sub in w.running or ():
             yield sub, self._frame(w, f, k, e)
 
-    def progress(self, w: ForEach) -> StepProgress:
-        elements = tuple(
-            replace(progress(sub), meta={**progress(sub).meta, "key": k})
-            for k, _, sub in w.running or ()
+    def progress(self, w: ForEach, active: bool) -> StepProgress:
+        elements = None
+        if w.running is not None:
+            elements = tuple(_element(k, progress(sub, active)) for k, _, sub in w.running)
+        return ForEachProgress(
+            name=w.display_name,
+            body=progress(w.body, False),
+            elements=elements,
+            waiting=waits(elements or ()),
+            draft=is_draft_part(w),
         )
-        meta = {"body": progress(w.body), "keys": tuple(k for k, _, _ in w.running or ())}
-        return StepProgress(kind="for_each", name=w.display_name, children=elements, meta=meta)
 
 
 @register(Embedded)
@@ -405,8 +447,9 @@ class _Embedded(Semantics[Embedded]):
     def children(self, w: Embedded, f: Frame) -> Iterator[tuple[Node, Frame]]:
         yield w.inner, self._frame(w, f)
 
-    def progress(self, w: Embedded) -> StepProgress:
-        return StepProgress(kind="embedded", name=w.display_name, children=(progress(w.inner),))
+    def progress(self, w: Embedded, active: bool) -> StepProgress:
+        inner = progress(w.inner, active)
+        return EmbeddedProgress(name=w.display_name, inner=inner, waiting=inner.waiting)
 
 
 @register(Interruptible)
@@ -448,11 +491,17 @@ class _Interruptible(Semantics[Interruptible]):
         yield w.base, f
         yield w.flow, self._flow_frame(w, f)
 
-    def progress(self, w: Interruptible) -> StepProgress:
-        base = progress(w.base)
-        if w.interrupted:
-            base = replace(base, meta={**base.meta, "discarded": True})
-        return StepProgress(kind="interruptible", name=None, children=(base, progress(w.flow)))
+    def progress(self, w: Interruptible, active: bool) -> StepProgress:
+        base = progress(w.base, active and not w.interrupted)
+        trigger, handler = _split_flow(progress(w.flow, active))
+        parts = (base, trigger) if handler is None else (base, trigger, handler)
+        return InterruptibleProgress(
+            base=base,
+            trigger=trigger,
+            handler=handler,
+            interrupted=w.interrupted,
+            waiting=waits(parts),
+        )
 
 
 @register(Checkpoint)
@@ -483,8 +532,10 @@ class _Checkpoint(Semantics[Checkpoint]):
     def children(self, w: Checkpoint, f: Frame) -> Iterator[tuple[Node, Frame]]:
         yield w.base, f
 
-    def progress(self, w: Checkpoint) -> StepProgress:
-        return StepProgress(kind="checkpoint", name=None, children=(progress(w.base),))
+    def progress(self, w: Checkpoint, active: bool) -> StepProgress:
+        base = progress(w.base, active)
+        ready = active and isinstance(w.base, Executed)  # the checkpoint event is to record
+        return CheckpointProgress(base=base, waiting=ready or base.waiting, draft=is_draft_part(w))
 
 
 @register(Recovery)
@@ -499,8 +550,8 @@ class _Recovery(Semantics[Recovery]):
     def frontier(self, w: Recovery, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)
 
-    def progress(self, w: Recovery) -> StepProgress:
-        return StepProgress(kind="recovery", name=w.display_name)
+    def progress(self, w: Recovery, active: bool) -> StepProgress:
+        return RecoveryProgress(name=w.display_name, waiting=active)
 
 
 @register(Retry)
@@ -520,17 +571,98 @@ class _Retry(OneChild[Retry]):
             decision: RetryAgain[Any] | Result[Any, Any] = policy.handle_event(
                 f.input, event, w.state
             )
+            failed = w.failed_attempts + 1
             if isinstance(decision, RetryAgain):
-                return replace(w, state=decision.state, not_before=decision.at)
+                return replace(
+                    w, state=decision.state, not_before=decision.at, failed_attempts=failed
+                )
             if isinstance(decision, Ok | Err):
-                return c.done(w, decision, f.input, event)
+                return c.done(replace(w, failed_attempts=failed), decision, f.input, event)
             raise ExecutionError(
                 f"retry handle_event returned {decision!r}; expected RetryAgain, Ok or Err"
             )
         return super().apply(w, f, event, c)
 
-    def progress(self, w: Retry) -> StepProgress:
-        meta: dict[str, Any] = {"stateful": isinstance(w.policy, StatefulRetry)}
-        if w.state is not UNSET and isinstance(w.policy, StatefulRetry):
-            meta["state"] = w.state
-        return StepProgress(kind="retry", name=None, children=(progress(w.base),), meta=meta)
+    def progress(self, w: Retry, active: bool) -> StepProgress:
+        base = progress(w.base, active)
+        if not isinstance(w.policy, StatefulRetry):
+            return RetryProgress(
+                base=base, policy="stateless", waiting=base.waiting, draft=is_draft_part(w)
+            )
+        return RetryProgress(
+            base=base,
+            policy="stateful",
+            failed_attempts=w.failed_attempts,
+            state=None if w.state is UNSET else w.state,
+            not_before=w.not_before,
+            waiting=base.waiting,
+        )
+
+
+def _element(key: str, body: StepProgress) -> ForEachElementProgress:
+    return ForEachElementProgress(
+        key=key, body=body, result=body.result, index=body.index, waiting=body.waiting
+    )
+
+
+def _split_flow(flow: StepProgress) -> tuple[StepProgress, StepProgress | None]:
+    """An interruption's flow as its trigger (its first step) and the rest, if any."""
+    if not isinstance(flow, SequenceProgress):
+        return flow, None
+    trigger, *rest = flow.steps
+    if not rest:
+        return trigger, None
+    if len(rest) == 1:
+        return trigger, rest[0]
+    ended = any(step.executed for step in rest)
+    handler = SequenceProgress(
+        steps=tuple(rest),
+        result=flow.result if ended else None,
+        index=flow.index if ended else None,
+        waiting=waits(tuple(rest)),
+    )
+    return trigger, handler
+
+
+def _iterations(w: Loop, active: bool) -> list[LoopIterationProgress]:
+    """The kept rounds of a loop: each body run, then its restart run (or the restart step
+    ahead while the round is undecided); a round whose body was dropped is left out."""
+    two = w.on_restart is not None
+    if w.current is None:  # not started: the first round, ahead
+        restart = None if w.on_restart is None else progress(w.on_restart, False)
+        return [LoopIterationProgress(number=1, body=progress(w.body, False), on_restart=restart)]
+    first = w.finished - len(w.history)
+    runs = [*w.history, w.current]
+    rounds: dict[int, list[StepProgress]] = {}
+    for i, run in enumerate(runs):
+        number = first + i  # the run's number among all runs of the loop
+        p = progress(run, active and run is w.current)
+        if not two:
+            rounds[number + 1] = [p]
+        elif number % 2 == 0:
+            rounds[number // 2 + 1] = [p]
+        elif number // 2 + 1 in rounds:
+            rounds[number // 2 + 1].append(p)
+    last = max(rounds)
+    found: list[LoopIterationProgress] = []
+    for number, parts in rounds.items():
+        body, restart = parts[0], parts[1] if len(parts) > 1 else None
+        went_on = number != last or restart is not None
+        outcome: str | None = None
+        if isinstance(body.result, Ok):
+            outcome = w.restart_name if went_on else w.release_name
+        elif body.result is None and w.on_restart is not None:
+            restart = progress(w.on_restart, False)  # ahead while the round is undecided
+        end = restart if two and outcome == w.restart_name else body
+        found.append(
+            LoopIterationProgress(
+                number=number,
+                outcome=outcome,
+                body=body,
+                on_restart=restart,
+                result=None if end is None else end.result,
+                index=None if end is None else end.index,
+                waiting=waits(tuple(x for x in (body, restart) if x is not None)),
+            )
+        )
+    return found

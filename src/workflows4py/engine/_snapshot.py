@@ -58,6 +58,7 @@ from workflows4py.definition import (
     Parallel,
     Retry,
     SignalDef,
+    StatefulRetry,
     Terminated,
     Timer,
     TimerReleased,
@@ -448,7 +449,12 @@ def _overlay(w: Node, t: SnapshotTypes) -> Any:
                 "in": t.enc(w.flow_input),
             }
         case Retry():
-            return {"base": _overlay(w.base, t), "state": t.enc(w.state), "nb": t.enc(w.not_before)}
+            return {
+                "base": _overlay(w.base, t),
+                "state": t.enc(w.state),
+                "nb": t.enc(w.not_before),
+                "a": w.failed_attempts,
+            }
     return 0  # a leaf that has not run: the definition node itself
 
 
@@ -536,11 +542,19 @@ def _lay(d: Node, o: Any, t: SnapshotTypes) -> Node:
                 flow_input=t.dec(o["in"]),
             )
         case Retry():
+            # "a" (the failed attempts a stateful retry recorded) came after format 3 did;
+            # a stateful retry's snapshot without it is rebuilt from the journal
+            attempts = o.get("a")
+            if attempts is None:
+                if isinstance(d.policy, StatefulRetry):
+                    raise SnapshotRefused("a stateful retry without its count of failed attempts")
+                attempts = 0
             return dataclasses.replace(
                 d,
                 base=_lay(d.base, o["base"], t),
                 state=t.dec(o["state"]),
                 not_before=t.dec(o["nb"]),
+                failed_attempts=attempts,
             )
     raise SnapshotError(f"overlay does not fit a {d.kind} node")
 

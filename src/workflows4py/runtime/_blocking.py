@@ -167,6 +167,12 @@ class BlockingInstance(Generic[S, Ev]):
     def get_progress(self) -> StepProgress:
         return self._portal.run(self._async.get_progress)
 
+    def progress_at(self, sequence: int) -> StepProgress:
+        return self._portal.run(lambda: self._async.progress_at(sequence))
+
+    def state_at(self, sequence: int) -> S:
+        return self._portal.run(lambda: self._async.state_at(sequence))
+
     def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         return self._portal.run(self._async.expected_signals)
 

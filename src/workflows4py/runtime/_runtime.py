@@ -763,6 +763,35 @@ class WorkflowInstance(Generic[S, Ev]):
         """Which steps ran, with what result and in which order."""
         return (await self._host._observe(self._id)).execution.progress()
 
+    async def progress_at(self, sequence: int) -> StepProgress:
+        """The progress as it was after the first ``sequence`` entries of the journal
+        (0 to its length; ValueError otherwise), replayed from the start without running
+        anything. A start entry holds the initial state and no event: after it, the
+        progress is the one after none."""
+        return (await self._replayed(sequence)).progress()
+
+    async def state_at(self, sequence: int) -> S:
+        """The state as it was after the first ``sequence`` entries of the journal (as
+        :meth:`progress_at`)."""
+        state: S = (await self._replayed(sequence)).state
+        return state
+
+    async def _replayed(self, sequence: int) -> Execution:
+        journal = await self._host._journal(self._id)
+        if type(sequence) is not int or not 0 <= sequence <= len(journal):
+            raise ValueError(
+                f"sequence must be between 0 and {len(journal)} (the journal of instance "
+                f"{self._id!r}), got {sequence!r}"
+            )
+        inner = await self._host._observe(self._id)
+        events = inner.decode_all(journal[:sequence])
+        return Execution.replay(
+            inner.workflow.definition,
+            inner.execution.initial_state,
+            events,
+            instance_id=self._id,
+        )
+
     async def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         """Signals a step awaits now."""
         return (await self._host._observe(self._id)).execution.expected_signals()

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from workflows4py.definition import Result, SignalDef, SystemEvent, Terminated
 from workflows4py.engine import StepProgress
+from workflows4py.render import text
 from workflows4py.runtime import InMemoryRuntime, InstanceStatus, UnexpectedSignal, WorkflowInstance
 from workflows4py.stores import JournalEntry
 
@@ -47,7 +48,7 @@ async def assert_replay_matches(
         if live != replayed:
             detail = ""
             if isinstance(live, StepProgress) and isinstance(replayed, StepProgress):
-                detail = f"\nlive:\n{live.describe()}\nreplayed:\n{replayed.describe()}"
+                detail = f"\nlive:\n{text(live)}\nreplayed:\n{text(replayed)}"
             raise AssertionError(
                 f"replay of {instance.id!r} after {len(journal)} events differs in {what}: "
                 f"live {live!r} != replayed {replayed!r}{detail}"
