@@ -370,13 +370,15 @@ def test_the_type_table_is_closed() -> None:
 
 
 def test_no_module_of_the_library_imports_by_a_name_found_in_data() -> None:
-    """The one import by name in src/ is the CLI's APP argument (code the user names)."""
+    """The one import by name in src/ is the command line's APP argument (code the user
+    names), in the CLI: no other layer imports anything by name."""
     offenders = []
     for path in sorted((ROOT / "src" / "workflows4py").rglob("*.py")):
         text = path.read_text()
-        if "import_module" in text or "__import__(" in text or "importlib" in text:
+        if "import_module" in text or "__import__(" in text:
             offenders.append(path.relative_to(ROOT / "src").as_posix())
-    assert offenders == ["workflows4py/cli/_main.py"]
+    assert offenders
+    assert all(name.startswith("workflows4py/cli/") for name in offenders), offenders
 
 
 def test_encoding_refuses_a_value_outside_the_table() -> None:
