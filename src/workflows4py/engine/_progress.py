@@ -131,7 +131,8 @@ class StepProgress:
 
     def frontier(self) -> tuple[StepProgress, ...]:
         """The nodes the instance waits on now, in definition order: signal steps, timers,
-        effects due to run, a checkpoint to record, an end step reached."""
+        effects due to run, a checkpoint to record, a recovery awaiting its event, an end
+        step reached."""
         return tuple(p for p in self.walk() if p.waiting and not waits(p.children))
 
     def describe(self, indent: int = 0) -> str:
