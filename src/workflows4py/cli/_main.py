@@ -1,98 +1,97 @@
-"""The ``workflows4py`` command, on click.
-
-Commands over an application's runtimes (``APP`` is ``module:attribute`` giving a Runtime, a
-durable runtime, a list of them, or a possibly async callable returning one of those):
-
-- ``worker APP``: run due wakeups and resume interrupted instances;
-- ``instances APP``: list instances from the registry (status, failing, tags);
-- ``show APP ID``: one instance: registry row, state, progress and journal.
-
-Commands over one instance's life (``APP`` gives a :class:`Runtime`, ``WORKFLOW`` is a
-workflow id): ``start``, ``terminate``, ``resume``, ``fork``, ``purge``, ``export``.
-
-Every command takes ``--json``. A command that fails prints one line naming what was wrong
-to stderr and exits with status 1; a usage error exits with status 2 (docs/cli.md).
-"""
+"""Finding the application a command works on: ``APP`` is ``module:attribute``."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
+import importlib
+import inspect
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
-import click
+from workflows4py.definition import Workflow
+from workflows4py.runtime import DurableRuntime, Runtime
 
-from ._inspect import instances, show, worker
-from ._lifecycle import export, fork, purge, resume, start, terminate
-
-__all__ = ["cli", "main"]
+__all__ = ["load_runtime", "load_runtimes", "opened", "opened_runtimes", "workflow_of"]
 
 
-def _version() -> str:
-    """The installed distribution's version."""
-    from importlib.metadata import PackageNotFoundError, version
-
+async def _resolve(target: str) -> Any:
+    """What ``module:attribute`` names, called (and awaited) if it is a factory."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise SystemExit(f"expected MODULE:ATTRIBUTE, got {target!r}")
     try:
-        return version("workflows4py")
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        return "unknown (not installed)"
-
-
-def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value and not ctx.resilient_parsing:
-        click.echo(f"workflows4py {_version()}")
-        raise SystemExit(0)
-
-
-_HELP = """Durable workflows from the command line.
-
-\b
-APP is MODULE:ATTRIBUTE: a Runtime, or a (possibly async) callable returning one
-(worker, instances and show also take durable runtimes, or a list of them).
-WORKFLOW is a workflow id, ID an instance id.
-
-Every command takes --json (one JSON document on stdout). A command that fails
-prints one line on stderr naming what was wrong and exits with status 1; a usage
-error exits with status 2. See docs/cli.md.
-"""
-
-
-@click.group(
-    help=_HELP,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-)
-@click.option(
-    "--version",
-    is_flag=True,
-    expose_value=False,
-    is_eager=True,
-    callback=_print_version,
-    help="print the version and exit",
-)
-def cli() -> None:
-    """The command group."""
-
-
-for _command in (worker, instances, show, start, terminate, resume, fork, purge, export):
-    cli.add_command(_command)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``workflows4py`` command: the exit status of the command run
-    (a usage error, ``--version`` and a refused argument raise SystemExit)."""
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise SystemExit(f"cannot import {module_name!r} (of {target}): {e}") from e
     try:
-        result = cli.main(
-            args=None if argv is None else list(argv),
-            prog_name="workflows4py",
-            standalone_mode=False,
-        )
-    except click.ClickException as e:  # a usage error: click's message, status 2
-        e.show()
-        raise SystemExit(e.exit_code) from None
-    except click.Abort:
-        click.echo("Aborted!", err=True)
-        raise SystemExit(130) from None
-    return result if isinstance(result, int) else 0
+        obj: Any = getattr(module, attribute)
+    except AttributeError:
+        raise SystemExit(f"module {module_name!r} has no attribute {attribute!r}") from None
+    if callable(obj) and not isinstance(obj, DurableRuntime | Runtime):
+        obj = obj()
+        if inspect.isawaitable(obj):
+            obj = await obj
+    return obj
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+async def load_runtimes(target: str) -> list[DurableRuntime[Any, Any]]:
+    """Import ``module:attribute``: a :class:`Runtime` (all its workflows), a durable
+    runtime, a list of them, or a (possibly async) callable with no arguments returning
+    one of those."""
+    obj = await _resolve(target)
+    if isinstance(obj, Runtime):
+        obj = obj.hosts
+    runtimes = [obj] if isinstance(obj, DurableRuntime) else list(obj)
+    for runtime in runtimes:
+        if not isinstance(runtime, DurableRuntime):
+            raise SystemExit(f"{target} must give durable runtimes, got {runtime!r}")
+    return runtimes
+
+
+async def load_runtime(target: str) -> Runtime:
+    """Import ``module:attribute``: a :class:`Runtime`, or a (possibly async) callable with
+    no arguments returning one."""
+    obj = await _resolve(target)
+    if not isinstance(obj, Runtime):
+        raise SystemExit(f"{target} must give a workflows4py.Runtime, got {obj!r}")
+    return obj
+
+
+def workflow_of(runtime: Runtime, workflow_id: str) -> type[Workflow[Any, Any]]:
+    """The workflow of ``runtime`` with this id; ValueError naming the known ids."""
+    for workflow in runtime.workflows:
+        if workflow.id == workflow_id:
+            return workflow
+    known = ", ".join(repr(w.id) for w in runtime.workflows)
+    raise ValueError(f"no workflow with the id {workflow_id!r} in the runtime (it has {known})")
+
+
+@asynccontextmanager
+async def opened(runtime: Runtime) -> AsyncIterator[Runtime]:
+    """``runtime`` with its store initialized, closed at the end (even if opening failed)."""
+    try:
+        await runtime.initialize()
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+@asynccontextmanager
+async def opened_runtimes(
+    target: str, workflow: str | None
+) -> AsyncIterator[Sequence[DurableRuntime[Any, Any]]]:
+    """The app's runtimes (only ``workflow``'s, by id or name, if given), their stores
+    initialized, closed at the end."""
+    runtimes = await load_runtimes(target)
+    if workflow is not None:
+        runtimes = [r for r in runtimes if workflow in (r.workflow.id, r.workflow.name)]
+        if not runtimes:
+            raise SystemExit(f"{target} has no runtime for a workflow named {workflow!r}")
+    stores = {id(r.store): r.store for r in runtimes}
+    try:
+        for store in stores.values():
+            await store.initialize()
+        yield runtimes
+    finally:
+        for store in stores.values():
+            await store.close()
