@@ -48,16 +48,17 @@ async def test_worker_completes_a_due_timer_then_stops_on_sigterm(
     try:
         async with make_runtime(db) as runtime:
             instance = await runtime.get_instance("w-1")
+            key = InstanceKey(Wakeup.name, "w-1")
             deadline = time.monotonic() + 20
-            while await instance.status() != "finished":
+            # the journal first, then the registry row (written after the events)
+            while (row := await runtime.store.get_record(key)) is None or row.status != "finished":
                 assert proc.returncode is None, log.read_text()
                 assert time.monotonic() < deadline, f"not completed; log:\n{log.read_text()}"
                 await asyncio.sleep(0.05)
+            assert row.next_wakeup is None
+            assert await instance.status() == "finished"
             assert await instance.query_state() == Note(proc.pid)  # the worker ran the effect
             assert (await instance.get_events())[-1] == Sent(proc.pid)
-            row = await runtime.store.get_record(InstanceKey(Wakeup.name, "w-1"))
-            assert row is not None
-            assert (row.status, row.next_wakeup) == ("finished", None)
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), timeout=5)

@@ -4,7 +4,7 @@
 argument to the durable runtimes it names.
 """
 
-from ._app import load_runtimes
-from ._main import main
+from ._cli import main
+from ._main import load_runtimes
 
 __all__ = ["load_runtimes", "main"]

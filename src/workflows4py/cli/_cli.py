@@ -23,23 +23,14 @@ import click
 
 from ._inspect import instances, show, worker
 from ._lifecycle import export, fork, purge, resume, start, terminate
+from ._main import version
 
 __all__ = ["cli", "main"]
 
 
-def _version() -> str:
-    """The installed distribution's version."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("workflows4py")
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        return "unknown (not installed)"
-
-
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        click.echo(f"workflows4py {_version()}")
+        click.echo(f"workflows4py {version()}")
         raise SystemExit(0)
 
 

@@ -15,7 +15,7 @@ from workflows4py._errors import InstanceNotFound
 from workflows4py.runtime import DurableRuntime, Worker
 from workflows4py.stores import InstanceKey, InstanceRecord, SearchQuery
 
-from ._app import opened_runtimes
+from ._main import opened_runtimes
 from ._output import Output, Refused, instant, report, run
 
 __all__ = ["instances", "json_option", "log_level_option", "show", "worker"]

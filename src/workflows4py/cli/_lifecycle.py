@@ -20,8 +20,8 @@ from workflows4py.definition import Workflow
 from workflows4py.runtime import Runtime, UnexpectedSignal, WorkflowInstance
 from workflows4py.stores import RegistryStatus, SearchQuery
 
-from ._app import load_runtime, opened, workflow_of
 from ._inspect import json_option, log_level_option
+from ._main import load_runtime, opened, workflow_of
 from ._output import Output, Refused, instant, run
 
 __all__ = ["export", "fork", "purge", "resume", "start", "terminate"]

@@ -1,4 +1,6 @@
-"""Finding the application a command works on: ``APP`` is ``module:attribute``."""
+"""Where every command starts: the application it works on, ``APP`` (``module:attribute``,
+imported by name: the one import by name of the library, of code the user names), and the
+version of the library."""
 
 from __future__ import annotations
 
@@ -6,12 +8,28 @@ import importlib
 import inspect
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from importlib import metadata
 from typing import Any
 
 from workflows4py.definition import Workflow
 from workflows4py.runtime import DurableRuntime, Runtime
 
-__all__ = ["load_runtime", "load_runtimes", "opened", "opened_runtimes", "workflow_of"]
+__all__ = [
+    "load_runtime",
+    "load_runtimes",
+    "opened",
+    "opened_runtimes",
+    "version",
+    "workflow_of",
+]
+
+
+def version() -> str:
+    """The installed distribution's version."""
+    try:
+        return metadata.version("workflows4py")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
 
 
 async def _resolve(target: str) -> Any:
