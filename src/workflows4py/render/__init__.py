@@ -6,6 +6,8 @@ turned into its progress with nothing run (``progress_of``), so a draft renders 
 definition.
 """
 
+from ._bpmn import bpmn
+from ._mermaid import mermaid, mermaid_live_url
 from ._text import text
 
-__all__ = ["text"]
+__all__ = ["bpmn", "mermaid", "mermaid_live_url", "text"]
