@@ -404,3 +404,39 @@ async def test_a_stored_snapshot_past_max_snapshot_bytes_is_refused(
         async with opened(backend, max_snapshot_bytes=50) as small:
             assert await (await small.get_instance(ID)).query_state() == STATE
     assert [r for r in caplog.records if "larger than max_snapshot_bytes" in r.getMessage()]
+
+
+def test_every_value_of_a_declared_class_is_read_by_its_codec() -> None:
+    """An enum, a dataclass, a model: named from the table, validated by the journal's
+    codec (strictly: no value the enum lacks, no unknown field, no float for a Decimal)."""
+    from examples import withdrawal as wd
+    from workflows4py.engine import snapshot_types
+
+    table = snapshot_types(wd.withdrawal_workflow(wd.FakeWithdrawalService()))
+    status = f"{wd.__name__}:ExecutionStatus"
+    assert table.enc(wd.ExecutionStatus.FAILED) == {"$v": status, "d": "Failed"}
+    assert table.dec(table.enc(wd.ExecutionStatus.FAILED)) is wd.ExecutionStatus.FAILED
+    assert table.dec({"$enum": status, "v": "Failed"}) is wd.ExecutionStatus.FAILED  # format 3
+    fee = f"{wd.__name__}:FeeSet"
+    forged = [
+        ({"$v": status, "d": "Stolen"}, "'Stolen' is not a valid ExecutionStatus"),
+        ({"$enum": status, "v": "Stolen"}, "'Stolen' is not a valid ExecutionStatus"),
+        ({"$v": fee, "d": {"fee": "1", "by": "me"}}, "unknown field 'by'"),
+        ({"$v": fee, "d": {"fee": 1.5}}, "expected a decimal string, got number"),
+        ({"$dc": fee, "f": {"fee": {"$dec": "1"}}}, "written without its codec"),
+    ]
+    for value, reason in forged:
+        with pytest.raises(SnapshotRefused, match=reason):
+            table.dec(value)
+
+
+def test_the_initial_state_must_be_one_of_the_workflows_states() -> None:
+    from workflows4py.engine import Execution
+
+    body = json.loads(
+        encode_execution(Execution.start(pr.PullRequest.definition, pr.Empty()), pr.PullRequest)
+    )
+    body["own_initial"] = True
+    body["initial"] = {"$v": "examples.pull_request:Created", "d": {"commit": "abc"}}  # an event
+    with pytest.raises(SnapshotRefused, match="not one of the workflow's states"):
+        decode_execution(json.dumps(body), pr.PullRequest, pr.Empty())

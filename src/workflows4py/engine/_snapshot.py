@@ -6,13 +6,18 @@ results, inputs and events; a timer's instants; a fork's choice; a loop's iterat
 as an *overlay* mirroring the tree, never the definition's functions. Decoding walks the
 current definition and lays the overlay over it.
 
-Nothing in a snapshot selects code. A value of a class is written with the class's name
-in the workflow's :class:`SnapshotTypes`, a closed table built from the workflow's own
+Nothing in a snapshot selects code, and its values are read by the workflow's own typed
+codec. A value of a class is written ``{"$v": name, "d": payload}``: ``name`` is the class's
+entry in the workflow's :class:`SnapshotTypes`, a closed table built from the workflow's own
 declared types (state, events, signal requests and responses, and every class reachable
-from the annotations of its steps' functions and of those classes' fields); decoding looks
-the name up in that table and nowhere else: no import, no attribute of a module named by
-the data. Values of classes the workflow's codec can encode go through that codec, so a
-field of the wrong type is refused on decoding exactly as in a journal.
+from the annotations of its steps' functions and of those classes' fields), and
+``payload`` is what the journal's codec writes for that class (the same compiled codec).
+Decoding looks the name up in that table and nowhere else (no import, no attribute of a
+module named by the data), and the payload is validated by that codec, strictly, exactly
+as an event of the journal: a field of the wrong type, an unknown field or an enum value
+the enum does not have is refused. The initial state must be one of the workflow's
+states. Only a generic dataclass (whose fields no codec can type, such as the library's
+``Caught``) is written field by field, and built back through its constructor.
 
 A snapshot is *sealed* (see :func:`seal`): an HMAC-SHA256, under the runtime's snapshot
 key, over the instance, the journal position, the last event covered and the body. A
@@ -90,7 +95,8 @@ __all__ = [
     "unseal",
 ]
 
-FORMAT = 3  # 3: values named from the workflow's closed type table, sealed
+FORMAT = 4  # 4: every value of a class through the codec (3: enums and models apart)
+_READ = (3, 4)  # snapshots of format 3 (release 0.1.0) still load
 Node = WIO[Any, Any, Any]
 
 
@@ -115,7 +121,7 @@ def _is_model(cls: type) -> bool:
 
 
 def _field_hints(cls: type) -> Iterator[Any]:
-    if dataclasses.is_dataclass(cls):
+    if dataclasses.is_dataclass(cls) or typing.is_typeddict(cls):
         try:
             yield from typing.get_type_hints(cls).values()
         except Exception:  # unresolvable annotations: the field values must be plain data
@@ -235,18 +241,22 @@ class SnapshotTypes:
             return
         if dataclasses.is_dataclass(hint) or _is_model(hint) or issubclass(hint, enum.Enum):
             yield hint
-            for field_hint in _field_hints(hint):
+        if typing.is_typeddict(hint) or dataclasses.is_dataclass(hint) or _is_model(hint):
+            for field_hint in _field_hints(hint):  # a TypedDict's values are plain dicts
                 yield from self._walk(field_hint)
 
     def typed(self, cls: type) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
-        """The workflow codec's encoder and decoder for ``cls``, if it has them."""
+        """The workflow codec's encoder and decoder for ``cls``; None for a generic
+        dataclass, whose fields no codec can type (written field by field)."""
         if cls not in self._typed:
             try:
                 pair: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = (
                     encoder_for(cls),
                     decoder_for(cls),
                 )
-            except DefinitionError:  # say, a generic dataclass: written field by field
+            except DefinitionError:
+                if not dataclasses.is_dataclass(cls):
+                    raise
                 pair = None
             self._typed[cls] = pair
         return self._typed[cls]
@@ -274,7 +284,7 @@ class SnapshotTypes:
     # -- values -------------------------------------------------------------------------
 
     def enc(self, v: Any) -> Any:
-        if v is None or isinstance(v, bool | int | str):
+        if v is None or (isinstance(v, bool | int | str) and not isinstance(v, enum.Enum)):
             return v
         if isinstance(v, float):
             if not math.isfinite(v):
@@ -282,8 +292,6 @@ class SnapshotTypes:
             return v
         if v is UNSET:
             return {"$unset": 1}
-        if isinstance(v, enum.Enum):
-            return {"$enum": self.name_of(v), "v": self.enc(v.value)}
         if isinstance(v, dt.datetime):
             return {"$dt": v.isoformat()}
         if isinstance(v, dt.date):
@@ -302,20 +310,23 @@ class SnapshotTypes:
             return {"$set": [self.enc(x) for x in v], "frozen": isinstance(v, frozenset)}
         if isinstance(v, dict):
             return {"$dict": [[self.enc(k), self.enc(x)] for k, x in v.items()]}
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            name = self.name_of(v)
-            typed = self.typed(type(v))
-            if typed is not None:
-                try:
-                    return {"$v": name, "d": typed[0](v)}
-                except CodecError as e:
-                    raise SnapshotError(f"{name}: {e}") from e
-            fields = {f.name: self.enc(getattr(v, f.name)) for f in dataclasses.fields(v)}
-            return {"$dc": name, "f": fields}
-        dump = getattr(v, "model_dump", None)
-        if callable(dump):  # a pydantic model
-            return {"$model": self.name_of(v), "v": dump(mode="json")}
+        if isinstance(v, enum.Enum) or _is_model(type(v)) or dataclasses.is_dataclass(v):
+            return self._enc_class(v)
         raise SnapshotError(f"cannot snapshot a value of type {type(v).__qualname__}")
+
+    def _enc_class(self, v: Any) -> Any:
+        name = self.name_of(v)
+        try:
+            typed = self.typed(type(v))
+        except DefinitionError as e:
+            raise SnapshotError(f"{name}: {e}") from e
+        if typed is None:  # a generic dataclass: its fields, each a value of its own
+            init = (f.name for f in dataclasses.fields(v) if f.init)
+            return {"$dc": name, "f": {field: self.enc(getattr(v, field)) for field in init}}
+        try:
+            return {"$v": name, "d": typed[0](v)}
+        except CodecError as e:
+            raise SnapshotError(f"{name}: {e}") from e
 
     def dec(self, v: Any) -> Any:
         if isinstance(v, list):
@@ -325,25 +336,9 @@ class SnapshotTypes:
                 raise SnapshotRefused("non-finite float")
             return v
         if "$v" in v:
-            cls = self.lookup(v["$v"], "dc")
-            typed = self.typed(cls)
-            if typed is None:
-                raise SnapshotRefused(f"{v['$v']} has no codec")
-            try:
-                return typed[1](v["d"])
-            except CodecError as e:
-                raise SnapshotRefused(f"{v['$v']} does not validate: {e}") from e
+            return self._typed_value(v["$v"], v["d"])
         if "$dc" in v:
-            cls = self.lookup(v["$dc"], "dc")
-            if self.typed(cls) is not None:
-                raise SnapshotRefused(f"{v['$dc']} written without its codec")
-            fields = v["f"]
-            if not isinstance(fields, dict) or set(fields) != _field_names(cls):
-                raise SnapshotRefused(f"fields of {v['$dc']} changed")
-            obj: Any = object.__new__(cls)
-            for name, value in fields.items():
-                object.__setattr__(obj, name, self.dec(value))
-            return obj
+            return self._dataclass(v)
         if "$tuple" in v:
             return tuple(self.dec(x) for x in v["$tuple"])
         if "$dict" in v:
@@ -362,14 +357,41 @@ class SnapshotTypes:
             return decimal.Decimal(v["$dec"])
         if "$uuid" in v:
             return uuid.UUID(v["$uuid"])
-        if "$enum" in v:
-            return self.lookup(v["$enum"], "enum")(self.dec(v["v"]))
-        if "$model" in v:
-            model: Any = self.lookup(v["$model"], "model")
-            return model.model_validate(v["v"])
+        if "$enum" in v:  # format 3: an enum by its value, now read by the enum's codec
+            self.lookup(v["$enum"], "enum")
+            return self._typed_value(v["$enum"], self.dec(v["v"]))
+        if "$model" in v:  # format 3: a pydantic model, now read by its codec
+            self.lookup(v["$model"], "model")
+            return self._typed_value(v["$model"], v["v"])
         if "$unset" in v:
             return UNSET
         raise SnapshotRefused(f"unknown value encoding {sorted(v)[:5]}")
+
+    def _typed_value(self, name: Any, payload: Any) -> Any:
+        cls = self.lookup(name, "v")
+        typed = self.typed(cls)
+        if typed is None:
+            raise SnapshotRefused(f"{name} has no codec")
+        try:
+            return typed[1](payload)
+        except CodecError as e:
+            raise SnapshotRefused(f"{name} does not validate: {e}") from e
+
+    def _dataclass(self, v: dict[str, Any]) -> Any:
+        """A generic dataclass, built back through its constructor (which checks it)."""
+        cls = self.lookup(v["$dc"], "dc")
+        if self.typed(cls) is not None:
+            raise SnapshotRefused(f"{v['$dc']} written without its codec")
+        fields = v["f"]
+        every = _field_names(cls)
+        init = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+        # format 3 wrote every field, format 4 those of the constructor
+        if not isinstance(fields, dict) or set(fields) not in (every, init):
+            raise SnapshotRefused(f"fields of {v['$dc']} changed")
+        try:
+            return cls(**{name: self.dec(fields[name]) for name in init})
+        except (TypeError, ValueError) as e:
+            raise SnapshotRefused(f"{v['$dc']} does not validate: {e}") from e
 
 
 _TYPES: weakref.WeakKeyDictionary[type, SnapshotTypes] = weakref.WeakKeyDictionary()
@@ -658,6 +680,8 @@ def encode_execution(
         "initial": t.enc(execution.initial_state),
         "tree": _overlay(execution.tree, t),
     }
+    if not workflow.codecs().state.validate(execution.initial_state):
+        raise SnapshotError("the initial state is not one of the workflow's states")
     if execution.terminated is not None:
         body["terminated"] = t.enc(execution.terminated)
     if own_initial:
@@ -687,13 +711,15 @@ def decode_snapshot(
         body = json.loads(data)
         if not isinstance(body, dict):
             raise SnapshotRefused("not a snapshot")
-        if body.get("format") != FORMAT or body.get("definition") != fingerprint(definition):
+        if body.get("format") not in _READ or body.get("definition") != fingerprint(definition):
             raise SnapshotRefused("written for another definition or format")
         t = snapshot_types(workflow)
         own = body.get("own_initial", False)
         if own is not True and own is not False:
             raise SnapshotRefused("malformed own_initial")
         initial_state = t.dec(body["initial"])
+        if not workflow.codecs().state.validate(initial_state):
+            raise SnapshotRefused("its initial state is not one of the workflow's states")
         if not own and initial_state != default_initial:
             raise SnapshotRefused("written for another initial state")
         next_index, events = body["next_index"], body["events"]
