@@ -20,6 +20,7 @@ import json
 import threading
 import types
 import typing
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -43,6 +44,16 @@ __all__ = ["JsonCodec", "decoder_for", "encoder_for", "json_schema", "tag_of", "
 
 T = TypeVar("T")
 
+# pydantic warns when a value does not fit the serializer's type, and writes it anyway: the
+# codec refuses such a value. (Asking pydantic for errors costs a microsecond per call; a
+# warning filter for the serialization package's own calls costs nothing until it fires.)
+warnings.filterwarnings(
+    "error",
+    message="Pydantic serializer warnings",
+    category=UserWarning,
+    module=r"workflows4py\.serialization\.",
+)
+
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
@@ -50,7 +61,7 @@ class _Adapter:
     """The validator and serializer of one type, built once: pydantic's TypeAdapter for
     the library's schemas (which validate and serialize unions differently)."""
 
-    __slots__ = ("_json_schema", "node", "serializer", "validator")
+    __slots__ = ("_json_schema", "node", "numbers", "serializer", "validator")
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -58,18 +69,19 @@ class _Adapter:
         self.serializer = SchemaSerializer(
             with_definitions(node.ser, serialization=True), SER_CONFIG
         )
+        self.numbers = _has_numbers(node)  # a float or Decimal may be a NaN or infinite
         self._json_schema: dict[str, Any] | None = None
 
     def encode(self, value: Any) -> str:
         try:
-            out = self.serializer.to_json(value, warnings="error")
-        except (PydanticSerializationError, ValueError, TypeError) as exc:
+            out = self.serializer.to_json(value).decode()  # a value that does not fit warns
+        except (PydanticSerializationError, UserWarning, ValueError, TypeError) as exc:
             raise self._encode_error(value, exc) from None
-        if b'NaN"' in out or b'Infinity"' in out:  # perhaps a NaN written as a string
+        if self.numbers and ('NaN"' in out or 'Infinity"' in out):  # NaN written as "NaN"?
             error = encode_error(self.node, value)
             if error is not None:
                 raise error
-        return out.decode()
+        return out
 
     def _encode_error(self, value: Any, exc: Exception) -> EncodeError:
         error = encode_error(self.node, value, exc)
@@ -105,6 +117,21 @@ class _Adapter:
         if self._json_schema is None:
             self._json_schema = GenerateJsonSchema().generate(with_definitions(self.node.val))
         return json.loads(json.dumps(self._json_schema))  # type: ignore[no-any-return]
+
+
+def _has_numbers(root: Node) -> bool:
+    """Whether values of ``root`` may hold a float or a Decimal (or a pydantic model)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.kind == "model" or node.label in ("float", "Decimal"):
+            return True
+        stack.extend((*node.items, *node.fields.values(), *node.members))
+    return False
 
 
 _ADAPTERS: dict[Node, _Adapter] = {}

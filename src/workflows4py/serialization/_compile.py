@@ -423,10 +423,9 @@ class _Compiler:
         choices.extend((n.val, n.label) for n in ordered)
         union = cs.union_schema(choices, mode="left_to_right")  # type: ignore[arg-type]
         val = choices[0][0] if len(choices) == 1 else union
-        ser_members = sorted(classes, key=lambda n: -len(n.model.__mro__))  # type: ignore[union-attr]
-        sers = [n.tser if len(classes) >= 2 else n.ser for n in ser_members]
+        sers = [_tagged_union_ser(classes)] if len(classes) >= 2 else [n.ser for n in classes]
         sers += [n.ser for n in others]
-        ser = cs.union_schema(sers)  # type: ignore[arg-type]
+        ser: CoreSchema = sers[0] if len(sers) == 1 else cs.union_schema(list(sers))
         all_types = tuple(t for n in nodes for t in n.types)
         kinds = set(by_kind) | ({dict} if classes else set())
         weak = {k for n in others for k in n.weak}
@@ -752,6 +751,31 @@ def _tagged_union(classes: list[Node], label: str, where: str) -> CoreSchema:
             raise DefinitionError(f"duplicate type tag {n.tag!r} in union {label} at {where}")
         choices[n.tag] = n.tval
     return cs.tagged_union_schema(choices, TYPE_KEY)
+
+
+def _tagged_union_ser(classes: list[Node]) -> CoreSchema:
+    """The serialization of a union of classes: the member is chosen by the value's class
+    (a subclass by its nearest member), and writes its tag first."""
+    by_class: dict[type, str] = {}
+    for n in classes:
+        assert n.model is not None and n.tag is not None  # noqa: PT018, S101 - class nodes
+        by_class[n.model] = n.tag
+    nearest_first = sorted(by_class, key=lambda c: -len(c.__mro__))
+
+    def tag_of_value(value: Any) -> str | None:
+        tag = by_class.get(value.__class__)
+        if tag is None:
+            for cls in nearest_first:
+                if isinstance(value, cls):
+                    tag = by_class[value.__class__] = by_class[cls]
+                    break
+        return tag
+
+    choices: dict[Any, CoreSchema] = {}
+    for n in classes:
+        assert n.tag is not None and n.tser is not None  # noqa: PT018, S101 - class nodes
+        choices[n.tag] = n.tser
+    return cs.tagged_union_schema(choices, tag_of_value)
 
 
 def _tagged_ser(cls: type, tag: str, ref: str) -> CoreSchema:
