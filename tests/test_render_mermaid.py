@@ -44,6 +44,7 @@ from workflows4py import (
     progress_of,
     render,
 )
+from workflows4py.engine import ParkedMark
 from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
 
@@ -598,6 +599,10 @@ def progress_cases() -> dict[str, StepProgress]:
 
 
 PROGRESS = progress_cases()
+PROGRESS["progress-parked"] = replace(
+    PROGRESS["progress-retry-failing"],
+    parked=ParkedMark("the packing robot is down", START + timedelta(hours=1)),
+)
 CASES = {**definition_cases(), **{n: render.mermaid(p) for n, p in PROGRESS.items()}}
 
 
@@ -960,6 +965,15 @@ def test_a_terminated_instance_is_marked() -> None:
     )
     assert classes(text)["terminated"] == {"w_terminated"}
     assert "waiting" not in classes(text)
+
+
+def test_a_parked_instance_is_marked_where_it_waits() -> None:
+    text = CASES["progress-parked"]
+    assert shapes(text)["w_parked"] == ("circle", "Parked")
+    assert ("s_0", "-.->", None, "w_parked") in edges(text)
+    note = "the packing robot is down (since 2024-06-03 10:00:00 UTC)"
+    assert shapes(text)["w_parked_note"] == ("braces", note)
+    assert classes(text)["parked"] == {"w_parked"}
 
 
 def test_labels_are_escaped() -> None:
