@@ -280,6 +280,7 @@ KINDS: dict[str, WIO[Any, Any, Any]] = {
         WIO.pure(refund).named("Refund")
     ),
     "handle-error-bare-handler": check_stock.handle_error_with(WIO.pure(refund)) >> pack_items,
+    "handle-error-bare-handler-last": check_stock.handle_error_with(WIO.pure(refund)),
     "timer": wait_a_day,
     "timer-dynamic": WIO.timer(lambda order: timedelta(minutes=len(order.items)), input=Order),
     "fork": WIO.choose(
@@ -540,6 +541,7 @@ JOURNEYS = [
     ),
     Journey(workflow("par", KINDS["parallel"]), Order(), {"progress-parallel-half": None}),
     Journey(workflow("each", KINDS["for-each"]), Order(("a", "b")), {"progress-for-each": None}),
+    Journey(workflow("none", KINDS["for-each"]), Order(), {"progress-for-each-empty": None}),
     Journey(
         workflow("dyn", KINDS["flat-map"]), Order(("a",)), {"progress-flat-map-resolved": None}
     ),
@@ -774,6 +776,11 @@ def test_a_for_each_is_a_box_of_its_own() -> None:
     assert ("w_start", "-->", None, "s") in edges(text)
     assert ("s", "-->", None, "w_end") in edges(text)
     assert 'subgraph s ["≡ For Each Draft"]' in CASES["draft-for-each"]
+    elements = CASES["progress-for-each"]
+    assert 'subgraph s_0 ["a"]' in elements
+    assert 'subgraph s_1 ["b"]' in elements
+    assert ("s_0", "~~~", None, "s_1") in edges(elements)  # in their order
+    assert shapes(CASES["progress-for-each-empty"])["s_none"] == ("text", "no elements")
 
 
 def test_a_handled_error_is_a_dotted_edge_to_its_handler_named_like_a_step() -> None:
@@ -788,6 +795,8 @@ def test_a_handled_error_is_a_dotted_edge_to_its_handler_named_like_a_step() -> 
     # a handler drawn as nothing: the error leads to the next step
     bare = CASES["handle-error-bare-handler"]
     assert ("s_0_0", "-.->", "⚡ Out Of Stock", "s_1") in edges(bare)
+    last = CASES["handle-error-bare-handler-last"]
+    assert ("s_0", "-.->", "⚡ Out Of Stock", "w_end") in edges(last)
     # a base with no declared error (a draft): a generic one
     assert ("s_0", "-.->", "⚡ error", "s_1") in edges(CASES["draft-error-handler"])
 
