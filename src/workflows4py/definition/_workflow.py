@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from workflows4py._errors import DefinitionError
-from workflows4py.serialization import JsonCodec
+from workflows4py.serialization import JsonCodec, json_schema
 
 from ._events import SystemEvent, Terminated, TimerReleased, TimerStarted
 from ._introspect import parameter_classes, wrapper_classes
@@ -59,6 +62,9 @@ class Workflow(Generic[S, Ev]):
 
     ``initial_state``, when the class body sets it, is the state a runtime's ``start``
     uses when it is given none.
+
+    A workflow declared inside a function resolves the annotations of its types with the
+    names that function had defined when the class statement ran.
     """
 
     definition: ClassVar[WIO[Any, Any, Any]]
@@ -67,9 +73,11 @@ class Workflow(Generic[S, Ev]):
     state_type: ClassVar[Any]
     event_type: ClassVar[Any]
     _codecs: ClassVar[WorkflowCodecs[Any, Any] | None]
+    _namespace: ClassVar[Mapping[str, Any]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._namespace = _declaring_namespace()
         for base in getattr(cls, "__orig_bases__", ()):
             if typing.get_origin(base) is Workflow:
                 cls.state_type, cls.event_type = typing.get_args(base)
@@ -94,15 +102,61 @@ class Workflow(Generic[S, Ev]):
 
     @classmethod
     def codecs(cls) -> WorkflowCodecs[S, Ev]:
-        """The JSON codecs of this workflow's state and event types (built once)."""
+        """The JSON codecs of this workflow's state and event types (built once).
+
+        A DefinitionError names what cannot be stored: the state type, or the step
+        recording an event class the codec cannot handle, with the type and the reason.
+        """
         if cls._codecs is None:
+            _check_recorded_types(cls)
             events: Any = typing.Union[cls.event_type, SystemEvent, Terminated]  # noqa: UP007 - runtime union of a type variable's value
-            codecs: WorkflowCodecs[S, Ev] = WorkflowCodecs(
-                state=JsonCodec(cls.state_type), events=JsonCodec(events)
-            )
+            try:
+                state: JsonCodec[S] = JsonCodec(cls.state_type, namespace=cls._namespace)
+            except DefinitionError as e:
+                raise DefinitionError(
+                    f"{cls.__name__}: its state type cannot be stored: {e}"
+                ) from e
+            try:
+                event_codec: JsonCodec[Any] = JsonCodec(events, namespace=cls._namespace)
+            except DefinitionError as e:
+                raise DefinitionError(
+                    f"{cls.__name__}: its event type cannot be stored: {e}"
+                ) from e
+            codecs: WorkflowCodecs[S, Ev] = WorkflowCodecs(state=state, events=event_codec)
             _check_events(cls, codecs.events)
             cls._codecs = codecs
         return cls._codecs
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """JSON Schemas of what this workflow stores and receives, for forms and API specs.
+
+        ``{"workflow": id, "state": ..., "events": ..., "signals": {id: {"request": ...,
+        "response": ...}}}``: ``state`` describes a state as a journal's start entry holds
+        it (``{"type": <tag>, "state": <its JSON>}``), ``events`` an event as an exported
+        journal shows it (``{"type": <tag>, "data": <its JSON>}``, the library's own events
+        included), and each signal its request's and its response's JSON (``None``: the
+        signal has no response). A signal type the codec cannot handle is a
+        DefinitionError naming the signal.
+        """
+        codecs = cls.codecs()
+        signals: dict[str, dict[str, Any]] = {}
+        for signal in cls.signals():
+            schemas: dict[str, Any] = {}
+            for part, tp in (("request", signal.request), ("response", signal.response)):
+                try:
+                    schemas[part] = None if tp is None else json_schema(tp)
+                except DefinitionError as e:
+                    raise DefinitionError(
+                        f"{cls.__name__}: the {part} of signal {signal.id!r} cannot be encoded: {e}"
+                    ) from e
+            signals[signal.id] = schemas
+        return {
+            "workflow": cls.id,
+            "state": codecs.state.json_schema("state"),
+            "events": codecs.events.json_schema("data"),
+            "signals": signals,
+        }
 
     @classmethod
     def signals(cls) -> tuple[SignalDef[Any, Any], ...]:
@@ -112,6 +166,38 @@ class Workflow(Generic[S, Ev]):
             if isinstance(node, HandleSignal):
                 found.setdefault(node.signal.id, node.signal)
         return tuple(found.values())
+
+
+def _declaring_namespace() -> Mapping[str, Any]:
+    """The names of the function whose body declares the workflow class being created
+    (none at module level: the module's own names resolve annotations already)."""
+    frame: FrameType | None = sys._getframe(2)  # skip this and Workflow.__init_subclass__
+    while frame is not None and frame.f_code.co_name == "__init_subclass__":
+        frame = frame.f_back  # a subclass's own __init_subclass__ calling super()
+    if frame is None or frame.f_locals is frame.f_globals:
+        return {}
+    return dict(frame.f_locals)
+
+
+def _step_name(node: WIO[Any, Any, Any]) -> str:
+    return node.display_name or (
+        f"Handle {node.signal.name}" if isinstance(node, HandleSignal) else node.kind
+    )
+
+
+def _check_recorded_types(cls: type[Workflow[Any, Any]]) -> None:
+    """Every event class a step records can be stored: else a DefinitionError naming the
+    step, the class and why."""
+    for node in definition_nodes(cls.definition):
+        for event_type in _recorded(node):
+            try:
+                JsonCodec(event_type, namespace=cls._namespace)
+            except DefinitionError as e:
+                raise DefinitionError(
+                    f"{cls.__name__}: step {_step_name(node)!r} records "
+                    f"{getattr(event_type, '__qualname__', event_type)}, which cannot be "
+                    f"stored: {e}"
+                ) from e
 
 
 def _check_signals(cls: type[Workflow[Any, Any]]) -> None:
@@ -151,7 +237,7 @@ def _check_events(cls: type[Workflow[Any, Any]], codec: JsonCodec[Any]) -> None:
     the top, a class the wrap function takes inside a for-each or an embed, whose wrapped
     event must in turn be one the enclosing scope records."""
     library = (TimerStarted, TimerReleased, Terminated)
-    members = tuple(m for m in codec.members.values() if m not in library)
+    members = tuple(m for m in codec.members.values() if isinstance(m, type) and m not in library)
     top = _Scope(members, True, f"one of the workflow's event types ({_names(members)})")
     _check_scope(cls.__name__, cls.definition, top)
 
@@ -170,9 +256,7 @@ def _accepted(event_type: type[Any], scope: _Scope) -> bool:
 
 def _check_scope(workflow: str, root: WIO[Any, Any, Any], scope: _Scope) -> None:
     for node in definition_nodes(root, into_subworkflows=False):
-        step = node.display_name or (
-            f"Handle {node.signal.name}" if isinstance(node, HandleSignal) else node.kind
-        )
+        step = _step_name(node)
         for event_type in _recorded(node):
             if not _accepted(event_type, scope):
                 raise DefinitionError(

@@ -38,7 +38,7 @@ from ._common import type_name, value_type
 from ._compile import SER_CONFIG, compile_type, is_typeddict
 from ._nodes import Node, with_definitions
 from ._report import decode_error, encode_error, parse_json
-from ._tags import tag_of, type_tag
+from ._tags import TYPE_KEY, tag_of, type_tag
 
 __all__ = ["JsonCodec", "decoder_for", "encoder_for", "json_schema", "tag_of", "type_tag"]
 
@@ -115,8 +115,24 @@ class _Adapter:
 
     def json_schema(self) -> dict[str, Any]:
         if self._json_schema is None:
-            self._json_schema = GenerateJsonSchema().generate(with_definitions(self.node.val))
+            self._json_schema = _JsonSchema().generate(with_definitions(self.node.val))
         return json.loads(json.dumps(self._json_schema))  # type: ignore[no-any-return]
+
+
+class _JsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, with ``"$type"`` where a union requires it (a constant,
+    without a title) and nowhere else: outside a union, a class accepts its own tag only
+    to read payloads written while it was a union's member, which no form should offer."""
+
+    def field_is_present(self, field: Any) -> bool:
+        if field.get("name") == TYPE_KEY and field["schema"].get("type") == "default":
+            return False
+        return super().field_is_present(field)
+
+    def dataclass_args_schema(self, schema: Any) -> Any:
+        result = super().dataclass_args_schema(schema)
+        result.get("properties", {}).get(TYPE_KEY, {}).pop("title", None)
+        return result
 
 
 def _has_numbers(root: Node) -> bool:
@@ -301,7 +317,7 @@ class JsonCodec(Generic[T]):
             (tag, "validation", with_definitions(adapter.node.val))
             for tag, adapter in self._by_tag.items()
         ]
-        schemas, defs = GenerateJsonSchema().generate_definitions(inputs)  # type: ignore[arg-type]
+        schemas, defs = _JsonSchema().generate_definitions(inputs)  # type: ignore[arg-type]
         alternatives = [
             {
                 "type": "object",

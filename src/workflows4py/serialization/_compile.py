@@ -51,6 +51,7 @@ _ENUM_KINDS: dict[frozenset[type], Literal["str", "int", "float"]] = {
 }
 # a NaN or an infinity is written as a string, which the codec looks for and refuses
 SER_CONFIG: cs.CoreConfig = {"ser_json_inf_nan": "strings"}
+_CLASS_CONFIG: cs.CoreConfig = {**SER_CONFIG, "extra_fields_behavior": "forbid"}
 
 _CACHE: dict[Any, Node] = {}
 _LOCK = threading.RLock()
@@ -96,8 +97,10 @@ def compile_type(
     return node
 
 
-def _ref(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}:{id(cls)}"
+def _ref(cls: type, variant: str = "") -> str:
+    """The ref of a class's schema; a JSON Schema names its definition after the class
+    (``Point``, and ``Point_tagged`` for the variant in a union, which requires "$type")."""
+    return f"{cls.__module__}.{cls.__qualname__}{variant}:{id(cls)}"
 
 
 def _tagging(tag: str) -> Any:
@@ -448,8 +451,10 @@ class _Compiler:
 
     # ----------------------------------------------------------------- classes
 
-    def _class_node(self, cls: type, kind: str) -> Node:
-        """The node of a class, registered before its fields compile (recursion sees it)."""
+    def _class_node(self, cls: type, kind: str, *, tagged: bool = False) -> Node:
+        """The node of a class, registered before its fields compile (recursion sees it).
+
+        ``tagged``: a union reads it by a variant of its own, where "$type" is required."""
         ref = _ref(cls)
         label = cls.__qualname__
         box: dict[str, Node] = {}
@@ -463,8 +468,8 @@ class _Compiler:
         node = Node(label, kind, reference(ref), reference(ref), check, kinds=(dict,), types=(cls,))
         node.model = cls
         node.tag = tag_of(cls)
-        node.tval = reference(ref)  # unless "$type" becomes required in a union
-        node.tser = reference(ref + ":tagged")
+        node.tval = reference(_ref(cls, ":tagged") if tagged else ref)
+        node.tser = reference(_ref(cls, ":tagged"))
         box["node"] = node
         self.new[cls] = node
         return node
@@ -486,12 +491,12 @@ class _Compiler:
             raise DefinitionError(_unresolved(cls, where, exc)) from exc
 
     def _dataclass(self, cls: type, where: str) -> Node:
-        node = self._class_node(cls, "dataclass")
+        post_init = callable(getattr(cls, "__post_init__", None))
+        node = self._class_node(cls, "dataclass", tagged=not post_init)
         label, tag, ref = node.label, node.tag, _ref(cls)
         assert tag is not None  # noqa: S101 - narrows the type: a class node has a tag
         hints = self._hints(cls, where)
         declared: dict[str, dataclasses.Field[Any]] = getattr(cls, "__dataclass_fields__", {})
-        post_init = callable(getattr(cls, "__post_init__", None))
         fields: dict[str, Node] = {}
         val_fields: list[cs.DataclassField] = []
         ser_fields: list[cs.DataclassField] = []
@@ -535,7 +540,7 @@ class _Compiler:
             "frozen": frozen,
             "slots": slots,
             "post_init": post_init,
-            "config": SER_CONFIG,  # a class's fields are built with its own configuration
+            "config": _CLASS_CONFIG,  # a class's fields are built with its own configuration
         }
 
         def build(type_field: cs.DataclassField | None) -> CoreSchema:
@@ -553,13 +558,12 @@ class _Compiler:
         if post_init:
             # __post_init__ receives the init-only values: "$type" cannot be one of them
             define(ref, cs.no_info_before_validator_function(_untagging(tag), build(None)), ser)
-            define(ref + ":tagged", None, _tagged_ser(cls, tag, ref))
+            define(_ref(cls, ":tagged"), None, _tagged_ser(cls, tag, ref))
             return node
         optional_tag = cs.with_default_schema(cs.literal_schema([tag]), default=tag)
         define(ref, build(cs.dataclass_field(TYPE_KEY, optional_tag, init_only=True)), ser)
         required_tag = cs.dataclass_field(TYPE_KEY, cs.literal_schema([tag]), init_only=True)
-        define(ref + ":tagged", build(required_tag), _tagged_ser(cls, tag, ref))
-        node.tval = reference(ref + ":tagged")
+        define(_ref(cls, ":tagged"), build(required_tag), _tagged_ser(cls, tag, ref))
         return node
 
     def _model(self, cls: Any, where: str) -> Node:
@@ -572,7 +576,7 @@ class _Compiler:
         schema = _strict_model_schema(cls)
         plain = cs.no_info_before_validator_function(_untagging(tag), cs.chain_schema([schema]))
         define(ref, plain, cs.chain_schema([schema]))
-        define(ref + ":tagged", None, _tagged_ser(cls, tag, ref))
+        define(_ref(cls, ":tagged"), None, _tagged_ser(cls, tag, ref))
 
         def check(v: Any) -> None:
             if not isinstance(v, cls):
@@ -598,7 +602,7 @@ class _Compiler:
             cls=cls,
             extra_behavior="forbid",
             strict=True,
-            config=SER_CONFIG,
+            config=_CLASS_CONFIG,
         )
         ser = cs.typed_dict_schema(
             {
