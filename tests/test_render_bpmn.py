@@ -10,6 +10,7 @@ look at the diff, and look at the diagrams (``screenshot_bpmn`` in ``tests/diagr
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -35,6 +36,7 @@ from workflows4py import (
     Result,
     RetryAgain,
     RetryFailure,
+    RunIOProgress,
     SignalDef,
     StepProgress,
     Workflow,
@@ -707,7 +709,7 @@ def test_retried_steps_are_kept_with_a_loop_marker(files: dict[str, str]) -> Non
     assert withdrawal.has(initiate, "bpmn:standardLoopCharacteristics")
     bounced = Doc(files["progress-retry_stateful-bounced"])
     assert bounced.text(bounced.only("textAnnotation"), "bpmn:text") == (
-        "1 failed attempt, the next not before 2025-03-03T08:00:00+00:00"
+        "1 failed attempt, the next not before 2025-03-03 08:00:00+00:00"
     )
 
 
@@ -779,3 +781,71 @@ def test_progress_colours_what_ran_and_what_is_waited_on(files: dict[str, str]) 
     merged = Doc(files["progress-pull_request-merged"])
     taken = [e for e in merged.all("BPMNEdge", "bpmndi") if e.get(f"{{{NS['bioc']}}}stroke")]
     assert len(taken) == 8  # the whole way from the start to the end, through the join
+
+
+def test_flat_map_is_its_step_then_the_step_it_leads_to(files: dict[str, str]) -> None:
+    assert Doc(files["kind-dynamic"]).names("task") == ["Dynamic Step"]
+    chosen = Doc(files["progress-dynamic-chosen"])
+    assert chosen.names("serviceTask") == ["Measure", "Small"]
+    assert chosen.names("task") == []
+
+
+def test_the_ways_of_a_handler_and_of_an_interruption_meet_at_a_gateway(
+    files: dict[str, str],
+) -> None:
+    doc = Doc(files["example-pull_request"])
+    [join] = doc.flows(source=doc.only("scriptTask", "Close PR").get("id"))
+    [merged] = doc.flows(source=doc.only("scriptTask", "Merge PR").get("id"))
+    assert join.get("targetRef") == merged.get("targetRef")
+    assert doc.by_id("exclusiveGateway").get(join.get("targetRef", "")) is not None
+    interrupted = Doc(files["kind-interruptible"])
+    [after] = interrupted.flows(source=interrupted.only("serviceTask", "Notify").get("id"))
+    [normal] = interrupted.flows(source=interrupted.only("subProcess").get("id"))
+    assert after.get("targetRef") == normal.get("targetRef")
+    assert interrupted.by_id("exclusiveGateway").get(after.get("targetRef", "")) is not None
+
+
+def test_errors_nothing_handles_are_not_drawn(files: dict[str, str]) -> None:
+    step = progress_of(DRAFTS["step"])
+    assert isinstance(step, RunIOProgress)
+    assert step.errors == ("Damaged",)
+    assert Doc(files["draft-step"]).all("boundaryEvent") == []
+    assert Doc(files["draft-step"]).all("error") == []
+
+
+def test_a_subprocess_holding_what_is_waited_on_has_an_orange_stroke(
+    files: dict[str, str],
+) -> None:
+    doc = Doc(files["progress-withdrawal-executing"])
+    outer = doc.all("subProcess")[0].get("id")
+    [shape] = [s for s in doc.all("BPMNShape", "bpmndi") if s.get("bpmnElement") == outer]
+    assert shape.get(f"{{{NS['bioc']}}}stroke") == "#fb8c00"
+    assert shape.get(f"{{{NS['bioc']}}}fill") is None
+
+
+def test_a_loop_is_drawn_once_coloured_as_its_rounds_ran(files: dict[str, str]) -> None:
+    doc = Doc(files["progress-loop-second-round"])
+    assert doc.names("serviceTask") == ["Quote", "Remind"]
+    fills = {
+        doc.flow_nodes()[s.get("bpmnElement", "")].get("name"): s.get(f"{{{NS['bioc']}}}fill")
+        for s in doc.all("BPMNShape", "bpmndi")
+        if s.get(f"{{{NS['bioc']}}}fill") and s.get("bpmnElement") in doc.flow_nodes()
+    }
+    # round 1 ran the quote and the reminder; round 2 waits for the next quote
+    assert (fills["Quote"], fills["Remind"], fills["Answer"]) == ("#c8e6c9", "#c8e6c9", "#ffe0b2")
+
+
+def test_the_docs_images_are_drawn_from_todays_files() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "bpmn_images", ROOT / "scripts" / "bpmn_images.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    page = (ROOT / "docs" / "bpmn.md").read_text(encoding="utf-8")
+    for name, xml in script.diagrams().items():
+        drawn = ROOT / "docs" / "images" / f"{name}.bpmn"
+        assert drawn.read_text(encoding="utf-8") == xml, "run scripts/bpmn_images.py"
+        assert (ROOT / "docs" / "images" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+        assert f"(images/{name}.png)" in page

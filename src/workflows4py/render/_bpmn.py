@@ -363,9 +363,12 @@ class _Drawing:
         return [_Exit(task.id, mark == "done")]
 
     def _annotate(self, scope: _Scope, element: _Element, text: str) -> None:
+        """A text annotation above ``element``, as wide as it (or as its longest word)."""
         node = _node(element)
-        width = max(node.width, TASK[0])
-        size = (width, _text_size(text, width - 10, _TEXT_LETTER, _TEXT_LINE)[1] + 10)
+        longest = max((_text_width(w, _TEXT_LETTER) for w in text.split()), default=0.0)
+        width = min(max(node.width, TASK[0], longest + 24), 2 * TASK[0])
+        size = (width, _text_size(text, width - 14, _TEXT_LETTER, _TEXT_LINE)[1] + 12)
+        node.room = max(node.room, width)
         note = _Annotation(self._id("Annotation"), self._id("Association"), text, element.id, size)
         scope.annotations.append(note)
         node.above += size[1] + _ANNOTATION_GAP
@@ -832,7 +835,7 @@ class _Drawing:
             count = last.failed_attempts or 0
             text = f"{count} failed attempt{'s' if count > 1 else ''}"
             if last.not_before is not None:
-                text += f", the next not before {last.not_before.isoformat()}"
+                text += f", the next not before {last.not_before.isoformat(sep=' ')}"
             self._annotate(scope, element, text)
         return exits
 

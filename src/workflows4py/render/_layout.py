@@ -81,7 +81,8 @@ class Node:
     """A shape to place. ``above``/``below``: room to keep free over and under it (its
     labels, annotations, boundary events); ``inner``: the content of an expanded subprocess
     (its size then comes from the content); ``attached``: the ids of the boundary events on
-    its lower edge, in the order they were made."""
+    its lower edge, in the order they were made; ``room``: the width its column needs at
+    least (for an annotation wider than the shape)."""
 
     id: str
     shape: Shape
@@ -91,6 +92,7 @@ class Node:
     below: float = 0.0
     inner: Graph | None = None
     attached: list[str] = field(default_factory=list)
+    room: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +388,10 @@ class _Layered:
     # 5. columns ------------------------------------------------------------------------------
 
     def _columns(self) -> None:
-        widths = [max((item.width for item in layer), default=0.0) for layer in self.layers]
+        widths = [
+            max((max(i.width, i.node.room if i.node else 0.0) for i in layer), default=0.0)
+            for layer in self.layers
+        ]
         gaps = [COLUMN_GAP] * len(self.layers)
         edges = {edge.id: edge for edge in self.graph.edges}
         changes: dict[int, set[str]] = {}
@@ -439,9 +444,10 @@ class _Layered:
         found.extent = _extent(
             [
                 *(
-                    Box(item.x - item.width / 2, item.top, item.width, item.low - item.top)
+                    Box(item.x - w / 2, item.top, w, item.low - item.top)
                     for item in self.items.values()
                     if item.node is not None
+                    for w in [max(item.width, item.node.room)]
                 ),
                 *found.labels.values(),
                 *found.boxes.values(),
