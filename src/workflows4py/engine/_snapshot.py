@@ -28,6 +28,7 @@ and the instance is rebuilt from its journal: the journal stays the source of tr
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import decimal
@@ -296,6 +297,10 @@ class SnapshotTypes:
             return {"$dt": v.isoformat()}
         if isinstance(v, dt.date):
             return {"$date": v.isoformat()}
+        if isinstance(v, dt.time):
+            return {"$time": v.isoformat()}
+        if isinstance(v, bytes):
+            return {"$bytes": base64.b64encode(v).decode("ascii")}
         if isinstance(v, dt.timedelta):
             return {"$td": [v.days, v.seconds, v.microseconds]}
         if isinstance(v, decimal.Decimal):
@@ -350,6 +355,10 @@ class SnapshotTypes:
             return dt.datetime.fromisoformat(v["$dt"])
         if "$date" in v:
             return dt.date.fromisoformat(v["$date"])
+        if "$time" in v:
+            return dt.time.fromisoformat(v["$time"])
+        if "$bytes" in v:
+            return base64.b64decode(v["$bytes"], validate=True)
         if "$td" in v:
             days, seconds, micros = v["$td"]
             return dt.timedelta(days=days, seconds=seconds, microseconds=micros)

@@ -592,7 +592,13 @@ class _Compiler:
     def _typeddict(self, cls: Any, where: str) -> Node:
         label = cls.__qualname__
         hints = self._hints(cls, where)
-        required: frozenset[str] = getattr(cls, "__required_keys__", frozenset(hints))
+        total = getattr(cls, "__total__", True)
+        required = frozenset(
+            name
+            for name, hint in hints.items()
+            if typing.get_origin(hint) is typing.Required
+            or (total and typing.get_origin(hint) is not typing.NotRequired)
+        )
         fields = {name: self.node(hint, f"{where}.{name}") for name, hint in hints.items()}
         val = cs.typed_dict_schema(
             {
