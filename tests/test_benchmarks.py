@@ -36,6 +36,7 @@ def run_script(name: str, *extra: str, timeout: float = 240) -> str:
         ("throughput", ["workflows/s", "vs 1 worker(s)"]),
         ("vs_dbos", ["workflows4py, SQLite", "workflows4py, PostgreSQL"]),
         ("many_workflows", ["20 types / 1 type", "pooled <= max_connections (10)"]),
+        ("codec", ["nested tagged union: encode", "new / old"]),
     ],
 )
 def test_benchmark_script_runs(script: str, expected: list[str]) -> None:
