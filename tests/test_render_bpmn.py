@@ -241,6 +241,11 @@ def kinds() -> dict[str, WIO[Any, Any, Any]]:
             restart="Not yet",
             on_restart=effect("Remind"),
         ),
+        "loop_choosing_its_way_back": WIO.repeat(effect("Poll")).until(
+            lambda o: o.total > 2,
+            name="Done?",
+            on_restart=WIO.choose(Order, lambda o: o.total > 1, effect("Wait"), effect("Nudge")),
+        ),
         "loop_without_restart_step": WIO.repeat(effect("Poll") >> compute("Count")).until(
             lambda o: o.total >= 2, name="Enough?"
         ),
@@ -491,6 +496,15 @@ class Doc:
     def text(self, element: ET.Element, path: str) -> str | None:
         return element.findtext(path, namespaces=NS)
 
+    def declared(self, event: ET.Element) -> str | None:
+        """The name of the signal or error the event's definition refers to (None: any)."""
+        for kind in ("signal", "error"):
+            definition = event.find(f"bpmn:{kind}EventDefinition", NS)
+            if definition is not None:
+                ref = definition.get(f"{kind}Ref")
+                return None if ref is None else self.by_id(kind)[ref].get("name")
+        raise AssertionError(f"{event.get('id')} has no signal or error definition")
+
 
 # -- the files ----------------------------------------------------------------------------------
 
@@ -581,14 +595,11 @@ def test_steps_are_service_and_script_tasks(files: dict[str, str]) -> None:
 
 def test_a_signal_is_a_catch_event_then_the_task_handling_it(files: dict[str, str]) -> None:
     doc = Doc(files["example-pull_request"])
-    signals = {k: e.get("name") for k, e in doc.by_id("signal").items()}
-    assert sorted(str(n) for n in signals.values()) == ["Create Request", "Review Request"]
+    assert doc.names("signal") == ["Create Request", "Review Request"]
     tasks = doc.by_id("serviceTask")
     followed = []
     for event in doc.all("intermediateCatchEvent"):
-        definition = event.find("bpmn:signalEventDefinition", NS)
-        assert definition is not None
-        assert event.get("name") == signals[definition.get("signalRef", "")]
+        assert event.get("name") == doc.declared(event)
         [flow] = doc.flows(source=event.get("id"))
         followed.append((event.get("name"), tasks[flow.get("targetRef", "")].get("name")))
     assert followed == [("Create Request", "Create PR"), ("Review Request", "Process Review")]
@@ -628,18 +639,11 @@ def test_parallel_branches_split_and_join_at_parallel_gateways(files: dict[str, 
 
 def test_handled_errors_are_error_boundary_events_named_after_them(files: dict[str, str]) -> None:
     doc = Doc(files["example-pull_request"])
-    errors = {k: e.get("name") for k, e in doc.by_id("error").items()}
-    assert sorted(str(n) for n in errors.values()) == [
-        "Commit Not Found",
-        "Pipeline Failed",
-        "Review Rejected",
-    ]
+    assert doc.names("error") == ["Commit Not Found", "Pipeline Failed", "Review Rejected"]
     tasks = doc.by_id("serviceTask")
     found = []
     for boundary in doc.all("boundaryEvent"):
-        definition = boundary.find("bpmn:errorEventDefinition", NS)
-        assert definition is not None
-        assert boundary.get("name") == errors[definition.get("errorRef", "")]
+        assert boundary.get("name") == doc.declared(boundary)
         found.append((tasks[boundary.get("attachedToRef", "")].get("name"), boundary.get("name")))
     assert found == [
         ("Create PR", "Commit Not Found"),
@@ -661,9 +665,7 @@ def test_an_error_no_step_declares_is_caught_on_a_subprocess(files: dict[str, st
     doc = Doc(files["kind-handle_error_undeclared"])
     boundary = doc.only("boundaryEvent")
     assert boundary.get("attachedToRef") == doc.only("subProcess").get("id")
-    definition = boundary.find("bpmn:errorEventDefinition", NS)
-    assert definition is not None
-    assert definition.get("errorRef") is None  # any error
+    assert doc.declared(boundary) is None  # any error
 
 
 def test_interruptions_are_boundary_events_on_a_subprocess_or_on_the_one_task(

@@ -287,7 +287,7 @@ class _Drawing:
             return element
         shape: Shape = "event" if size == EVENT else "gateway" if size == GATEWAY else "activity"
         width, height = _task_size(element.name) if shape == "activity" else size
-        element.node = Node(element.id, shape, width, height)
+        element.node = Node(element.id, shape, width, height, backward=self.reverse)
         scope.graph.nodes.append(element.node)
         if shape != "activity" and element.name:
             element.label = _text_size(element.name, LABEL_WIDTH, _LABEL_LETTER, _LINE)
@@ -309,6 +309,13 @@ class _Drawing:
             label = _text_size(flow.label, LABEL_WIDTH, _LABEL_LETTER, _LINE)
         scope.graph.edges.append(Edge(flow.id, flow.source, flow.target, self.reverse, label))
 
+    def _gateway(
+        self, scope: _Scope, name: str | None, passed: bool, tag: str = "exclusiveGateway"
+    ) -> _Element:
+        """A gateway, marked done once the instance ``passed`` it."""
+        mark: Mark | None = "done" if passed else None
+        return self._element(scope, tag, name, mark, prefix="Gateway", size=GATEWAY)
+
     def _join(
         self, scope: _Scope, exits: list[_Exit], tag: str = "exclusiveGateway"
     ) -> list[_Exit]:
@@ -316,12 +323,20 @@ class _Drawing:
         if len(exits) <= 1:
             return exits
         taken = any(e.taken for e in exits)
-        gateway = self._element(
-            scope, tag, None, "done" if taken else None, prefix="Gateway", size=GATEWAY
-        )
+        gateway = self._gateway(scope, None, taken, tag)
         for e in exits:
             self._flow(scope, e, gateway)
         return [_Exit(gateway.id, taken)]
+
+    def _split(
+        self, scope: _Scope, exits: list[_Exit], name: str | None, passed: bool, tag: str
+    ) -> _Element:
+        """A gateway splitting the flow after ``exits`` (joined first: no gateway both
+        joins and splits)."""
+        gateway = self._gateway(scope, name, passed, tag)
+        for e in self._join(scope, exits):
+            self._flow(scope, e, gateway)
+        return gateway
 
     def _step(
         self,
@@ -650,15 +665,7 @@ class _Drawing:
         and a gateway merging the branches."""
         p = group[0]
         chosen = any(o.chosen is not None for o in group)
-        split = self._step(
-            scope,
-            exits,
-            "exclusiveGateway",
-            p.name or "Choice",
-            "done" if chosen else None,
-            prefix="Gateway",
-            size=GATEWAY,
-        )
+        split = self._split(scope, exits, p.name or "Choice", chosen, "exclusiveGateway")
         ends: list[_Exit] = []
         for i, branch in enumerate(p.branches):
             branches = _same(
@@ -680,28 +687,13 @@ class _Drawing:
         p = group[0]
         rounds = [it for o in group for it in o.iterations]
         started = any(it.body.status != "pending" for it in rounds)
-        merge = self._element(
-            scope,
-            "exclusiveGateway",
-            None,
-            "done" if started else None,
-            prefix="Gateway",
-            size=GATEWAY,
-        )
+        merge = self._gateway(scope, None, started)
         for e in exits:
             self._flow(scope, e, merge)
         body = _parts((it.body for it in rounds), p.iterations[-1].body)
         ends = self._draw(body, scope, [_Exit(merge.id, started)])
         answered = any(it.outcome is not None for it in rounds)
-        condition = self._step(
-            scope,
-            ends,
-            "exclusiveGateway",
-            p.name or "Repeat?",
-            "done" if answered else None,
-            prefix="Gateway",
-            size=GATEWAY,
-        )
+        condition = self._split(scope, ends, p.name or "Repeat?", answered, "exclusiveGateway")
         back = [_Exit(condition.id, any(it.outcome == p.restart for it in rounds), p.restart)]
         restart = next((it.on_restart for it in reversed(rounds) if it.on_restart), None)
         reverse, self.reverse = self.reverse, not self.reverse
@@ -718,15 +710,7 @@ class _Drawing:
         """A parallel gateway splitting into the branches, and one joining them."""
         p = group[0]
         started = _started(group)
-        split = self._step(
-            scope,
-            exits,
-            "parallelGateway",
-            p.name,
-            "done" if started else None,
-            prefix="Gateway",
-            size=GATEWAY,
-        )
+        split = self._split(scope, exits, p.name, started, "parallelGateway")
         ends: list[_Exit] = []
         for i, branch in enumerate(p.branches):
             found = (o.branches[i] if len(o.branches) > i else None for o in group)

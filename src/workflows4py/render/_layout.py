@@ -82,7 +82,8 @@ class Node:
     labels, annotations, boundary events); ``inner``: the content of an expanded subprocess
     (its size then comes from the content); ``attached``: the ids of the boundary events on
     its lower edge, in the order they were made; ``room``: the width its column needs at
-    least (for an annotation wider than the shape)."""
+    least (for an annotation wider than the shape); ``backward``: drawn on a way back, so
+    that its flows come in on its right and leave on its left."""
 
     id: str
     shape: Shape
@@ -93,6 +94,7 @@ class Node:
     inner: Graph | None = None
     attached: list[str] = field(default_factory=list)
     room: float = 0.0
+    backward: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,13 +524,39 @@ class _Layered:
             if other.node is not None or (port is not None and other.port != item.id)
         )
 
+    def _turned(self, item: _Item, back: bool) -> bool:
+        """Whether a flow marked ``back`` meets ``item``, a gateway drawn left to right, on
+        the wrong side: it must use the gateway's top or bottom corner."""
+        node = item.node
+        return back and node is not None and node.shape == "gateway" and not node.backward
+
+    def _end(self, item: _Item, row: float, back: bool) -> Literal["side", "top", "bottom"]:
+        """Where a flow to or from the item in ``row`` meets ``item``: its side facing the
+        flow, or a gateway's corner facing ``row`` (when nothing stands in between)."""
+        node = item.node
+        if node is None or node.shape != "gateway":
+            return "side"
+        if self._turned(item, back) or (row != item.y and self._free(item, row)):
+            return "bottom" if row >= item.y else "top"
+        return "side"
+
     def _route(
         self, edge: Edge, found: Layout, channels: dict[tuple[int, str], float]
     ) -> list[Point]:
+        """The points of ``edge``, computed left to right along its chain (then reversed for
+        a flow drawn right to left): out of the left end, along the rows of its dummies
+        (changing rows in the gaps between columns), into the right end."""
         chain = [self.items[k] for k in self.chains[edge.id]]
         first, last = chain[0], chain[-1]
+        start = self._end(first, chain[1].y, edge.back)
+        end = self._end(last, chain[-2].y, edge.back)
+        if len(chain) == 2 and "side" not in (start, end):  # one corner is enough
+            if not self._turned(first, edge.back):
+                start = "side"
+            elif not self._turned(last, edge.back):
+                end = "side"
+        left_box, right_box = self._box(first), self._box(last)
         points: list[Point] = []
-        row = chain[1].y
         if first.port is not None:
             # down to the port's lane; when something stands in the way, out to the gap just
             # under the host's labels
@@ -536,32 +564,19 @@ class _Layered:
             host = self.items[first.port]
             points.append((boundary.cx, boundary.bottom))
             current = first.y if self._free(host, first.y, first) else host.low - 4
-            points.append((boundary.cx, current))
-        elif (
-            first.node is not None
-            and first.node.shape == "gateway"
-            and row != first.y
-            and self._free(first, row)
-        ):
-            box = self._box(first)
-            points.append((box.cx, box.bottom if row > first.y else box.y))
-            points.append((box.cx, row))
-            current = row
-        else:
-            box = self._box(first)
-            points.append((box.right, box.cy))
+        elif start == "side":
+            points.append((left_box.right, first.y))
             current = first.y
-        enter_vertically = (
-            last.node is not None
-            and last.node.shape == "gateway"
-            and len(chain) >= 2
-            and chain[-2].y != last.y
-            and self._free(last, chain[-2].y)
-        )
+        else:
+            down = start == "bottom"
+            points.append((left_box.cx, left_box.bottom if down else left_box.y))
+            current = chain[1].y
+            if (len(chain) == 2 and end != "side") or current == first.y:  # around, by a new row
+                edges = (left_box.bottom, right_box.bottom) if down else (left_box.y, right_box.y)
+                current = max(edges) + ROW_GAP / 2 if down else min(edges) - ROW_GAP / 2
+        points.append((points[0][0], current))
         for left, right in pairwise(chain):
-            target_row = right.y
-            if right is last and enter_vertically:
-                target_row = current
+            target_row = current if right is last and end != "side" else right.y
             if target_row != current:
                 gx = channels.get((left.rank, right.id))
                 if gx is None:
@@ -569,12 +584,11 @@ class _Layered:
                 points.append((gx, current))
                 points.append((gx, target_row))
                 current = target_row
-        box = self._box(last)
-        if enter_vertically:
-            points.append((box.cx, current))
-            points.append((box.cx, box.bottom if current > last.y else box.y))
+        if end == "side":
+            points.append((right_box.x, current))
         else:
-            points.append((box.x, current))
+            points.append((right_box.cx, current))
+            points.append((right_box.cx, right_box.bottom if current > last.y else right_box.y))
         points = _simplify(points)
         return points[::-1] if edge.back else points
 
