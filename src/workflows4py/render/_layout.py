@@ -296,18 +296,21 @@ class _Layered:
         self.layers = best[0]
         self._number()
 
-    def _number(self) -> None:
-        """Numbers the items of each layer, a port found above its host moved right under it
-        (a boundary event's flow leaves downwards)."""
-        for i, layer in enumerate(self.layers):
+    def _number(self, only: int | None = None) -> None:
+        """Numbers the items of each layer (or of layer ``only``), a port found above its
+        host moved right under it (a boundary event's flow leaves downwards)."""
+        for i in range(len(self.layers)) if only is None else (only,):
             ordered: list[_Item] = []
+            seen: set[str] = set()
             early: dict[str, list[_Item]] = {}
-            for item in layer:
-                if item.port is not None and all(o.id != item.port for o in ordered):
+            for item in self.layers[i]:
+                if item.port is not None and item.port not in seen:
                     early.setdefault(item.port, []).append(item)
                     continue
                 ordered.append(item)
+                seen.add(item.id)
                 ordered.extend(early.pop(item.id, ()))
+            ordered.extend(p for ports in early.values() for p in ports)  # (never: hosts share it)
             self.layers[i] = ordered
             for pos, item in enumerate(ordered):
                 item.pos = pos
@@ -329,7 +332,7 @@ class _Layered:
                 return sum(self.items[n].pos for n in near) / len(near)
 
             self.layers[i] = sorted(self.layers[i], key=key)
-            self._number()
+            self._number(i)
 
     def _crossings(self) -> int:
         by_rank: dict[int, list[tuple[int, int]]] = {}
