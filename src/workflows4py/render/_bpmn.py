@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 from workflows4py.definition import WIO, Err, Ok, Workflow, error_name, pretty_name
@@ -197,13 +198,9 @@ def _mark(group: tuple[StepProgress, ...]) -> Mark | None:
     """How the steps drawn as one element ran, taken together (a loop's rounds, a for-each's
     elements): waited on wins, then failed, then done."""
     if _waits(group):
-        leaf = any(p.waiting and not any(c.waiting for c in p.children) for p in group)
+        leaf = any(p.waiting and not _waits(p.children) for p in group)
         return "frontier" if leaf else "active"
-    if any(isinstance(p.result, Err) for p in group):
-        return "failed"
-    if any(isinstance(p.result, Ok) for p in group):
-        return "done"
-    return None
+    return _ended(group)
 
 
 def _same(group: tuple[StepProgress, ...], kind: type[S]) -> tuple[S, ...]:
@@ -403,7 +400,7 @@ class _Drawing:
             self.signals[key] = (f"Signal_{len(self.signals) + 1}", name)
         return self._definition("signalEventDefinition", owner, signalRef=self.signals[key][0])
 
-    def _error_definition(self, owner: str, error: str | None) -> ET.Element:
+    def _error_definition(self, owner: str, error: str | None = None) -> ET.Element:
         if error is None:  # any error
             return self._definition("errorEventDefinition", owner)
         if error not in self.errors:
@@ -419,7 +416,13 @@ class _Drawing:
             duration.text = str(_encode_duration(timer.duration))
         return definition
 
-    def _boundary(self, host: str, name: str, mark: Mark | None, definition: str) -> _Element:
+    def _boundary(
+        self,
+        host: str,
+        name: str,
+        mark: Mark | None,
+        definition: Callable[[str], ET.Element],
+    ) -> _Element:
         """A boundary event on ``host``; ``definition`` makes its event definition from the
         event's id."""
         owner = self.elements[host]
@@ -427,6 +430,7 @@ class _Drawing:
             owner.scope, "boundaryEvent", name, mark, prefix="Boundary", size=None
         )
         element.attrs["attachedToRef"] = host
+        element.details.append(definition(element.id))
         element.label = _text_size(name, LABEL_WIDTH - 20, _LABEL_LETTER, _LINE)
         element.label_side = "boundary"
         node = _node(owner)
@@ -642,18 +646,16 @@ class _Drawing:
         for (host, error), raising in catch.raised.items():
             taken = any(_raised(g, error) for g in raising)
             boundary = self._boundary(
-                host, error, "done" if taken else None, "errorEventDefinition"
+                host, error, "done" if taken else None, partial(self._error_definition, error=error)
             )
-            boundary.details.append(self._error_definition(boundary.id, error))
             errors.append(_Exit(boundary.id, taken))
         if not errors:  # no step declares an error it handles: any error of the base goes there
             failed = any(isinstance(o.base.result, Err) for o in group)
             sub = self._subprocess(scope, exits, base, name=None, draw=self._drawer(base))
             done = [_Exit(sub.id, sub.mark == "done")]
             boundary = self._boundary(
-                sub.id, "Error", "done" if failed else None, "errorEventDefinition"
+                sub.id, "Error", "done" if failed else None, self._error_definition
             )
-            boundary.details.append(self._error_definition(boundary.id, None))
             errors.append(_Exit(boundary.id, failed))
         handler = self._draw(_parts((o.handler for o in group), p.handler), scope, errors)
         return self._join(scope, done + handler)
@@ -767,8 +769,9 @@ class _Drawing:
         flow: list[_Exit]
         if isinstance(p.trigger, SignalProgress):
             signal = p.trigger.signal_name
-            event = self._boundary(host, signal, mark, "signalEventDefinition")
-            event.details.append(self._signal_definition(event.id, p.trigger))
+            event = self._boundary(
+                host, signal, mark, partial(self._signal_definition, signal=p.trigger)
+            )
             flow = self._task(
                 scope,
                 [_Exit(event.id, fired)],
@@ -779,8 +782,8 @@ class _Drawing:
                 ended=True,
             )
         elif isinstance(p.trigger, TimerProgress):
-            event = self._boundary(host, _timer_name(p.trigger), mark, "timerEventDefinition")
-            event.details.append(self._timer_definition(event.id, p.trigger))
+            timer = partial(self._timer_definition, timer=p.trigger)
+            event = self._boundary(host, _timer_name(p.trigger), mark, timer)
             flow = [_Exit(event.id, fired)]
         else:
             raise TypeError(
