@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from uuid import UUID
 
 import pytest
 from claims_common import Counted, St
+from pydantic import BaseModel, ConfigDict
 
 from workflows4py import (
     WIO,
@@ -250,3 +252,88 @@ async def test_a_flat_map_step_recording_a_foreign_event_is_an_encode_error() ->
     with pytest.raises(EncodeError):
         await runtime.create_instance("f-1")
     assert await (await runtime.get_instance("f-1")).get_journal() == []
+
+
+# -- the codec on pydantic -------------------------------------------------------------------
+
+
+def test_scalars_as_the_field_table_says() -> None:
+    from types import MappingProxyType
+
+    from workflows4py.serialization import decoder_for, encoder_for
+
+    assert encoder_for(int)(True) == 1
+    assert decoder_for(Decimal)(12) == Decimal(12)
+    utc = datetime(2024, 5, 1, tzinfo=UTC)
+    assert encoder_for(datetime)(utc) == "2024-05-01T00:00:00+00:00"
+    assert decoder_for(datetime)("2024-05-01T00:00:00Z") == utc
+    assert encoder_for(bytes)(b"\xfb\xff") == "+/8="  # standard base64, not URL-safe
+    assert encoder_for(Mapping[str, int])({"a": 1}) == {"a": 1}
+    with pytest.raises(EncodeError):
+        encoder_for(Mapping[str, int])(MappingProxyType({"a": 1}))
+
+
+class Address(TypedDict):
+    street: str
+    number: int
+
+
+def test_a_typeddict_is_an_object_refusing_unknown_keys() -> None:
+    codec: JsonCodec[Address] = JsonCodec(Address)
+    assert codec.encode(Address(street="Main", number=1)) == (
+        "Address",
+        '{"street":"Main","number":1}',
+    )
+    with pytest.raises(DecodeError, match="unknown field 'floor'"):
+        codec.decode("Address", '{"street":"Main","number":1,"floor":2}')
+
+
+class Lax(BaseModel):
+    qty: int
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True)
+    qty: int
+
+
+class Extra(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    qty: int
+
+
+def test_a_pydantic_model_decides_about_coercion_but_not_about_unknown_fields() -> None:
+    assert JsonCodec(Lax).decode("Lax", '{"qty":"2"}') == Lax(qty=2)
+    with pytest.raises(DecodeError):
+        JsonCodec(Strict).decode("Strict", '{"qty":"2"}')
+    with pytest.raises(DecodeError, match=r"^\$\.more: unknown field 'more' for Lax"):
+        JsonCodec(Lax).decode("Lax", '{"qty":2,"more":1}')
+    assert JsonCodec(Extra).decode("Extra", '{"qty":2,"more":1}') == Extra(qty=2)
+
+
+@dataclass(frozen=True)
+class Measured:
+    value: complex
+
+
+def test_a_step_recording_what_cannot_be_stored_is_named_as_the_page_shows() -> None:
+    def measure(s: St) -> Measured:
+        return Measured(1j)
+
+    class Flow(Workflow[St, Measured]):
+        record = WIO.run_io(measure, event=Measured).handle_event(lambda s, e: s)
+        definition = record
+
+    with pytest.raises(DefinitionError) as caught:
+        Flow.codecs()
+    assert str(caught.value) == (
+        "Flow: step 'Record' records Measured, which cannot be stored: unsupported type "
+        "complex at Measured.value: use a dataclass, a pydantic model, a TypedDict, a JSON "
+        "scalar, a supported standard type or a container of those"
+    )
+
+
+def test_a_codec_describes_its_tagged_values() -> None:
+    schema = JsonCodec(Foreign | Counted).json_schema("state")
+    assert [alt["required"] for alt in schema["oneOf"]] == [["type", "state"]] * 2
+    assert schema["discriminator"] == {"propertyName": "type"}

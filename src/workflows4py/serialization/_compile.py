@@ -20,7 +20,7 @@ from collections import abc
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 from pydantic_core import core_schema as cs
 
 from workflows4py._errors import DefinitionError
@@ -573,9 +573,10 @@ class _Compiler:
         for name, info in cls.model_fields.items():
             if TYPE_KEY in (name, getattr(info, "alias", None)):
                 raise DefinitionError(f"model {node.label} at {where} has a field named '$type'")
-        schema = _strict_model_schema(cls)
-        plain = cs.no_info_before_validator_function(_untagging(tag), cs.chain_schema([schema]))
-        define(ref, plain, cs.chain_schema([schema]))
+        # pydantic validates a model with the validator it built for the class (its own
+        # configuration decides about coercion); the library refuses unknown fields first
+        schema = cs.chain_schema([cls.__pydantic_core_schema__])
+        define(ref, cs.no_info_before_validator_function(_model_keys(cls, tag), schema), schema)
         define(_ref(cls, ":tagged"), None, _tagged_ser(cls, tag, ref))
 
         def check(v: Any) -> None:
@@ -822,29 +823,31 @@ def _flatten_union(args: Iterable[Any], flat: list[Any], literal_values: list[An
             flat.append(arg)
 
 
-def _strict_model_schema(cls: Any) -> CoreSchema:
-    """The model's own core schema, validating stored data strictly: no coercion, unknown
-    fields refused (unless the model's configuration says otherwise, explicitly)."""
-    import copy
+def _model_keys(cls: Any, tag: str) -> Any:
+    """A validator function checking a model's object before the model does: its own
+    ``"$type"`` is dropped, and a key that is not one of its fields (by name or alias) is
+    refused, unless the model's configuration sets ``extra`` itself."""
+    known: set[str] = set()
+    for name, info in cls.model_fields.items():
+        known.add(name)
+        for alias in (info.alias, info.validation_alias):
+            if isinstance(alias, str):
+                known.add(alias)
+    check = "extra" not in cls.model_config
+    listed = ", ".join(sorted(cls.model_fields)) or "none"
+    untag = _untagging(tag)
 
-    schema: Any = copy.deepcopy(cls.__pydantic_core_schema__)
-    stack = [schema]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if item.get("type") == "model" and isinstance(item.get("cls"), type):
-                own = getattr(item["cls"], "model_config", {})
-                config = dict(item.get("config") or {})
-                if "strict" not in own:
-                    config["strict"] = True
-                if "extra" not in own:
-                    config["extra_fields_behavior"] = "forbid"
-                config["ser_json_inf_nan"] = "strings"
-                item["config"] = config
-            stack.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
-    return schema  # type: ignore[no-any-return]
+    def validate(d: Any) -> Any:
+        d = untag(d)
+        if check and d.__class__ is dict:
+            for key in d:
+                if key not in known:
+                    message = f"unknown field {key!r} for {cls.__qualname__} (fields: {listed})"
+                    context = {"key": key, "message": message}
+                    raise PydanticCustomError("workflows4py_unknown", "{message}", context)
+        return d
+
+    return validate
 
 
 def _unresolved(cls: type, where: str, exc: Exception) -> str:

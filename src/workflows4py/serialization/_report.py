@@ -218,6 +218,9 @@ def _message(walk: _Walk, error: Any) -> str:
     ctx = error.get("ctx") or {}
     if kind == "workflows4py":
         return str(ctx["message"])
+    if kind == "workflows4py_unknown":  # raised about one key of the object
+        walk.segments.append(segment(ctx["key"]))
+        return str(ctx["message"])
     if kind == "missing":
         parent = walk.parent
         if parent is not None and parent.kind == "tuple":
