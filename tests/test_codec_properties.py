@@ -15,6 +15,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
+from test_codec import Label, Mood, Point
+from test_codec import Priority as Level
 
 from workflows4py import WIO, JsonCodec, Workflow
 from workflows4py.engine import Execution, decode_execution, encode_execution, snapshot_types
@@ -23,27 +25,6 @@ from workflows4py.engine import Execution, decode_execution, encode_execution, s
 class Colour(enum.Enum):
     RED = "red"
     GREEN = "green"
-
-
-class Level(enum.IntEnum):
-    LOW = 1
-    HIGH = 2
-
-
-class Mood(enum.StrEnum):
-    HAPPY = "happy"
-    GRUMPY = "grumpy"
-
-
-@dataclass(frozen=True)
-class Point:
-    x: int
-    y: int
-
-
-@dataclass(frozen=True)
-class Label:
-    text: str
 
 
 @dataclass(frozen=True)
@@ -68,18 +49,18 @@ class Item(BaseModel):
 class Everything:
     """One field of every kind the codec supports."""
 
-    count: int
-    text: str
-    ratio: float
-    flag: bool
-    nothing: None
-    amount: Decimal
-    when: datetime
-    day: date
-    at: time
-    delay: timedelta
     uid: uuid.UUID
     raw: bytes
+    count: int
+    ratio: float
+    text: str
+    nothing: None
+    flag: bool
+    when: datetime
+    amount: Decimal
+    at: time
+    day: date
+    delay: timedelta
     colour: Colour
     level: Level
     mood: Mood
