@@ -162,15 +162,8 @@ async def test_log_records_name_the_workflow_the_instance_and_the_step() -> None
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            seen.append(
-                (
-                    record.getMessage(),
-                    record.workflow,
-                    record.instance_id,
-                    record.operation,
-                    record.step,
-                )  # type: ignore[attr-defined]
-            )
+            names = ("workflow", "instance_id", "operation", "step")
+            seen.append((record.getMessage(), *(getattr(record, n) for n in names)))
 
     handler = Keep()
     handler.addFilter(LogContextFilter())

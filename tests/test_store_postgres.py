@@ -447,3 +447,36 @@ async def test_a_snapshot_row_that_does_not_load_is_a_decode_error(
         await store.load_snapshot(KEY)
     assert (info.value.instance_id, info.value.sequence) == ("o-1", None)
     assert ": snapshots." in str(info.value)
+
+
+async def test_a_statement_chosen_as_a_deadlock_victim_runs_again(
+    pg_dsn: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each operation is one statement in its own transaction, rolled back whole when
+    PostgreSQL breaks a deadlock: the store runs it again (up to three times in all)."""
+    from workflows4py import StoreError
+
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    await store.initialize()
+    once = store._fetch_once  # the driver call, made to fail
+    failures = [2]
+
+    async def deadlocking(name: str, params: Any) -> list[Any]:
+        if failures[0] > 0:
+            failures[0] -= 1
+            try:
+                raise psycopg.errors.DeadlockDetected("deadlock detected")
+            except psycopg.Error as e:
+                raise StoreError(f"PostgreSQL error: {e}") from e
+        rows: list[Any] = await once(name, params)
+        return rows
+
+    monkeypatch.setattr(store, "_fetch_once", deadlocking)
+    try:
+        assert await store.create_leased(KEY, "me", 30, T0) is True
+        assert failures == [0]
+        failures[0] = 3  # one more than it tries: the error reaches the caller
+        with pytest.raises(StoreError, match="deadlock"):
+            await store.create_leased(OTHER, "me", 30, T0)
+    finally:
+        await store.close()

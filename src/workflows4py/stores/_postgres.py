@@ -55,11 +55,11 @@ import asyncio
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, LiteralString, TypedDict, Unpack
+from typing import Any, ClassVar, LiteralString, TypedDict, TypeVar, Unpack
 
 import psycopg
 from psycopg import pq, sql
@@ -102,6 +102,7 @@ from ._rows import (
 __all__ = ["PostgresStore"]
 
 _log = logging.getLogger("workflows4py")
+_T = TypeVar("_T")
 
 # Schema versions, oldest first. Never edit a released migration: append a new one.
 # {s} is the schema; literal braces are doubled.
@@ -424,6 +425,15 @@ _FILTERS: dict[str, LiteralString] = {
     "failing": "failures > 0",
     "not_failing": "failures = 0",
 }
+
+
+_DEADLOCK_TRIES = 3
+"""How often a statement PostgreSQL chose as a deadlock's victim is run (each statement is
+its own transaction, rolled back whole by then, so running it again is safe)."""
+
+
+def _deadlocked(error: StoreError) -> bool:
+    return isinstance(error.__cause__, psycopg.errors.DeadlockDetected)
 
 
 @contextmanager
@@ -754,15 +764,38 @@ class PostgresStore(_StoreBase):
                 await conn.close()
 
     async def _fetch(self, name: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        """Run a statement; returns its rows."""
+        return await self._retrying(self._fetch_once, name, params)
+
+    async def _execute(self, name: str, params: Sequence[Any] | dict[str, Any]) -> int:
+        """Run a statement; returns its row count."""
+        return await self._retrying(self._execute_once, name, params)
+
+    async def _fetch_once(self, name: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
         async with self._connection() as conn:
             cur = await conn.execute(self._q[name], params)
             return await _rows(cur)
 
-    async def _execute(self, name: str, params: Sequence[Any] | dict[str, Any]) -> int:
-        """Run a statement; returns its row count."""
+    async def _execute_once(self, name: str, params: Sequence[Any] | dict[str, Any]) -> int:
         async with self._connection() as conn:
             cur = await conn.execute(self._q[name], params)
             return cur.rowcount
+
+    async def _retrying(
+        self,
+        once: Callable[[str, Sequence[Any] | dict[str, Any]], Awaitable[_T]],
+        name: str,
+        params: Sequence[Any] | dict[str, Any],
+    ) -> _T:
+        """``once(name, params)``, run again if PostgreSQL chose it as a deadlock's victim."""
+        for attempt in range(1, _DEADLOCK_TRIES):
+            try:
+                return await once(name, params)
+            except StoreError as e:
+                if not _deadlocked(e):
+                    raise
+                _log.info("statement %s was a deadlock's victim (try %d); again", name, attempt)
+        return await once(name, params)
 
     async def _schema_version(self) -> int | None:
         """The schema's version, or None if it has no migrations table (yet)."""
