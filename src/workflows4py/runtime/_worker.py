@@ -102,9 +102,11 @@ class Worker:
                     del self._backoff[key]
             names = list(by_name)
             claims = await store.claim_due(now, room, first.lease_ttl, names)
-            keys: list[tuple[InstanceKey, OperationKind]] = [(c.key, "due") for c in claims]
+            keys: list[tuple[InstanceKey, OperationKind]] = []
+            keys.extend((c.key, "due") for c in claims)
             if stale and len(keys) < room:
-                keys += [(k, "recover") for k in await store.stale(now, room - len(keys), names)]
+                lapsed = await store.stale(now, room - len(keys), names)
+                keys.extend((k, "recover") for k in lapsed)
             seen: set[InstanceKey] = set()
             for key, kind in keys:
                 runtime = by_name.get(key.workflow)
