@@ -37,8 +37,8 @@ from _common import (
 from workflows4py import JsonCodec
 
 sys.path.insert(0, str(ROOT))  # the examples, run as benchmarks/codec.py from the repository
-from examples import checks
-from examples import withdrawal as wd
+from workflows4py.examples import checks
+from workflows4py.examples import withdrawal as wd
 
 TARGET_CASE = "nested tagged union"
 

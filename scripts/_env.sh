@@ -27,12 +27,17 @@ if [ "${need_node:-0}" = "1" ]; then
         touch "$nstamp"
     fi
 fi
-if [ "${need_chromium:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
+emoji_font=/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+if [ "${need_chromium:-0}" = "1" ] && { [ ! -x /usr/bin/chromium ] || [ ! -f "$emoji_font" ]; }; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing Debian's chromium (the diagram tests render BPMN in it)" >&2
+        echo "installing Debian's chromium and fonts (the diagram and UI tests render in it)" >&2
         export DEBIAN_FRONTEND=noninteractive
-        # fonts-liberation: Arial's metrics, which bpmn-js lays its labels out for
-        install_chromium() { apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
+        # fonts-liberation: Arial's metrics, which bpmn-js lays its labels out for;
+        # fonts-noto-color-emoji: the icons of Mermaid diagrams (envelope, clock, bolt, ...)
+        install_chromium() {
+            apt-get install -y -qq --no-install-recommends chromium fonts-liberation \
+                fonts-noto-color-emoji
+        }
         # an image without package lists cannot install anything: update them first
         install_chromium >/dev/null 2>&1 || { apt-get update -qq && install_chromium >/dev/null; }
     fi

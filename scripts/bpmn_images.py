@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from diagram_tools import close_browser, screenshot_bpmn
 
-from examples import pull_request as pr
-from examples import withdrawal as wd
 from workflows4py import render
+from workflows4py.examples import pull_request as pr
+from workflows4py.examples import withdrawal as wd
 from workflows4py.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from examples.pull_request import Empty, PullRequest
 from workflows4py import WIO, Workflow
+from workflows4py.examples.pull_request import Empty, PullRequest
 from workflows4py.runtime import Runtime
 
 __all__ = ["BACKEND_ENV", "OUTAGE_ENV", "Flaky", "Job", "runtime"]

@@ -1,8 +1,8 @@
-"""Runs one of examples/*.py as a script, in a subprocess, the way its docs say to."""
+"""Runs one of the packaged examples (``workflows4py.examples``) as a script, in a
+subprocess, the way its docs say to (``python -m workflows4py.examples.NAME``)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_example(name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Runs ``examples/<name>`` with ``args``, the repository root on its PYTHONPATH; the
-    caller checks the return code and reads the output."""
+    """Runs ``python -m workflows4py.examples.<name>`` (``name`` given as ``demo.py`` or
+    ``demo``) with ``args``; the caller checks the return code and reads the output."""
     return subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name), *args],
+        [sys.executable, "-m", f"workflows4py.examples.{name.removesuffix('.py')}", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
         check=False,
     )

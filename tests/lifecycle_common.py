@@ -3,7 +3,8 @@ store, SQLite and PostgreSQL (a fresh schema each)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,27 +118,50 @@ class Flaky(Workflow[Job, Worked]):
 
 Factory = Callable[..., Runtime]
 
+STORES = ["memory", "sqlite", "postgres"]
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
-    def build(clock: TestClock, *, like: Runtime | None = None, **options: Any) -> Runtime:
-        """A runtime over the test's database; ``like``: another one over the same data,
-        as a second process would open it."""
-        workflows: list[type[Workflow[Any, Any]]] = [Orders, Tickets, Flaky]
-        if request.param == "memory":
-            if like is not None:
-                assert isinstance(like.store, MemoryStore)
-                return Runtime(like.store.share(), workflows, clock=clock, **options)
-            return Runtime.memory(workflows, clock=clock, **options)
-        if request.param == "sqlite":
+
+@contextmanager
+def deployments(kind: str, tmp_path: Path) -> Iterator[Factory]:
+    """``deploy(workflows, clock, *, memory=None, **options)``: a runtime of ``workflows`` over
+    the test's database of ``kind`` (one of STORES; a fresh PostgreSQL schema); each call is
+    another deployment over the same data (on ``memory``: the data of that store, else a new
+    one's)."""
+
+    def deploy(
+        workflows: Sequence[type[Workflow[Any, Any]]],
+        clock: TestClock,
+        *,
+        memory: MemoryStore | None = None,
+        **options: Any,
+    ) -> Runtime:
+        if kind == "memory":
+            store = MemoryStore() if memory is None else memory.share()
+            return Runtime(store, workflows, clock=clock, **options)
+        if kind == "sqlite":
             return Runtime.sqlite(tmp_path / "app.db", workflows, clock=clock, **options)
         return Runtime.postgres(conninfo, workflows, schema=schema, clock=clock, **options)
 
-    if request.param != "postgres":
-        yield build
+    if kind != "postgres":
+        yield deploy
         return
     conninfo = require_postgres()
     with fresh_schema(conninfo) as schema:
+        yield deploy
+
+
+@pytest.fixture(params=STORES)
+def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
+    with deployments(request.param, tmp_path) as deploy:
+
+        def build(clock: TestClock, *, like: Runtime | None = None, **options: Any) -> Runtime:
+            """A runtime over the test's database; ``like``: another one over the same data,
+            as a second process would open it."""
+            memory = None
+            if like is not None and isinstance(like.store, MemoryStore):
+                memory = like.store
+            return deploy([Orders, Tickets, Flaky], clock, memory=memory, **options)
+
         yield build
 
 

@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 import pytest
 import pytest_asyncio
 
-from examples import pull_request as pr
 from workflows4py import (
     WIO,
     DecodeError,
@@ -52,6 +51,7 @@ from workflows4py import (
     WorkflowInstance,
     current_step,
 )
+from workflows4py.examples import pull_request as pr
 from workflows4py.stores import InstanceKey, InstanceRecord, NewEvent, SearchQuery, Store
 from workflows4py.testing import TestClock
 

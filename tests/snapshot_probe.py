@@ -17,8 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from examples import pull_request as pr
 from workflows4py import DurableRuntime, PostgresRuntime, SqliteRuntime
+from workflows4py.examples import pull_request as pr
 
 
 class Collect(logging.Handler):

@@ -29,7 +29,6 @@ import psycopg
 import pytest
 from pg import fresh_schema, require_postgres
 
-from examples import pull_request as pr
 from workflows4py import (
     DecodeError,
     DurableRuntime,
@@ -37,6 +36,7 @@ from workflows4py import (
     PostgresRuntime,
     SqliteRuntime,
 )
+from workflows4py.examples import pull_request as pr
 from workflows4py.stores import InstanceKey, SearchQuery
 from workflows4py.testing import TestClock
 

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from examples import checks
-from examples.checks import CheckResult, Decision, StaticCheck
 from workflows4py import (
     InMemoryRuntime,
     LoopProgress,
@@ -20,6 +18,8 @@ from workflows4py import (
     TimerStarted,
     UnexpectedSignal,
 )
+from workflows4py.examples import checks
+from workflows4py.examples.checks import CheckResult, Decision, StaticCheck
 from workflows4py.testing import ReplayCheckedInstance, TestClock
 
 DATA = checks.CheckData("tx-1", Decimal("100.00"), "DE89370400440532013000")

@@ -59,7 +59,9 @@ def test_instances_lists_the_registry(db: Path, capsys: pytest.CaptureFixture[st
 def test_instances_filters_and_prints_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["instances", APP, "--failing", "--json"]) == 0
     (line,) = capsys.readouterr().out.splitlines()
-    row = json.loads(line)
+    document = json.loads(line)
+    assert document["total"] == 1
+    (row,) = document["items"]
     assert (row["instance"], row["failures"], row["last_error"]) == ("w-2", 2, "Boom: no")
     assert row["tags"] == {"team": "ops"}
     assert main(["instances", APP, "--tag", "team=ops", "--status", "finished"]) == 0
@@ -84,7 +86,7 @@ def test_show_prints_one_instance(db: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert out.startswith("Wakeup / w-1\n")
     assert "  status:       awaiting\n" in out
-    assert "  state:        Note(sent_by=0)\n" in out
+    assert '  state:        {"state": {"sent_by": 0}, "type": "Note"}\n' in out
     assert "[timer] Wait A Second" in out
     assert "journal (1 events):\n  #1 " in out
     assert "workflows4py.TimerStarted" in out
@@ -154,7 +156,9 @@ def test_instances_lists_the_good_rows_and_reports_the_bad_one(
     # the same with --json: the good rows on stdout, the same line on stderr
     assert main(["instances", PR_APP, "--json"]) == 1
     out, err = capsys.readouterr()
-    assert [json.loads(row)["instance"] for row in out.splitlines()] == ["good-1", "good-2"]
+    document = json.loads(out)
+    assert [row["instance"] for row in document["items"]] == ["good-1", "good-2"]
+    assert document["total"] == 3
     assert _one_error_line(err) == line
 
 
@@ -172,7 +176,7 @@ def test_show_of_a_journal_row_that_does_not_decode_is_one_line_naming_it(
     assert prs.dump() == before
     # the others show as before, and the registry lists every instance
     assert main(["show", PR_APP, "good-1"]) == 0
-    assert "  state:        Checked(" in capsys.readouterr().out
+    assert '  state:        {"state": {"commit": ' in capsys.readouterr().out
     assert main(["instances", PR_APP]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "3 shown of 3 matching"
 

@@ -48,7 +48,7 @@ def documented_shapes() -> dict[str, set[str]]:
     shapes: dict[str, set[str]] = {}
     for section in re.split(r"^## ", DOC.read_text(encoding="utf-8"), flags=re.M)[1:]:
         command = re.match(r"`(\w+)`", section)
-        shape = re.search(r"`--json`: (?:one object per line, )?`(\{[^`]*\})`", section)
+        shape = re.search(r"(?:`--json`: |one JSON document, always: )`(\{[^`]*\})`", section)
         if command and shape:
             shapes[command[1]] = _keys(shape[1])
     return shapes
@@ -59,6 +59,10 @@ SHAPES = documented_shapes()
 ENTRY_KEYS = _keys(
     re.search(r"one entry per line, oldest first:\n`(\{[^`]*\})`", DOC.read_text())[1]  # type: ignore[index]
 )
+
+
+# the keys of each item of `instances --json`, as its section gives them
+ROW_KEYS = _keys(re.search(r"`items` the rows shown, each `(\{[^`]*\})`", DOC.read_text())[1])  # type: ignore[index]
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,9 @@ class Cli:
         return document
 
     def rows(self, *args: str) -> list[dict[str, Any]]:
-        """``instances --json``: one object per line."""
-        rows = [
-            json.loads(line) for line in self.ok("instances", APP, *args, "--json").splitlines()
-        ]
-        assert all(set(row) == SHAPES["instances"] for row in rows)
+        """The items of ``instances --json`` (one document: the items and their total)."""
+        rows: list[dict[str, Any]] = self.json("instances", APP, *args)["items"]
+        assert all(set(row) == ROW_KEYS for row in rows)
         return rows
 
     def fails(self, *args: str, code: int = 1, nothing_written: bool = True) -> str:
@@ -439,7 +441,8 @@ def test_on_a_terminal_tables_colours_and_a_progress_bar(tmp_path: Path) -> None
     assert "purging" in shown  # the progress bar, on stderr
     assert "deleted 1 instance(s)" in shown
     code, shown = on_terminal(tmp_path, env, ["instances", APP, "--json"])
-    assert (code, shown) == (0, "")  # no row; and --json has no colour, on a terminal too
+    # no row; and --json has no colour, on a terminal too
+    assert (code, shown) == (0, '{"items": [], "total": 0}\r\n')
     code, shown = on_terminal(tmp_path, env, ["resume", APP, PR, "pr-1", "--json"])
     assert code == 1
     assert "\x1b[" not in shown
@@ -504,17 +507,26 @@ def test_every_command_has_its_section_and_json_shape() -> None:
     done = command_line(ROOT, _environment(), ["--help"])
     listed = done.out.split("Commands:\n", 1)[1]
     commands = {line.split()[0] for line in listed.splitlines() if line.strip()}
-    assert commands == {
+    assert commands >= {
         "worker",
         "instances",
         "show",
         "start",
+        "signal",
+        "wakeup",
         "terminate",
         "resume",
         "fork",
         "export",
         "purge",
+        "render",
+        "lint",
+        "check",
+        "serve",
+        "demo",
     }
     sections = set(re.findall(r"^## `(\w+)`", DOC.read_text(), flags=re.M))
     assert sections == commands
-    assert set(SHAPES) == commands - {"worker"}  # the worker's is told in words
+    # the worker's is told in words; the demo prints what the examples print; serve
+    # answers over HTTP (tests/test_web_api.py); check's shape is tested in tests/test_gate.py
+    assert set(SHAPES) == commands - {"worker", "demo", "serve", "check"}

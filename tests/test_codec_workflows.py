@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from examples import pull_request as pr
 from workflows4py import WIO, DefinitionError, InMemoryRuntime, SignalDef, Workflow
+from workflows4py.examples import pull_request as pr
 from workflows4py.runtime import Runtime
 
 
@@ -41,6 +41,39 @@ def test_a_step_recording_an_event_that_cannot_be_stored_is_named() -> None:
     message = str(caught.value)
     assert message.startswith("Flow: step 'Record' records")
     assert "Measured, which cannot be stored: unsupported type complex at " in message
+
+
+@pytest.mark.parametrize("part", ["request", "response"])
+def test_a_signal_type_that_cannot_be_encoded_is_refused_before_any_instance_naming_the_step(
+    part: str,
+) -> None:
+    @dataclass(frozen=True)
+    class Plain:
+        n: int
+
+    @dataclass(frozen=True)
+    class Odd:
+        value: complex
+
+    request, response = (Odd, Plain) if part == "request" else (Plain, Odd)
+    odd = SignalDef("odd", request=request, response=response)
+
+    class Flow(Workflow[Start, Counted]):
+        definition = (
+            WIO.handle_signal(odd, input=Start)
+            .purely(lambda s, r: Counted(1), event=Counted)
+            .handle_event(lambda s, e: Start(e.n))
+            .produce_response(lambda s, e, r: Plain(1) if response is Plain else Odd(1j))
+            .named("Take the odd one")
+        )
+
+    with pytest.raises(DefinitionError) as caught:
+        InMemoryRuntime(Flow, initial_state=Start(0))  # before any instance exists
+    message = str(caught.value)
+    assert message.startswith(
+        f"Flow: step 'Take the odd one' handles signal 'odd', whose {part} type "
+    ), message
+    assert "Odd cannot be encoded: unsupported type complex at " in message
 
 
 def test_a_state_type_that_cannot_be_stored_is_named() -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from examples import pull_request as pr
 from workflows4py import DecodeError, InMemoryRuntime, JournalEntry
+from workflows4py.examples import pull_request as pr
 from workflows4py.stores import InstanceKey, NewEvent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

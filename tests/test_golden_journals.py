@@ -19,9 +19,6 @@ from typing import Any
 
 import pytest
 
-from examples import checks
-from examples import pull_request as pr
-from examples import withdrawal as wd
 from workflows4py import JournalEntry, Workflow
 from workflows4py.engine import (
     Execution,
@@ -31,6 +28,9 @@ from workflows4py.engine import (
     fingerprint,
     unseal,
 )
+from workflows4py.examples import checks
+from workflows4py.examples import pull_request as pr
+from workflows4py.examples import withdrawal as wd
 from workflows4py.runtime import Runtime
 from workflows4py.stores import InstanceKey, MemoryStore, Snapshot
 from workflows4py.testing import TestClock

@@ -11,7 +11,6 @@ from typing import Literal
 import pytest
 from lifecycle_common import FAILURES, T0, Factory, Flaky, Order, Orders, Pay, pay
 
-from examples import pull_request as pr
 from workflows4py import (
     InMemoryRuntime,
     LogContextFilter,
@@ -21,6 +20,7 @@ from workflows4py import (
     Worker,
     current_step,
 )
+from workflows4py.examples import pull_request as pr
 from workflows4py.testing import TestClock
 
 pytest_plugins = ("lifecycle_common",)  # the fixtures make and runtime

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from examples import pull_request as pr
-from examples import timers_inside as ti
 from workflows4py import JournalEntry, SqliteRuntime, TimerReleased, TimerStarted
+from workflows4py.examples import pull_request as pr
+from workflows4py.examples import timers_inside as ti
 from workflows4py.stores import InstanceKey
 from workflows4py.testing import TestClock
 

@@ -173,7 +173,7 @@ async def test_a_database_of_the_previous_schema_migrates_and_can_terminate(
 ) -> None:
     import shutil
 
-    from examples import pull_request as pr
+    from workflows4py.examples import pull_request as pr
 
     db = tmp_path / "old.db"
     shutil.copyfile(Path(__file__).parent / "fixtures" / "layout_v0.db", db)

@@ -33,6 +33,7 @@ from workflows4py import (
     StoreUnavailable,
     TimerStarted,
     UnexpectedEvent,
+    render,
 )
 from workflows4py.runtime import Runtime
 from workflows4py.stores import InstanceKey, NewEvent, SearchQuery
@@ -140,6 +141,14 @@ async def test_an_effect_failing_max_attempts_times_parks_until_resumed(make: Fa
         assert row.last_error is not None
         assert "2 failed attempts of 'Do Work'" in row.last_error
         assert "second" in row.last_error
+        # the progress says so on its root: the error, and since when
+        mark = (await job.get_progress()).parked
+        assert mark is not None
+        assert mark.at is not None
+        assert (mark.reason, mark.at) == (row.last_error, row.updated_at)
+        assert render.text(await job.get_progress()).startswith(
+            f"parked since {mark.at.isoformat()}: "
+        )
         clock.advance(timedelta(days=30))
         assert await runtime.run_due_wakeups() == []  # nobody tries any more
         assert FAILURES == ["third"]
@@ -147,6 +156,7 @@ async def test_an_effect_failing_max_attempts_times_parks_until_resumed(make: Fa
         with pytest.raises(RuntimeError, match="third"):
             await runtime.resume(Flaky, "f-1")
         assert await job.status() == "awaiting"  # the count started again: 1 of 2
+        assert (await job.get_progress()).parked is None
         clock.advance(timedelta(hours=2))
         assert await runtime.run_due_wakeups() == [("flaky", "f-1")]
         assert await job.query_state() == Job(1)

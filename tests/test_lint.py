@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from examples.pull_request import PullRequest
 from workflows4py import (
     LINT_RULES,
     WIO,
@@ -29,6 +28,7 @@ from workflows4py import (
     lint,
     lint_workflow,
 )
+from workflows4py.examples.pull_request import PullRequest
 
 
 @dataclass(frozen=True)

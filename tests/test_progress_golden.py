@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 
-from examples import checks
-from examples import withdrawal as wd
 from workflows4py import (
     WIO,
     Caught,
@@ -39,6 +37,8 @@ from workflows4py import (
     render,
 )
 from workflows4py.engine import Execution, Record
+from workflows4py.examples import checks
+from workflows4py.examples import withdrawal as wd
 from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
 

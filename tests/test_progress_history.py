@@ -245,11 +245,6 @@ def test_a_parked_mark_goes_to_the_document_and_the_text() -> None:
     assert render.text(p).splitlines()[0] == f"parked since {T0.isoformat()}: ConnectionError: down"
 
 
-def test_describe_is_kept_for_the_command_line() -> None:
-    p = KINDS["timer"]()["started"]
-    assert "[timer] Cool Off  ⏲ until 2024-05-02T09:00:00+00:00" in p.describe()
-
-
 # -- drafts are drawn like the real definitions they sketch --------------------------------------
 
 

@@ -15,13 +15,17 @@ import workflows4py
 PUBLIC_MODULES = [
     "workflows4py",
     "workflows4py.cli",
+    "workflows4py.contrib",
+    "workflows4py.contrib.otel",
     "workflows4py.definition",
     "workflows4py.engine",
+    "workflows4py.examples",
     "workflows4py.render",
     "workflows4py.runtime",
     "workflows4py.serialization",
     "workflows4py.stores",
     "workflows4py.testing",
+    "workflows4py.web",
 ]
 
 
@@ -30,6 +34,8 @@ def _modules() -> list[ModuleType]:
         info.name
         for info in pkgutil.walk_packages(workflows4py.__path__, "workflows4py.")
         if info.name != "workflows4py.__main__"  # importing it runs the command line
+        # the examples are programs a user would write, not API: each runs on its own
+        and not info.name.startswith("workflows4py.examples.")
     ]
     return [importlib.import_module(n) for n in ["workflows4py", *names]]
 

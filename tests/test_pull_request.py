@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from examples import pull_request as pr
 from workflows4py import InMemoryRuntime, Ok
+from workflows4py.examples import pull_request as pr
 from workflows4py.testing import ReplayCheckedInstance
 
 RESULTS = "<Some tests results>"

@@ -25,9 +25,6 @@ from typing import Any
 import pytest
 from diagram_tools import LINT_CONFIG, BpmnReport, check_bpmn, render_bpmn
 
-from examples import checks
-from examples import pull_request as pr
-from examples import withdrawal as wd
 from workflows4py import (
     WIO,
     Caught,
@@ -44,6 +41,9 @@ from workflows4py import (
     progress_of,
 )
 from workflows4py.engine import Execution, Record
+from workflows4py.examples import checks
+from workflows4py.examples import pull_request as pr
+from workflows4py.examples import withdrawal as wd
 from workflows4py.render import bpmn
 from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
@@ -552,7 +552,7 @@ def test_bpmn_js_draws_every_flow_node_of_the_examples(files: dict[str, str], na
 def test_the_same_input_gives_the_same_text_in_another_process(files: dict[str, str]) -> None:
     # another hash seed: nothing may depend on the order of a set of strings
     code = (
-        "from examples.withdrawal import withdrawal_workflow, FakeWithdrawalService\n"
+        "from workflows4py.examples.withdrawal import withdrawal_workflow, FakeWithdrawalService\n"
         "from workflows4py.render import bpmn\n"
         "import sys; sys.stdout.write(bpmn(withdrawal_workflow(FakeWithdrawalService())))\n"
     )

@@ -25,9 +25,6 @@ from typing import Any
 import pytest
 from diagram_tools import check_mermaid
 
-from examples import checks
-from examples import pull_request as pr
-from examples import withdrawal as wd
 from workflows4py import (
     WIO,
     Caught,
@@ -45,6 +42,9 @@ from workflows4py import (
     render,
 )
 from workflows4py.engine import ParkedMark
+from workflows4py.examples import checks
+from workflows4py.examples import pull_request as pr
+from workflows4py.examples import withdrawal as wd
 from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
 

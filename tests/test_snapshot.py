@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from examples import pull_request as pr
-from examples import withdrawal as wd
 from workflows4py import WIO, InMemoryRuntime, JournalEntry, SqliteRuntime, Workflow
 from workflows4py.engine import (
     Execution,
@@ -19,6 +17,8 @@ from workflows4py.engine import (
     encode_execution,
     fingerprint,
 )
+from workflows4py.examples import pull_request as pr
+from workflows4py.examples import withdrawal as wd
 from workflows4py.stores import InstanceKey, Snapshot
 from workflows4py.testing import TestClock
 

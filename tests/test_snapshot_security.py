@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from pg import fresh_schema, require_postgres
 
-from examples import pull_request as pr
 from workflows4py import DurableRuntime, PostgresRuntime, SqliteRuntime, Workflow
 from workflows4py.engine import (
     SnapshotRefused,
@@ -30,6 +29,7 @@ from workflows4py.engine import (
     seal,
     unseal,
 )
+from workflows4py.examples import pull_request as pr
 from workflows4py.stores import InstanceKey, Snapshot
 
 KEY = "the application's snapshot key, 32+ bytes"
@@ -409,8 +409,8 @@ async def test_a_stored_snapshot_past_max_snapshot_bytes_is_refused(
 def test_every_value_of_a_declared_class_is_read_by_its_codec() -> None:
     """An enum, a dataclass, a model: named from the table, validated by the journal's
     codec (strictly: no value the enum lacks, no unknown field, no float for a Decimal)."""
-    from examples import withdrawal as wd
     from workflows4py.engine import snapshot_types
+    from workflows4py.examples import withdrawal as wd
 
     table = snapshot_types(wd.withdrawal_workflow(wd.FakeWithdrawalService()))
     status = f"{wd.__name__}:ExecutionStatus"

@@ -98,7 +98,7 @@ async def test_a_timer_whose_instant_had_passed_shows_no_negative_wait() -> None
 
 
 def test_the_timers_inside_example_runs() -> None:
-    from examples import timers_inside
+    from workflows4py.examples import timers_inside
 
     asyncio.run(timers_inside.main())
 

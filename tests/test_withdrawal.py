@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from examples import checks
-from examples import withdrawal as wd
-from examples.checks import CheckResult, Decision, StaticCheck
 from workflows4py import InMemoryRuntime, TimerStarted, UnexpectedSignal
+from workflows4py.examples import checks
+from workflows4py.examples import withdrawal as wd
+from workflows4py.examples.checks import CheckResult, Decision, StaticCheck
 from workflows4py.testing import ReplayCheckedInstance, TestClock
 
 TX, IBAN, EXTERNAL_ID = "tx-1", "DE89370400440532013000", "external-id-1"

@@ -78,6 +78,7 @@ from .runtime import (
     BlockingDurableRuntime,
     BlockingInstance,
     BlockingRuntime,
+    CheckReport,
     Clock,
     DurableRuntime,
     InMemoryRuntime,
@@ -94,6 +95,8 @@ from .runtime import (
     UnexpectedSignal,
     Worker,
     WorkflowInstance,
+    check_journal_files,
+    check_journals,
     current_step,
 )
 from .serialization import JsonCodec, type_tag
@@ -114,6 +117,7 @@ __all__ = [
     "BlockingInstance",
     "BlockingRuntime",
     "Caught",
+    "CheckReport",
     "CheckpointProgress",
     "Clock",
     "CodecError",
@@ -191,6 +195,8 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowInstance",
     "assert_clean",
+    "check_journal_files",
+    "check_journals",
     "current_step",
     "draft",
     "ensure_runnable",

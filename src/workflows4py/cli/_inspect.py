@@ -12,13 +12,15 @@ from typing import Any, TypeVar
 import click
 
 from workflows4py._errors import InstanceNotFound
+from workflows4py.engine import SignalProgress, StepProgress, TimerProgress
+from workflows4py.render import text as text_tree
 from workflows4py.runtime import DurableRuntime, Worker
-from workflows4py.stores import InstanceKey, InstanceRecord, SearchQuery
+from workflows4py.stores import InstanceKey, InstanceRecord, JournalEntry, SearchQuery
 
-from ._main import opened_runtimes
+from ._main import opened_runtimes, state_json
 from ._output import Output, Refused, instant, report, run
 
-__all__ = ["instances", "json_option", "log_level_option", "show", "worker"]
+__all__ = ["instances", "journal_json", "json_option", "log_level_option", "show", "worker"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -146,7 +148,7 @@ _COLUMNS += ["last_error", "tags"]
     help="rows to skip per workflow",
 )
 @click.option("--recent", is_flag=True, help="most recently updated first")
-@json_option("one JSON object per row, one row per line")
+@json_option('one JSON object: {"items": [ROW, ...], "total": N}')
 @log_level_option("WARNING")
 def instances(
     *,
@@ -172,7 +174,7 @@ def instances(
         )
         rows: list[dict[str, Any]] = []
         total = unreadable = 0
-        async with opened_runtimes(app, workflow) as runtimes:
+        async with opened_runtimes(app, workflow, read_only=True) as runtimes:
             for runtime in runtimes:
                 page = await runtime.search(query)
                 timespec = "microseconds" if as_json else "seconds"
@@ -182,9 +184,8 @@ def instances(
                     report("instances", error)
                 unreadable += len(page.errors)
         outcome = 1 if unreadable else 0
-        if out.json:  # JSON lines: one object per row
-            for row in rows:
-                out.document(row)
+        if out.json:
+            out.document({"items": rows, "total": total})
             return outcome
         for row in rows:
             error = row["last_error"]
@@ -204,6 +205,33 @@ def instances(
 # -- show --------------------------------------------------------------------------------------
 
 
+def _waits_for(progress: StepProgress) -> list[str]:
+    """What the instance waits on now: ``signal ID`` and ``timer NAME until INSTANT``, in
+    definition order (effects due and the like as ``KIND NAME``)."""
+    waits: list[str] = []
+    for node in progress.frontier():
+        if isinstance(node, SignalProgress):
+            waits.append(f"signal {node.signal_id or node.signal_name}")
+        elif isinstance(node, TimerProgress) and node.resume_at is not None:
+            waits.append(f"timer {node.name} until {instant(node.resume_at)}")
+        else:
+            waits.append(f"{node.kind} {node.name or ''}".rstrip())
+    return waits
+
+
+def journal_json(journal: Sequence[JournalEntry]) -> list[dict[str, Any]]:
+    """Journal entries as ``{"sequence", "type", "data", "recorded_at"}`` objects."""
+    return [
+        {
+            "sequence": e.sequence,
+            "type": e.type,
+            "data": json.loads(e.data),
+            "recorded_at": instant(e.recorded_at, "microseconds"),
+        }
+        for e in journal
+    ]
+
+
 async def _show_one(out: Output, runtime: DurableRuntime[Any, Any], instance_id: str) -> bool:
     """Print one instance of ``runtime``; False if it has none with this id."""
     try:
@@ -214,22 +242,18 @@ async def _show_one(out: Output, runtime: DurableRuntime[Any, Any], instance_id:
     journal = await instance.get_journal()
     signals = await instance.expected_signals()
     progress = await instance.get_progress()
-    state = await instance.query_state()
+    state = state_json(runtime.workflow, await instance.query_state())
+    wakeup = await instance.next_wakeup()
     if out.json:
         out.document(
             {
                 "registry": None if record is None else _row(record, "microseconds"),
-                "state": repr(state),
+                "state": state,
                 "expected_signals": [s.id for s in signals],
-                "journal": [
-                    {
-                        "sequence": e.sequence,
-                        "type": e.type,
-                        "data": json.loads(e.data),
-                        "recorded_at": instant(e.recorded_at, "microseconds"),
-                    }
-                    for e in journal
-                ],
+                "waits_for": _waits_for(progress),
+                "next_wakeup": instant(wakeup, "microseconds"),
+                "progress": progress.to_json(),
+                "journal": journal_json(journal),
             }
         )
         return True
@@ -238,15 +262,15 @@ async def _show_one(out: Output, runtime: DurableRuntime[Any, Any], instance_id:
         out.field("status", record.status)
         out.field("created", instant(record.created_at))
         out.field("updated", instant(record.updated_at))
-        out.field("next wakeup", instant(record.next_wakeup))
         if record.failures:
             out.field("failures", f"{record.failures} in a row: {record.last_error}")
         if record.tags:
             out.field("tags", json.dumps(record.tags, sort_keys=True))
-    out.field("state", repr(state))
-    out.field("waits for", ", ".join(s.id for s in signals) or None)
+    out.field("next wakeup", instant(wakeup))
+    out.field("state", json.dumps(state, sort_keys=True, ensure_ascii=False))
+    out.field("waits for", ", ".join(_waits_for(progress)) or None)
     out.line("progress:")
-    for line in progress.describe().splitlines():
+    for line in text_tree(progress).splitlines():
         out.line("  " + line)
     out.line(f"journal ({len(journal)} events):")
     for e in journal:
@@ -263,7 +287,7 @@ async def _show_one(out: Output, runtime: DurableRuntime[Any, Any], instance_id:
 def show(*, app: str, instance: str, workflow: str | None, as_json: bool, log_level: str) -> int:
     async def work(out: Output) -> int:
         found = False
-        async with opened_runtimes(app, workflow) as runtimes:
+        async with opened_runtimes(app, workflow, read_only=True) as runtimes:
             for runtime in runtimes:
                 found = await _show_one(out, runtime, instance) or found
         if not found:

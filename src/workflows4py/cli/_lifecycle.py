@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,10 +19,10 @@ from workflows4py.runtime import Runtime, UnexpectedSignal, WorkflowInstance
 from workflows4py.stores import RegistryStatus, SearchQuery
 
 from ._inspect import json_option, log_level_option
-from ._main import load_runtime, opened, workflow_of
-from ._output import Output, Refused, instant, run
+from ._main import load_runtime, opened, state_json, workflow_of
+from ._output import Output, Refused, instant, plain, run
 
-__all__ = ["export", "fork", "purge", "resume", "start", "terminate"]
+__all__ = ["decoded", "export", "fork", "purge", "resume", "start", "terminate"]
 
 T = TypeVar("T")
 
@@ -61,15 +59,15 @@ async def _app(app: str, workflow: str) -> tuple[Runtime, type[Workflow[Any, Any
 
 @asynccontextmanager
 async def _opened_workflow(
-    app: str, workflow: str
+    app: str, workflow: str, *, read_only: bool = False
 ) -> AsyncIterator[tuple[Runtime, type[Workflow[Any, Any]]]]:
-    """:func:`_app`, the runtime opened."""
+    """:func:`_app`, the runtime opened (its schema only checked, if ``read_only``)."""
     runtime, cls = await _app(app, workflow)
-    async with opened(runtime):
+    async with opened(runtime, read_only=read_only):
         yield runtime, cls
 
 
-def _decoded(option: str, text: str, decode: Callable[[str], T]) -> T:
+def decoded(option: str, text: str, decode: Callable[[str], T]) -> T:
     """``decode(text)``; a refusal naming ``option`` if it is not JSON or does not decode."""
     try:
         json.loads(text)
@@ -81,24 +79,6 @@ def _decoded(option: str, text: str, decode: Callable[[str], T]) -> T:
         raise Refused(f"{option} does not decode: {type(e).__name__}: {e}") from e
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as JSON can hold it: dataclasses as objects of their fields, tuples as
-    lists, enums as their values, instants as ISO 8601; anything else as its repr."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return repr(value)
-
-
 async def _view(
     out: Output, workflow: type[Workflow[Any, Any]], instance: WorkflowInstance[Any, Any]
 ) -> dict[str, Any]:
@@ -106,7 +86,6 @@ async def _view(
     people unless ``--json``."""
     status = await instance.status()
     state = await instance.query_state()
-    tag, data = workflow.codecs().state.encode(state)
     if not out.json:
         out.field("status", status)
         out.field("state", repr(state))
@@ -114,7 +93,7 @@ async def _view(
         "workflow": workflow.id,
         "instance": instance.id,
         "status": status,
-        "state": {"type": tag, "state": json.loads(data)},
+        "state": state_json(workflow, state),
     }
 
 
@@ -149,13 +128,13 @@ def start(
     async def work(out: Output) -> int:
         runtime, cls = await _app(app, workflow)
         host = runtime.of(cls)
-        initial = None if state is None else _decoded("--state", state, host.decode_state)
+        initial = None if state is None else decoded("--state", state, host.decode_state)
         first = None
         if signal_id is not None and request is not None:
             signal = host.signal_def(signal_id)
             first = (
                 signal,
-                _decoded("--request", request, lambda t: host.decode_request(signal, t)),
+                decoded("--request", request, lambda t: host.decode_request(signal, t)),
             )
         async with opened(runtime):
             instance = await runtime.start(cls, instance_id, initial_state=initial, signal=first)
@@ -170,7 +149,7 @@ def start(
                 out.title(f"{cls.id} / {instance_id}")
             view = await _view(out, cls, instance)
         if out.json:
-            out.document({**view, "signal": signal_id, "response": _plain(response)})
+            out.document({**view, "signal": signal_id, "response": plain(response)})
         elif first is not None:
             out.field("response", repr(response))
         return 0
@@ -425,7 +404,7 @@ def export(
     *, app: str, workflow: str, instance_id: str, file: Path | None, as_json: bool, log_level: str
 ) -> int:
     async def work(out: Output) -> int:
-        async with _opened_workflow(app, workflow) as (runtime, cls):
+        async with _opened_workflow(app, workflow, read_only=True) as (runtime, cls):
             text = await runtime.export_journal(cls, instance_id)
         entries = text.splitlines()
         if file is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -15,10 +16,16 @@ from workflows4py.definition import Workflow
 from workflows4py.runtime import DurableRuntime, Runtime
 
 __all__ = [
+    "check_schema",
     "load_runtime",
     "load_runtimes",
     "opened",
     "opened_runtimes",
+    "opened_stores",
+    "resolve",
+    "runtimes_of",
+    "select",
+    "state_json",
     "version",
     "workflow_of",
 ]
@@ -32,8 +39,9 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-async def _resolve(target: str) -> Any:
-    """What ``module:attribute`` names, called (and awaited) if it is a factory."""
+async def resolve(target: str) -> Any:
+    """What ``module:attribute`` names, called (and awaited) if it is a factory (a class,
+    a Workflow subclass say, is taken as it is)."""
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise SystemExit(f"expected MODULE:ATTRIBUTE, got {target!r}")
@@ -45,7 +53,7 @@ async def _resolve(target: str) -> Any:
         obj: Any = getattr(module, attribute)
     except AttributeError:
         raise SystemExit(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if callable(obj) and not isinstance(obj, DurableRuntime | Runtime):
+    if callable(obj) and not isinstance(obj, type | DurableRuntime | Runtime):
         obj = obj()
         if inspect.isawaitable(obj):
             obj = await obj
@@ -56,10 +64,17 @@ async def load_runtimes(target: str) -> list[DurableRuntime[Any, Any]]:
     """Import ``module:attribute``: a :class:`Runtime` (all its workflows), a durable
     runtime, a list of them, or a (possibly async) callable with no arguments returning
     one of those."""
-    obj = await _resolve(target)
+    return runtimes_of(await resolve(target), target)
+
+
+def runtimes_of(obj: Any, target: str) -> list[DurableRuntime[Any, Any]]:
+    """The durable runtimes ``obj`` gives (a Runtime's, one, or a list of them); SystemExit
+    naming ``target`` if it gives something else."""
     if isinstance(obj, Runtime):
         obj = obj.hosts
-    runtimes = [obj] if isinstance(obj, DurableRuntime) else list(obj)
+    if isinstance(obj, DurableRuntime):
+        return [obj]
+    runtimes = list(obj) if isinstance(obj, list | tuple) else [obj]
     for runtime in runtimes:
         if not isinstance(runtime, DurableRuntime):
             raise SystemExit(f"{target} must give durable runtimes, got {runtime!r}")
@@ -69,7 +84,7 @@ async def load_runtimes(target: str) -> list[DurableRuntime[Any, Any]]:
 async def load_runtime(target: str) -> Runtime:
     """Import ``module:attribute``: a :class:`Runtime`, or a (possibly async) callable with
     no arguments returning one."""
-    obj = await _resolve(target)
+    obj = await resolve(target)
     if not isinstance(obj, Runtime):
         raise SystemExit(f"{target} must give a workflows4py.Runtime, got {obj!r}")
     return obj
@@ -84,32 +99,73 @@ def workflow_of(runtime: Runtime, workflow_id: str) -> type[Workflow[Any, Any]]:
     raise ValueError(f"no workflow with the id {workflow_id!r} in the runtime (it has {known})")
 
 
+async def check_schema(store: object) -> None:
+    """Open ``store`` for reading only: its ``check_schema`` (the stores of the library have
+    one) raises StoreError if the schema is missing or older, and creates nothing. A store of
+    another kind, without it, is used as it is: never initialized."""
+    check = getattr(store, "check_schema", None)
+    if check is not None:
+        await check()
+
+
+async def _open(store: Any, read_only: bool) -> None:
+    if read_only:
+        await check_schema(store)
+    else:
+        await store.initialize()
+
+
+def state_json(workflow: type[Workflow[Any, Any]], state: Any) -> dict[str, Any]:
+    """A state as ``--state`` takes it: ``{"type": TYPE_TAG, "state": {FIELDS}}``."""
+    tag, data = workflow.codecs().state.encode(state)
+    return {"type": tag, "state": json.loads(data)}
+
+
 @asynccontextmanager
-async def opened(runtime: Runtime) -> AsyncIterator[Runtime]:
-    """``runtime`` with its store initialized, closed at the end (even if opening failed)."""
+async def opened(runtime: Runtime, *, read_only: bool = False) -> AsyncIterator[Runtime]:
+    """``runtime`` with its store initialized (only checked, if ``read_only``), closed at the
+    end (even if opening failed)."""
     try:
-        await runtime.initialize()
+        await _open(runtime.store, read_only)
         yield runtime
     finally:
         await runtime.close()
 
 
+def select(
+    runtimes: Sequence[DurableRuntime[Any, Any]], workflow: str | None, target: str
+) -> list[DurableRuntime[Any, Any]]:
+    """The runtimes of ``workflow`` (by id or name), all if None; SystemExit if none."""
+    if workflow is None:
+        return list(runtimes)
+    chosen = [r for r in runtimes if workflow in (r.workflow.id, r.workflow.name)]
+    if not chosen:
+        raise SystemExit(f"{target} has no runtime for a workflow named {workflow!r}")
+    return chosen
+
+
 @asynccontextmanager
 async def opened_runtimes(
-    target: str, workflow: str | None
+    target: str, workflow: str | None, *, read_only: bool = False
 ) -> AsyncIterator[Sequence[DurableRuntime[Any, Any]]]:
     """The app's runtimes (only ``workflow``'s, by id or name, if given), their stores
-    initialized, closed at the end."""
-    runtimes = await load_runtimes(target)
-    if workflow is not None:
-        runtimes = [r for r in runtimes if workflow in (r.workflow.id, r.workflow.name)]
-        if not runtimes:
-            raise SystemExit(f"{target} has no runtime for a workflow named {workflow!r}")
+    initialized (only checked, if ``read_only``), closed at the end."""
+    runtimes = select(await load_runtimes(target), workflow, target)
+    async with opened_stores(runtimes, read_only=read_only):
+        yield runtimes
+
+
+@asynccontextmanager
+async def opened_stores(
+    runtimes: Sequence[DurableRuntime[Any, Any]], *, read_only: bool = False
+) -> AsyncIterator[None]:
+    """The stores of ``runtimes`` initialized (only checked, if ``read_only``), closed at
+    the end."""
     stores = {id(r.store): r.store for r in runtimes}
     try:
         for store in stores.values():
-            await store.initialize()
-        yield runtimes
+            await _open(store, read_only)
+        yield
     finally:
         for store in stores.values():
             await store.close()

@@ -4,12 +4,15 @@ on a terminal and plain text elsewhere (pipes, files, tests); errors as one line
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -24,8 +27,10 @@ from workflows4py._errors import WorkflowError
 __all__ = [
     "Output",
     "Refused",
+    "debugging",
     "instant",
     "one_line",
+    "plain",
     "plain_table",
     "report",
     "run",
@@ -61,8 +66,35 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def debugging() -> bool:
+    """Whether the group was given ``--debug`` (tracebacks of errors)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.find_root().params.get("debug"))
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON can hold it: dataclasses as objects of their fields, tuples as
+    lists, enums as their values, instants as ISO 8601; anything else as its repr."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return repr(value)
+
+
 def report(command: str, error: BaseException, about: str = "") -> None:
-    """The one line on stderr saying why ``command`` failed."""
+    """The one line on stderr saying why ``command`` failed (after its traceback, with
+    ``--debug``)."""
+    if debugging():
+        traceback.print_exception(error, file=sys.stderr)
     click.echo(f"workflows4py {command}: {about}{one_line(error)}", err=True)
 
 
@@ -78,14 +110,17 @@ def run(
 
     An exception is one line on stderr and status 1: one of the library's, a refusal, a
     ValueError of a bad argument, and anything else too (an effect of the application that
-    raised, say), whose traceback is logged at DEBUG. A SystemExit with a message (an APP
-    that does not load) keeps it, after the command's name."""
+    raised, say), whose traceback is logged at DEBUG (and printed with ``--debug``). A
+    SystemExit with a message (an APP that does not load) keeps it, after the command's
+    name."""
     setup_logging(log_level, as_json=as_json)
     try:
         return asyncio.run(work(Output(as_json)))
     except SystemExit as e:  # a refusal of the app or of an argument: named after the command
         if isinstance(e.code, str):
             raise SystemExit(f"workflows4py {command}: {e.code}") from None
+        raise
+    except BrokenPipeError:  # the reader went away (``| head``): the command's main ends quietly
         raise
     except Exception as e:
         if not isinstance(e, WorkflowError | ValueError | Refused):

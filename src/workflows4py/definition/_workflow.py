@@ -10,7 +10,7 @@ from types import FrameType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from workflows4py._errors import DefinitionError
-from workflows4py.serialization import JsonCodec, json_schema
+from workflows4py.serialization import JsonCodec, decoder_for, encoder_for, json_schema
 
 from ._events import SystemEvent, Terminated, TimerReleased, TimerStarted
 from ._introspect import parameter_classes, wrapper_classes
@@ -65,7 +65,16 @@ class Workflow(Generic[S, Ev]):
 
     A workflow declared inside a function resolves the annotations of its types with the
     names that function had defined when the class statement ran.
+
+    ``version`` (default 1) and ``previous_versions`` keep old definitions for the
+    instances that started on them: each old definition is another Workflow class with the
+    same ``id`` and a lower ``version``, listed in the newest's ``previous_versions``. New
+    instances start on the newest; a stored instance replays on the version it started on
+    (see docs/evolution.md, "Keeping an old version").
     """
+
+    version: ClassVar[int] = 1
+    previous_versions: ClassVar[tuple[type[Workflow[Any, Any]], ...]] = ()
 
     definition: ClassVar[WIO[Any, Any, Any]]
     id: ClassVar[str]
@@ -99,16 +108,29 @@ class Workflow(Generic[S, Ev]):
                     f"{cls.__name__} must subclass Workflow[StateType, EventType]"
                 )
             _check_signals(cls)
+            _check_versions(cls)
+
+    @classmethod
+    def versions(cls) -> dict[int, type[Workflow[Any, Any]]]:
+        """This workflow's definitions by version: this class's ``version`` and each of its
+        ``previous_versions``, newest first."""
+        found: dict[int, type[Workflow[Any, Any]]] = {cls.version: cls}
+        for old in sorted(cls.previous_versions, key=lambda w: -w.version):
+            found[old.version] = old
+        return found
 
     @classmethod
     def codecs(cls) -> WorkflowCodecs[S, Ev]:
         """The JSON codecs of this workflow's state and event types (built once).
 
-        A DefinitionError names what cannot be stored: the state type, or the step
-        recording an event class the codec cannot handle, with the type and the reason.
+        A DefinitionError names what cannot be stored: the state type, the step
+        recording an event class the codec cannot handle, or the step handling a signal
+        whose request or response type the codec cannot handle, with the type and the
+        reason.
         """
         if cls._codecs is None:
             _check_recorded_types(cls)
+            _check_signal_types(cls)
             events: Any = typing.Union[cls.event_type, SystemEvent, Terminated]  # noqa: UP007 - runtime union of a type variable's value
             try:
                 state: JsonCodec[S] = JsonCodec(cls.state_type, namespace=cls._namespace)
@@ -198,6 +220,61 @@ def _check_recorded_types(cls: type[Workflow[Any, Any]]) -> None:
                     f"{getattr(event_type, '__qualname__', event_type)}, which cannot be "
                     f"stored: {e}"
                 ) from e
+
+
+def _check_signal_types(cls: type[Workflow[Any, Any]]) -> None:
+    """Every signal's request and response type has a codec (a request arrives as JSON from
+    the command line or HTTP, a response leaves as JSON): else a DefinitionError naming the
+    step handling the signal, the part, the type and why."""
+    for node in definition_nodes(cls.definition):
+        if not isinstance(node, HandleSignal):
+            continue
+        signal = node.signal
+        for part, tp in (("request", signal.request), ("response", signal.response)):
+            if tp is None:
+                continue
+            try:
+                decoder_for(tp)
+                encoder_for(tp)
+            except DefinitionError as e:
+                raise DefinitionError(
+                    f"{cls.__name__}: step {_step_name(node)!r} handles signal {signal.id!r}, "
+                    f"whose {part} type {getattr(tp, '__qualname__', tp)} cannot be encoded: {e}"
+                ) from e
+
+
+def _check_versions(cls: type[Workflow[Any, Any]]) -> None:
+    """``version`` is a positive int; ``previous_versions`` a tuple of workflows with a
+    definition, this one's id and distinct versions below this one's."""
+    name = cls.__name__
+    if type(cls.version) is not int or cls.version < 1:
+        raise DefinitionError(f"{name}.version must be a positive int, got {cls.version!r}")
+    olds = cls.previous_versions
+    if not isinstance(olds, tuple):
+        raise DefinitionError(
+            f"{name}.previous_versions must be a tuple of Workflow classes, got "
+            f"{type(olds).__name__}"
+        )
+    seen: dict[int, str] = {}
+    for old in olds:
+        if not (isinstance(old, type) and issubclass(old, Workflow)) or old is cls:
+            raise DefinitionError(
+                f"{name}.previous_versions holds {old!r}: give the Workflow classes of its "
+                "older versions"
+            )
+        where = f"{name}.previous_versions: {old.__name__}"
+        if "definition" not in old.__dict__:
+            raise DefinitionError(f"{where} has no definition of its own")
+        if old.id != cls.id:
+            raise DefinitionError(f"{where} has the id {old.id!r}, not {cls.id!r}")
+        if old.version >= cls.version:
+            raise DefinitionError(
+                f"{where} is version {old.version}, not below {name}'s version {cls.version}; "
+                f"give {name} a higher version"
+            )
+        if old.version in seen:
+            raise DefinitionError(f"{where} and {seen[old.version]} are both version {old.version}")
+        seen[old.version] = old.__name__
 
 
 def _check_signals(cls: type[Workflow[Any, Any]]) -> None:

@@ -626,7 +626,7 @@ def _split_flow(flow: StepProgress) -> tuple[StepProgress, StepProgress | None]:
 
 def _iterations(w: Loop, active: bool) -> list[LoopIterationProgress]:
     """The kept rounds of a loop: each body run, then its restart run (or the restart step
-    ahead while the round is undecided); a round whose body was dropped is left out."""
+    not run: ahead, or never once the loop ended); a round whose body was dropped is left out."""
     two = w.on_restart is not None
     if w.current is None:  # not started: the first round, ahead
         restart = None if w.on_restart is None else progress(w.on_restart, False)
@@ -651,8 +651,8 @@ def _iterations(w: Loop, active: bool) -> list[LoopIterationProgress]:
         outcome: str | None = None
         if isinstance(body.result, Ok):
             outcome = w.restart_name if went_on else w.release_name
-        elif body.result is None and w.on_restart is not None:
-            restart = progress(w.on_restart, False)  # ahead while the round is undecided
+        if restart is None and w.on_restart is not None:  # ahead, or never run (the loop ended)
+            restart = progress(w.on_restart, False)
         end = restart if two and outcome == w.restart_name else body
         found.append(
             LoopIterationProgress(

@@ -135,22 +135,6 @@ class StepProgress:
         step reached."""
         return tuple(p for p in self.walk() if p.waiting and not waits(p.children))
 
-    def describe(self, indent: int = 0) -> str:
-        """A plain text tree; ``workflows4py.render.text`` draws the full one (kept for the
-        command line, which still prints this one)."""
-        label = self.name or f"<{self.kind}>"
-        status = ""
-        if isinstance(self.result, Ok):
-            status = f"  ✓ #{self.index} {self.result.value!r}"
-        elif isinstance(self.result, Err):
-            error = self.result.error
-            status = f"  ✗ #{self.index} {error_name(type(error))}: {error!r}"
-        elif isinstance(self, TimerProgress) and self.resume_at is not None:
-            status = f"  ⏲ until {self.resume_at.isoformat()}"
-        lines = [f"{'  ' * indent}- [{self.kind}] {label}{status}"]
-        lines.extend(child.describe(indent + 1) for child in self.children)
-        return "\n".join(lines)
-
     def to_json(self) -> dict[str, Any]:
         """The versioned JSON document of this tree (see ``docs/progress.md``): the version,
         the instance's marks, the paths of the nodes waited on, and the root node."""

@@ -165,7 +165,11 @@ class SnapshotTypes:
     definition's functions (which covers step inputs, outputs and domain errors), and,
     recursively, every class in the annotations of those classes' fields. Only
     dataclasses, pydantic models and enums are kept; a name two classes share is left out.
-    A class is named ``module:qualname``; the library's own classes have fixed names.
+    A class is named ``module:qualname``; the library's own classes have fixed names. A
+    name not in the table (the class's module was moved or renamed since the snapshot was
+    written) is read as the one class of the table with its qualname and the last part of
+    its module's name, else as the one class with its qualname; never as a class outside
+    the table.
     """
 
     def __init__(self, workflow: type[Workflow[Any, Any]]) -> None:
@@ -181,6 +185,14 @@ class SnapshotTypes:
             del found[name]
         self.by_name: dict[str, type] = found
         self.names: dict[type, str] = {cls: name for name, cls in found.items()}
+        moved: dict[str, list[type]] = {}
+        for cls in found.values():
+            for short in (
+                f"{cls.__module__.rpartition('.')[2]}:{cls.__qualname__}",
+                cls.__qualname__,
+            ):
+                moved.setdefault(short, []).append(cls)
+        self._moved = {short: c[0] for short, c in moved.items() if len(c) == 1}
         self._typed: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]] | None] = {}
 
     def _classes_of(self, workflow: type[Workflow[Any, Any]]) -> Iterator[type]:
@@ -272,6 +284,10 @@ class SnapshotTypes:
 
     def lookup(self, name: Any, kind: str) -> type:
         cls = self.by_name.get(name) if isinstance(name, str) else None
+        if cls is None and isinstance(name, str) and ":" in name:  # a moved module
+            module, _, qualname = name.partition(":")
+            short = f"{module.rpartition('.')[2]}:{qualname}"
+            cls = self._moved.get(short) or self._moved.get(qualname)
         if cls is None:
             raise SnapshotRefused(f"names {name!r}, which is not one of the workflow's types")
         if kind == "dc" and not dataclasses.is_dataclass(cls):

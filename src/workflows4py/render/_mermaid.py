@@ -472,7 +472,7 @@ class _Chart:
             self.step(_Shape(f"{at}_earlier", _lines(f"⋯ {earlier}"), None, "done"))
         for i, round_ in enumerate(rounds):
             last = i == len(rounds) - 1
-            self.round(p, round_, f"{at}_{i}", dead, started=started, last=last)
+            self.round(p, round_, f"{at}_{i}", dead, started=started, last=last, first=i == 0)
 
     def round(
         self,
@@ -483,7 +483,11 @@ class _Chart:
         *,
         started: bool,
         last: bool,
+        first: bool,
     ) -> None:
+        """One round; the last one also draws the way back to the body (the rounds ahead),
+        and so does a round released with no round before it (the restart answer and step
+        not taken, drawn nowhere else)."""
         mark = len(self.steps)
         self.node(r.body, f"{at}_0", dead)
         name = p.name or " "
@@ -491,7 +495,7 @@ class _Chart:
         answered: Status = "done" if r.outcome is not None else "skipped" if dead else "pending"
         condition = self.step(_Shape(at, title, "hex", answered), r)
         release = _End(condition, _lines(p.release), answer=r.outcome == p.release)
-        if r.outcome == p.release:
+        if r.outcome == p.release and not first:
             self.ends = [release]
             return
         self.ends = [_End(condition, _lines(p.restart), answer=r.outcome == p.restart)]

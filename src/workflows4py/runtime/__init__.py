@@ -12,6 +12,7 @@ from ._blocking import BlockingDurableRuntime, BlockingInstance, BlockingRuntime
 from ._clock import Clock, SystemClock
 from ._context import StepContext, current_step
 from ._durable import DurableRuntime, PostgresRuntime, RuntimeOptions, SharedOptions, SqliteRuntime
+from ._gate import CheckReport, JournalBreak, WorkflowCheck, check_journal_files, check_journals
 from ._hooks import LogContextFilter, Observer, Operation, OperationKind
 from ._inmemory import InMemoryRuntime
 from ._runtime import InstanceStatus, Origin, UnexpectedSignal, WorkflowInstance
@@ -21,10 +22,12 @@ __all__ = [
     "BlockingDurableRuntime",
     "BlockingInstance",
     "BlockingRuntime",
+    "CheckReport",
     "Clock",
     "DurableRuntime",
     "InMemoryRuntime",
     "InstanceStatus",
+    "JournalBreak",
     "LogContextFilter",
     "Observer",
     "Operation",
@@ -39,6 +42,9 @@ __all__ = [
     "SystemClock",
     "UnexpectedSignal",
     "Worker",
+    "WorkflowCheck",
     "WorkflowInstance",
+    "check_journal_files",
+    "check_journals",
     "current_step",
 ]

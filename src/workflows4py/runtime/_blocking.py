@@ -179,6 +179,9 @@ class BlockingInstance(Generic[S, Ev]):
     def origin(self) -> Origin | None:
         return self._portal.run(self._async.origin)
 
+    def version(self) -> int:
+        return self._portal.run(self._async.version)
+
 
 class BlockingRuntime(Generic[S, Ev]):
     """Blocking twin of :class:`DurableRuntime` (and so of ``InMemoryRuntime``, which is

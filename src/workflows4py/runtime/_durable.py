@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, Unpack
 
 from workflows4py._errors import (
+    CodecError,
     DecodeError,
     InstanceExists,
     InstanceNotFound,
@@ -36,7 +37,9 @@ from workflows4py._errors import (
 )
 from workflows4py.definition import SignalDef, SystemEvent, Terminated, Workflow
 from workflows4py.engine import (
+    Execution,
     FreshSignal,
+    ParkedMark,
     SnapshotError,
     SnapshotRefused,
     decode_snapshot,
@@ -84,6 +87,7 @@ from ._runtime import (
     check_size,
     encoded_size,
     unstarted,
+    versioned,
 )
 
 if TYPE_CHECKING:
@@ -470,10 +474,12 @@ class DurableRuntime(Generic[S, Ev]):
 
     def signal_def(self, signal_id: str) -> SignalDef[Any, Any]:
         """The signal of this workflow with id ``signal_id``; ValueError naming the known ones."""
-        for signal in self.workflow.signals():
-            if signal.id == signal_id:
-                return signal
-        known = ", ".join(repr(s.id) for s in self.workflow.signals()) or "none"
+        signals = {
+            s.id: s for v in reversed(self.workflow.versions().values()) for s in v.signals()
+        }
+        if signal_id in signals:  # the newest version's, if several have it
+            return signals[signal_id]
+        known = ", ".join(repr(s) for s in signals) or "none"
         raise ValueError(f"{self.workflow.id} has no signal {signal_id!r} (it has {known})")
 
     def decode_request(self, signal: SignalDef[Req, Any], text: str) -> Req:
@@ -537,13 +543,33 @@ class DurableRuntime(Generic[S, Ev]):
     async def restore_from_events(
         self, instance_id: str, events: Iterable[Ev | SystemEvent | Terminated]
     ) -> WorkflowInstance[S, Ev]:
-        """Like :meth:`restore_instance`, from event objects (encoded through the codec)."""
-        codec = self.workflow.codecs().events
+        """Like :meth:`restore_instance`, from event objects (encoded through the codec). A
+        versioned workflow restores them on the newest of its versions they replay on: on a
+        version above 1 the journal starts with an entry recording it (and the runtime's
+        initial state), on version 1 it holds the events alone, as before versions."""
+        events = list(events)
         now = self.clock.now()
-        entries = [
-            JournalEntry(i, *codec.encode(event), now) for i, event in enumerate(events, start=1)
-        ]
-        return await self.restore_instance(instance_id, entries)
+        refusals: list[CodecError | UnexpectedEvent] = []
+        for version, workflow in self.workflow.versions().items():  # newest first
+            probe = self._new(instance_id)
+            entries: list[JournalEntry] = []
+            if version != 1 and self._default is not NO_STATE:
+                probe.pin(version)
+                entries.append(probe.started_entry(self._default))
+            elif version != 1:
+                continue  # no initial state to start it from (version 1 says so, below)
+            try:
+                codec = workflow.codecs().events
+                entries += [
+                    JournalEntry(i, *codec.encode(e), now)
+                    for i, e in enumerate(events, start=len(entries) + 1)
+                ]
+                probe.replay(entries)
+            except (CodecError, UnexpectedEvent) as e:
+                refusals.append(e)
+                continue
+            return await self.restore_instance(instance_id, entries)
+        raise refusals[0]  # the newest version's reason (version 1 is always tried)
 
     async def instance_ids(self) -> list[str]:
         """Ids of every instance of this workflow, oldest update first."""
@@ -812,6 +838,12 @@ class DurableRuntime(Generic[S, Ev]):
             return "parked"
         return (await self._observe(instance_id)).status
 
+    async def _parked(self, instance_id: str) -> ParkedMark | None:
+        record = await self.store.get_record(self._key(instance_id))
+        if record is None or record.status != "parked":
+            return None
+        return ParkedMark(record.last_error or "parked", record.updated_at)
+
     async def _journal(self, instance_id: str) -> list[JournalEntry]:
         key = self._key(instance_id)
         if not await self.store.exists(key):
@@ -847,7 +879,7 @@ class DurableRuntime(Generic[S, Ev]):
             if encoded_size(snapshot.data, self.max_snapshot_bytes) > self.max_snapshot_bytes:
                 raise SnapshotRefused("larger than max_snapshot_bytes")
             body = unseal(self._snapshot_key, str(key), covered, last, snapshot.data)
-            execution, own_initial = decode_snapshot(body, self.workflow, self._default)
+            execution, own_initial = self._decode_snapshot(body, inner)
         except SnapshotRefused as why:  # a cache only: rebuild from the journal instead
             at = "" if position is None else f" at #{position}"
             _log.log(
@@ -865,6 +897,21 @@ class DurableRuntime(Generic[S, Ev]):
         inner.sequence = inner.snapshot_sequence = covered
         return entries, False
 
+    def _decode_snapshot(self, body: str, inner: _Instance[S, Ev]) -> tuple[Execution, bool]:
+        """The execution in a snapshot ``body``, laid over the version of the workflow it was
+        written for (each version's definition has its own fingerprint), which ``inner`` is
+        then pinned to; SnapshotRefused (the newest's reason) if it fits none."""
+        refused: list[SnapshotRefused] = []
+        for version, workflow in self.workflow.versions().items():
+            try:
+                decoded = decode_snapshot(body, workflow, self._default)
+            except SnapshotRefused as why:
+                refused.append(why)
+                continue
+            inner.pin(version)
+            return decoded
+        raise refused[0]
+
     async def _maybe_snapshot(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
         every = self.snapshot_every
         if every is None or inner.sequence - inner.snapshot_sequence < every:
@@ -877,7 +924,7 @@ class DurableRuntime(Generic[S, Ev]):
         """Store a sealed snapshot of ``inner`` (best effort: a snapshot is a cache)."""
         sequence = inner.sequence
         try:
-            body = encode_execution(inner.execution, self.workflow, own_initial=inner.own_initial)
+            body = encode_execution(inner.execution, inner.workflow, own_initial=inner.own_initial)
             if encoded_size(body, self.max_snapshot_bytes) > self.max_snapshot_bytes:
                 raise SnapshotError(f"larger than max_snapshot_bytes ({self.max_snapshot_bytes})")
         except SnapshotError as e:
@@ -1064,6 +1111,12 @@ def _announce(observer: Observer, op: Operation, inner: _Instance[Any, Any]) -> 
 
 
 async def _proceed(inner: _Instance[Any, Any]) -> None:
+    fresh = inner.sequence == 0 and inner.execution.initial_state is NO_STATE
+    if fresh and versioned(inner.workflow) and inner.default_initial is not NO_STATE:
+        # a new instance of create_instance of a workflow with versions: a start entry
+        # records the (newest) version it starts on
+        await inner.begin(inner.default_initial)
+        return
     inner.settle_initial()  # a new instance of create_instance starts from the default
     await inner.proceed()
 

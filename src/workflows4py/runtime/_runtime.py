@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -43,7 +43,14 @@ from workflows4py.definition import (
     Workflow,
     WorkflowCodecs,
 )
-from workflows4py.engine import Execution, FreshSignal, Record, RunEffect, StepProgress
+from workflows4py.engine import (
+    Execution,
+    FreshSignal,
+    ParkedMark,
+    Record,
+    RunEffect,
+    StepProgress,
+)
 from workflows4py.serialization import encoder_for
 from workflows4py.stores import JournalEntry
 
@@ -69,6 +76,7 @@ __all__ = [
     "check_size",
     "encoded_size",
     "unstarted",
+    "versioned",
 ]
 
 # the type variables of the runtime package (its other modules import them from here)
@@ -101,7 +109,7 @@ class _NoState:
 NO_STATE: Any = _NoState()
 """Stands for an initial state not known yet (to be read from the journal)."""
 
-_START_KEYS = {"type", "state", "origin"}
+_START_KEYS = {"type", "state", "origin", "version"}
 
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
 
@@ -231,6 +239,9 @@ class _Instance(Generic[S, Ev]):
         default_initial: Any = NO_STATE,
     ) -> None:
         self.workflow = workflow
+        # the runtime's workflow (its newest version); ``workflow`` is the version the
+        # instance is on, once its journal's first entry is read
+        self.latest = workflow
         # the runtime's initial state, for journals that do not start with one of their own
         self.default_initial = default_initial
         self.max_event_bytes = max_event_bytes
@@ -262,7 +273,8 @@ class _Instance(Generic[S, Ev]):
         self.operation: Operation | None = None
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
-        # the hot loop of loading an instance: lookups hoisted out of it
+        # the hot loop of loading an instance: lookups hoisted out of it (and taken again
+        # once the version is known)
         decode = self.codecs.events.decode
         for entry in entries:
             expected_sequence = self.sequence + 1
@@ -274,9 +286,11 @@ class _Instance(Generic[S, Ev]):
                 )
             if entry.type == STARTED and expected_sequence == 1:
                 self.begin_from(entry)
+                decode = self.codecs.events.decode
                 continue
             if self.execution.initial_state is NO_STATE:
                 self.settle_initial()
+                decode = self.codecs.events.decode
             try:
                 event = decode(entry.type, entry.data)
             except DecodeError as e:
@@ -298,6 +312,7 @@ class _Instance(Generic[S, Ev]):
         """A journal without a start entry of its own starts from the runtime's default."""
         if self.execution.initial_state is not NO_STATE:
             return
+        self.pin(1)  # a journal without a start entry was written before versions
         if self.default_initial is NO_STATE:
             raise WorkflowError(
                 f"instance {self.id!r} of {self.workflow.id} has no initial state: its journal "
@@ -311,6 +326,8 @@ class _Instance(Generic[S, Ev]):
         ``origin``, if given)."""
         tag, data = self.codecs.state.encode(state)
         body = '{"type":' + json.dumps(tag) + ',"state":' + data
+        if versioned(self.workflow):  # else left out: journals stay as before versions
+            body += ',"version":' + str(self.workflow.version)
         if origin is not None:
             where = {
                 "workflow": origin.workflow,
@@ -330,7 +347,9 @@ class _Instance(Generic[S, Ev]):
         return state
 
     def initial_of(self, entry: JournalEntry) -> S:
-        """The initial state a start entry holds; DecodeError names the instance."""
+        """The initial state a start entry holds (read on the version it records: see
+        :meth:`pin`); DecodeError names the instance."""
+        self.pin(self.version_of(entry))
         try:
             return self.state_of(json.loads(entry.data))
         except (DecodeError, ValueError, TypeError) as e:
@@ -346,9 +365,40 @@ class _Instance(Generic[S, Ev]):
             return None
         return Origin(where["workflow"], where["instance_id"], where["after_sequence"])
 
+    def pin(self, version: object) -> None:
+        """Run on ``version`` of the runtime's workflow (the one the instance started on);
+        JournalError (at the journal's first entry) if the workflow has no such version
+        any more."""
+        versions = self.latest.versions()
+        found = versions.get(version) if type(version) is int else None
+        if found is None:
+            known = ", ".join(str(v) for v in sorted(versions))
+            raise JournalError(
+                f"it started on version {version!r} of workflow {self.latest.id}, which the "
+                f"workflow no longer has (its versions: {known}); keep that version's "
+                "definition in previous_versions while instances are on it",
+                instance_id=self.id,
+                sequence=1,
+            )
+        if found is not self.workflow:
+            self.workflow = found
+            self.codecs = found.codecs()
+            self.execution = unstarted(found)
+
+    def version_of(self, entry: JournalEntry) -> object:
+        """The version a start entry records (1 if it records none: written before
+        versions); DecodeError names the instance if it is not JSON."""
+        try:
+            body = json.loads(entry.data)
+        except ValueError as e:
+            raise self.undecodable(entry, DecodeError(str(e), path="")) from e
+        return body.get("version", 1) if isinstance(body, dict) else 1
+
     def begin_from(self, entry: JournalEntry) -> None:
-        """Restart from the initial state in ``entry`` (the journal's first)."""
-        self.execution = Execution.start(self.workflow.definition, self.initial_of(entry))
+        """Restart from the initial state in ``entry`` (the journal's first), on the
+        version it records."""
+        initial = self.initial_of(entry)  # pins the version first
+        self.execution = Execution.start(self.workflow.definition, initial)
         self.own_initial = True
         self.sequence = 1
         self.last_entry = entry
@@ -608,6 +658,12 @@ class _Instance(Generic[S, Ev]):
         return "running" if self.running else self.execution.status
 
 
+def versioned(workflow: type[Workflow[Any, Any]]) -> bool:
+    """Whether ``workflow`` has versions (a version other than 1, or previous ones): its
+    start entries record the version."""
+    return workflow.version != 1 or bool(workflow.previous_versions)
+
+
 def _names(types: Sequence[type[Any]]) -> str:
     return ", ".join(t.__qualname__ for t in types) or "nothing"
 
@@ -637,6 +693,10 @@ class _Host(Protocol[S, Ev]):
 
     async def _status(self, instance_id: str) -> InstanceStatus:
         """The instance's status (``parked`` is told by the registry)."""
+        ...
+
+    async def _parked(self, instance_id: str) -> ParkedMark | None:
+        """Why and since when the instance is parked (from the registry); None if it is not."""
         ...
 
     async def _wait_for_change(self, timeout: float) -> None:
@@ -760,8 +820,11 @@ class WorkflowInstance(Generic[S, Ev]):
         return await self._host._journal(self._id)
 
     async def get_progress(self) -> StepProgress:
-        """Which steps ran, with what result and in which order."""
-        return (await self._host._observe(self._id)).execution.progress()
+        """Which steps ran, with what result and in which order; a parked instance's root
+        carries a :class:`ParkedMark` (the last error, and when it was parked)."""
+        progress = (await self._host._observe(self._id)).execution.progress()
+        parked = await self._host._parked(self._id)
+        return progress if parked is None else replace(progress, parked=parked)
 
     async def progress_at(self, sequence: int) -> StepProgress:
         """The progress as it was after the first ``sequence`` entries of the journal
@@ -791,6 +854,11 @@ class WorkflowInstance(Generic[S, Ev]):
             events,
             instance_id=self._id,
         )
+
+    async def version(self) -> int:
+        """The version of its workflow the instance runs on: the one it started on (1 for
+        an instance started before its workflow had versions)."""
+        return (await self._host._observe(self._id)).workflow.version
 
     async def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         """Signals a step awaits now."""

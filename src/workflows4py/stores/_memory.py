@@ -106,6 +106,10 @@ class MemoryStore(_StoreBase):
     async def initialize(self) -> None:
         self._db()
 
+    async def check_schema(self) -> None:
+        """Like :meth:`initialize`: memory has no schema to check."""
+        self._db()
+
     async def close(self) -> None:
         self._closed = True
         self._released.fire()  # waiters on this handle notice the close

@@ -86,6 +86,7 @@ from ._protocol import (
     Snapshot,
     StoreError,
     StoreUnavailable,
+    no_schema,
 )
 from ._rows import (
     _STATUSES,
@@ -835,6 +836,16 @@ class PostgresStore(_StoreBase):
                         for statement in statements:
                             await conn.execute(statement)
                         await conn.execute(q["migrations_record"], (version, description))
+
+    async def check_schema(self) -> None:
+        """:meth:`initialize` that only reads: StoreError if the schema is missing or not
+        current; nothing is created or migrated."""
+        latest = self._migrations[-1][0]
+        current = await self._schema_version()
+        if current is not None and current > latest:
+            raise self._too_new(current, latest)
+        if current != latest:
+            raise no_schema(f"schema {self._schema!r}", current or 0, latest)
 
     def _too_new(self, current: int, latest: int) -> StoreError:
         return _too_new(f"schema {self._schema!r}", current, latest)

@@ -18,6 +18,8 @@ whole of it; it combines one small protocol per capability, each a few methods:
 
 The memory, SQLite and PostgreSQL stores implement all of them, and one conformance suite
 (``workflows4py.testing.StoreConformance``, one mixin per capability) checks every store.
+They also have ``check_schema``: ``initialize`` that only reads, for tools that must never
+create or migrate a schema.
 
 Every method is a coroutine and atomic; stores translate driver errors into
 :class:`StoreError` subclasses (``raise ... from e``), so callers never see a driver's own
@@ -60,6 +62,7 @@ __all__ = [
     "StoreReadOnly",
     "StoreUnavailable",
     "WakeupStore",
+    "no_schema",
 ]
 
 RegistryStatus = Literal["running", "awaiting", "finished", "failed", "terminated", "parked"]
@@ -67,6 +70,16 @@ RegistryStatus = Literal["running", "awaiting", "finished", "failed", "terminate
 
 class StoreError(WorkflowError):
     """A storage operation failed."""
+
+
+def no_schema(where: str, current: int, latest: int) -> StoreError:
+    """The error of ``check_schema`` on a database whose schema is missing or older."""
+    has = f"an older one (version {current})" if current else "none"
+    return StoreError(
+        f"the database has no workflows4py schema (or an older one): {where} has {has}, "
+        f"this version needs version {latest}; nothing was created or migrated: run a "
+        "command that writes, e.g. `workflows4py worker`, to create/migrate it"
+    )
 
 
 class StoreUnavailable(StoreError):

@@ -96,6 +96,7 @@ from ._protocol import (
     StoreError,
     StoreReadOnly,
     StoreUnavailable,
+    no_schema,
 )
 from ._rows import _STATUSES, _claims, _corrupt, _criteria, _keys, _page, _record, _too_new
 
@@ -974,6 +975,32 @@ class SqliteStore(_StoreBase):
             _write_tx(conn, _migrate, "creating or migrating the schema")
 
         await self._read(job)
+
+    async def check_schema(self) -> None:
+        """:meth:`initialize` that only reads: StoreError if the file is missing or its schema
+        is not current; nothing is written, not even the file created (it is read through a
+        read-only connection of its own)."""
+        latest = _MIGRATIONS[-1][0]
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if self._file in ("", ":memory:"):
+            raise no_schema(f"SQLite database {self._path!r} (in memory)", 0, latest)
+        if not os.path.exists(self._file):
+            raise no_schema(f"SQLite database {self._file} (which does not exist)", 0, latest)
+
+        def check() -> int:
+            conn = _connect(self._file, self._synchronous, self._busy_timeout, read_only=True)
+            try:
+                return _schema_version(conn)
+            finally:
+                conn.close()
+
+        try:
+            current = await asyncio.to_thread(check)
+        except sqlite3.Error as e:
+            raise _translate(e) from e
+        if current < latest:
+            raise no_schema(f"SQLite database {self._file}", current, latest)
 
     async def close(self) -> None:
         if self._closed:

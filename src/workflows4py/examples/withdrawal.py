@@ -1,26 +1,20 @@
 """The withdrawal workflow: money leaves a user's account once it passed every check.
 
 A withdrawal is created by a signal and validated, its fee is computed, the funds are put
-on hold, the checks engine (``examples/checks.py``, embedded with its own state and events)
-decides, the payment is handed to an execution engine (retried every 2 minutes while that
+on hold, the checks engine (``workflows4py.examples.checks``, embedded with its own state and
+events) decides, the payment is handed to an execution engine (retried every 2 minutes while that
 engine is unreachable), and the engine's confirmation releases the funds. An operator may
 cancel at any point before that; any rejection or cancellation cancels the funds lock.
 
-Run it with ``.venv/bin/python examples/withdrawal.py``: it walks through the scenarios
+Run it with ``python -m workflows4py.examples.withdrawal``: it walks through the scenarios
 with a test clock, so waiting two minutes takes no time.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __name__ == "__main__" and not __package__:
-    # run as a script: make the `examples` package (and so `examples.checks`) importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import asyncio
 import logging
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, is_dataclass
@@ -29,7 +23,6 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Never, Protocol
 
-from examples import checks
 from workflows4py import (
     WIO,
     Caught,
@@ -41,6 +34,7 @@ from workflows4py import (
     Workflow,
     WorkflowInstance,
 )
+from workflows4py.examples import checks
 from workflows4py.runtime import Runtime
 from workflows4py.testing import TestClock
 

@@ -19,6 +19,7 @@ from workflows4py import (
     Result,
     SignalDef,
     Workflow,
+    render,
 )
 from workflows4py.runtime import Runtime
 
@@ -228,7 +229,7 @@ async def outcomes(runtime: Runtime) -> None:
     await pr3.deliver_signal(review_pr_signal, ReviewRequest(approve=True))
     print("state:           ", await pr3.query_state())
     print("\nProgress of pr-3:")
-    print((await pr3.get_progress()).describe())
+    print(render.text(await pr3.get_progress()))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ unfinished count as timed out. A rejection rejects the transaction; a check that
 review (or timed out) waits for an operator's decision; otherwise the system approves.
 
 It is a workflow of its own, with its own state and events: the withdrawal workflow
-(``examples/withdrawal.py``) embeds it, and :func:`checks_workflow` runs it alone. Run this
-file for a short demo.
+(``workflows4py.examples.withdrawal``) embeds it, and :func:`checks_workflow` runs it
+alone. Run this module (``python -m workflows4py.examples.checks``) for a short demo.
 """
 
 from __future__ import annotations

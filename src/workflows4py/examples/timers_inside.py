@@ -8,16 +8,10 @@ procedure, embedded with its own state and events, notifies the customer and wai
 A timer records the library's own events, ``TimerStarted`` and ``TimerReleased``. Inside a
 for-each or an embed they go through the node's ``wrap`` like every other inner event, so
 the wrapper's event field admits ``SystemEvent`` (their union) besides the inner events,
-and ``unwrap`` hands them back unchanged. Run it: ``python examples/timers_inside.py``.
+and ``unwrap`` hands them back unchanged. Run it: ``python -m workflows4py.examples.timers_inside``.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-if __name__ == "__main__" and not __package__:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncio
 from dataclasses import dataclass, replace
