@@ -38,6 +38,10 @@ class Recorder(Observer):
     def operation_started(self, op: Operation) -> None:
         self._note("operation_started", op, op.instance_id)
 
+    def lease_acquired(self, op: Operation, waited: float) -> None:
+        assert 0 <= waited < 5
+        self._note("lease_acquired", op)
+
     def operation_ended(self, op: Operation, error: BaseException | None) -> None:
         self._note("operation_ended", op, None if error is None else type(error).__name__)
 
@@ -83,8 +87,10 @@ async def test_the_hooks_of_a_whole_pull_request() -> None:
     await instance.deliver_signal(pr.review_pr_signal, pr.ReviewRequest(True))
     assert recorder.calls == [
         ("operation_started", "create", "pr-1"),
+        ("lease_acquired", "create", None),
         ("operation_ended", "create", None),
         ("operation_started", "signal", "pr-1"),
+        ("lease_acquired", "signal", None),
         ("signal_delivered", "signal", "create-pr"),
         ("event_recorded", "signal", (1, "Created")),
         ("effect_started", "signal", "Run Pipeline"),
@@ -92,9 +98,11 @@ async def test_the_hooks_of_a_whole_pull_request() -> None:
         ("event_recorded", "signal", (2, "PipelineFinished")),
         ("operation_ended", "signal", None),
         ("operation_started", "signal", "pr-1"),
+        ("lease_acquired", "signal", None),
         ("signal_delivered", "signal", "create-pr"),
         ("operation_ended", "signal", None),
         ("operation_started", "signal", "pr-1"),
+        ("lease_acquired", "signal", None),
         ("signal_delivered", "signal", "review-pr"),
         ("event_recorded", "signal", (3, "ReviewSubmitted")),
         ("instance_finished", "signal", "finished"),
@@ -113,11 +121,13 @@ async def test_failures_parking_and_wakeups_are_told(make: Factory) -> None:
         await Worker(runtime).run_once()
     assert [c for c in recorder.calls if c[0] != "event_recorded"] == [
         ("operation_started", "start", "f-1"),
+        ("lease_acquired", "start", None),
         ("effect_started", "start", "Do Work"),
         ("effect_failed", "start", ("Do Work", "down")),
         ("operation_ended", "start", "RuntimeError"),
         ("operation_started", "due", "f-1"),
         ("wakeup_fired", "due", "f-1"),
+        ("lease_acquired", "due", None),
         ("effect_started", "due", "Do Work"),
         ("effect_failed", "due", ("Do Work", "still down")),
         ("instance_parked", "due", True),

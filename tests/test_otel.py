@@ -4,8 +4,10 @@ the memory store, SQLite and PostgreSQL; the span tree docs/opentelemetry.md sho
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,14 +29,18 @@ from lifecycle_common import (
 )
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from pg import fresh_schema, require_postgres
 
-from workflows4py import WIO, InMemoryRuntime, Runtime, Worker, Workflow
+from workflows4py import WIO, InMemoryRuntime, InstanceClosed, Runtime, Worker, Workflow
 from workflows4py.contrib.otel import OpenTelemetryObserver
 from workflows4py.examples import pull_request as pr
 from workflows4py.testing import TestClock
@@ -330,3 +336,47 @@ async def test_a_span_opened_inside_an_effect_nests_under_it(
     assert inner.parent is not None
     assert effect.context is not None
     assert inner.parent.span_id == effect.context.span_id
+
+
+@dataclass(frozen=True)
+class Slow:
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Slept:
+    pass
+
+
+async def sleep_a_while(state: Slow) -> Slept:
+    await asyncio.sleep(0.3)
+    return Slept()
+
+
+class Sleeper(Workflow[Slow, Slept]):
+    id = "sleeper"
+    initial_state = Slow()
+    definition = WIO.run_io(Slow, sleep_a_while).handle_event(lambda s, e: Slow(done=True))
+
+
+async def test_an_operation_behind_another_records_its_lease_wait(telemetry: Telemetry) -> None:
+    async with Runtime.memory([Sleeper], observers=[telemetry.observer]) as runtime:
+        started = asyncio.ensure_future(runtime.start(Sleeper, "s-1"))
+        await asyncio.sleep(0.05)  # the start holds the instance, its effect sleeping
+        with pytest.raises(InstanceClosed, match="it is finished"):  # once it has the lease
+            await runtime.terminate(Sleeper, "s-1", "too slow")
+        await started
+    data = telemetry.reader.get_metrics_data()
+    assert data is not None
+    waits = {
+        point.attributes["workflows4py.operation"]: point
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "workflows4py.lease.wait"
+        for point in metric.data.data_points
+        if isinstance(point, HistogramDataPoint) and point.attributes
+    }
+    assert set(waits) == {"start", "terminate"}
+    assert waits["start"].max < 0.1  # it took the lease as it created the instance
+    assert waits["terminate"].min >= 0.2  # it waited for the start's effect to end

@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -759,6 +760,8 @@ class DurableRuntime(Generic[S, Ev]):
                 await self.store.acquire(
                     key, self.owner, self.lease_ttl, self.lease_wait, self.clock.now()
                 )
+            if self._observer is not None:
+                self._observer.lease_acquired(op, time.perf_counter() - op.started)
             renewer = asyncio.create_task(self._renew(key))
             released = False
             try:

@@ -1,8 +1,8 @@
 """Observers: what the runtime tells about its work, for logs, traces and metrics.
 
-An :class:`Observer` is told when an instance operation starts and ends, when an effect
-runs, a signal is delivered or refused, an event is recorded, a wakeup fires, and when an
-instance finishes, is parked or terminated. Every method of the base class does nothing:
+An :class:`Observer` is told when an instance operation starts, holds the instance's lease
+and ends, when an effect runs, a signal is delivered or refused, an event is recorded, a
+wakeup fires, and when an instance finishes, is parked or terminated. Every method of the base class does nothing:
 override the ones you need. A runtime without observers pays one ``is None`` test per
 call site and nothing else.
 
@@ -69,6 +69,12 @@ class Observer:
 
     def operation_ended(self, op: Operation, error: BaseException | None) -> None:
         """The operation ended, with ``error`` if it raised."""
+
+    def lease_acquired(self, op: Operation, waited: float) -> None:
+        """The operation holds the instance's lease, ``waited`` seconds after it began: the
+        wait for another process's lease on the instance, and for another operation of this
+        process on it, included. (Operations that register the instance take the lease as
+        they create it: they tell a wait of about zero.)"""
 
     def effect_started(self, op: Operation, step: str) -> None:
         """The effect of ``step`` is about to run."""

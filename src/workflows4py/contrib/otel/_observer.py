@@ -90,6 +90,11 @@ class OpenTelemetryObserver(Observer):
             unit="s",
             description="How long operations took, the wait for the instance's lease included",
         )
+        self._lease_wait = meter.create_histogram(
+            "workflows4py.lease.wait",
+            unit="s",
+            description="How long operations waited for the instance's lease",
+        )
         self._failures = meter.create_counter(
             "workflows4py.failures",
             unit="{failure}",
@@ -174,6 +179,11 @@ class OpenTelemetryObserver(Observer):
         self._operation_duration.record(
             time.perf_counter() - op.started,
             {ATTRIBUTE_WORKFLOW: op.workflow, ATTRIBUTE_OPERATION: op.kind, "outcome": outcome},
+        )
+
+    def lease_acquired(self, op: Operation, waited: float) -> None:
+        self._lease_wait.record(
+            waited, {ATTRIBUTE_WORKFLOW: op.workflow, ATTRIBUTE_OPERATION: op.kind}
         )
 
     # -- effects -----------------------------------------------------------------------------
