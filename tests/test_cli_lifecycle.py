@@ -7,14 +7,18 @@ line on stderr, status 1, nothing written); and the session of docs/cli.md, run 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
 import re
+import select
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -446,6 +450,74 @@ def test_on_a_terminal_tables_colours_and_a_progress_bar(tmp_path: Path) -> None
     code, shown = on_terminal(tmp_path, env, ["resume", APP, PR, "pr-1", "--json"])
     assert code == 1
     assert "\x1b[" not in shown
+
+
+NAPPER = """
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from workflows4py import WIO, Workflow
+from workflows4py.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Nap:
+    pass
+
+
+class Napper(Workflow[Nap, Nap]):
+    id = "napper"
+    initial_state = Nap()
+    definition = WIO.timer(timedelta(milliseconds=200), input=Nap, name="Nap")
+
+
+runtime = Runtime.sqlite(Path(__file__).with_name("naps.db"), [Napper])
+"""
+
+
+def test_a_worker_on_a_terminal_shows_the_instances_due_when_it_starts(tmp_path: Path) -> None:
+    (tmp_path / "naps.py").write_text(NAPPER)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import naps  # the app the command serves, from this process: 40 naps, all due
+
+        async def start_naps() -> None:
+            async with naps.runtime as runtime:
+                for n in range(40):
+                    await runtime.start(naps.Napper, f"nap-{n}")
+
+        asyncio.run(start_naps())
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("naps", None)
+    time.sleep(0.3)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workflows4py", "worker", "naps:runtime", "--poll-interval", "0.1"],
+        cwd=tmp_path,
+        env={**_environment(), "COLUMNS": "120"},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    deadline = time.monotonic() + 60
+    while b"40/40" not in shown and time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1)
+        if ready:
+            shown += os.read(leader, 65536)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=30)
+    os.close(leader)
+    text = shown.decode()
+    assert code == 0, text
+    assert "due at start" in text  # the bar, on stderr
+    assert "40/40" in text
+    with sqlite3.connect(tmp_path / "naps.db") as conn:
+        statuses = conn.execute("SELECT status, count(*) FROM instances GROUP BY status")
+        assert statuses.fetchall() == [("finished", 40)]
 
 
 # -- docs/cli.md -------------------------------------------------------------------------------

@@ -296,3 +296,30 @@ async def test_a_timer_fires_on_time_not_a_poll_interval_late() -> None:
     finally:
         worker.stop()
         await asyncio.wait_for(task, 5)
+
+
+async def test_after_run_is_told_of_each_instance_it_ran_and_whether_it_succeeded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    for name in ("a", "b"):
+        await rt.create_instance(name)
+    clock.advance(timedelta(hours=2))
+    told: list[tuple[str, bool]] = []
+
+    def after_run(key: InstanceKey, ok: bool) -> None:
+        told.append((key.instance_id, ok))
+        raise RuntimeError("a bug in the callback")  # logged, the worker goes on
+
+    GATE.failing = True
+    worker = Worker([rt], after_run=after_run)
+    assert await worker.run_once() == 0
+    assert sorted(told) == [("a", False), ("b", False)]
+    assert "after_run failed" in caplog.text
+    GATE.failing = False
+    GATE.release.set()
+    clock.advance(rt.failure_backoff)
+    told.clear()
+    assert await worker.run_once() == 2
+    assert sorted(told) == [("a", True), ("b", True)]

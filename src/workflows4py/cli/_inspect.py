@@ -4,6 +4,7 @@ at one instance. ``APP`` gives a Runtime, a durable runtime or a list of them.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from collections.abc import Callable, Sequence
@@ -77,18 +78,50 @@ def worker(
 ) -> int:
     async def work(out: Output) -> int:
         async with opened_runtimes(app, None) as runtimes:
-            running = Worker(
-                list(runtimes), poll_interval=poll_interval, batch=batch, concurrency=concurrency
-            )
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, running.stop)
-            await running.run()
+            with contextlib.ExitStack() as bar:
+                # on a terminal, a bar of the instances due when it starts, until it ran as many
+                due = await _due_now(runtimes) if out.shows_progress else 0
+                show = bar.enter_context(out.progress("due at start", due)) if due else None
+                done = 0
+
+                def ran(key: InstanceKey, ok: bool) -> None:
+                    nonlocal done
+                    done += 1
+                    if show is not None:
+                        show(min(done, due))
+                    if done == due:
+                        bar.close()  # the bar goes; the worker goes on
+
+                running = Worker(
+                    list(runtimes),
+                    poll_interval=poll_interval,
+                    batch=batch,
+                    concurrency=concurrency,
+                    after_run=ran if show is not None else None,
+                )
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, running.stop)
+                await running.run()
         if out.json:
             out.document({"stopped": True, "workflows": [r.workflow.id for r in runtimes]})
         return 0
 
     return run("worker", work, log_level=log_level, as_json=as_json)
+
+
+async def _due_now(runtimes: Sequence[DurableRuntime[Any, Any]]) -> int:
+    """How many running or awaiting instances of ``runtimes`` have a wakeup due now."""
+    due = 0
+    for runtime in runtimes:
+        query = SearchQuery(
+            workflow=runtime.workflow.id,
+            status=["running", "awaiting"],
+            wakeup_before=runtime.clock.now(),
+            limit=0,
+        )
+        due += (await runtime.store.search(query)).total
+    return due
 
 
 # -- instances ---------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 An :class:`Observer` is told when an instance operation starts, holds the instance's lease
 and ends, when an effect runs, a signal is delivered or refused, an event is recorded, a
-wakeup fires, and when an instance finishes, is parked or terminated. Every method of the base class does nothing:
-override the ones you need. A runtime without observers pays one ``is None`` test per
-call site and nothing else.
+wakeup fires, and when an instance finishes, is parked or terminated. Every method of the
+base class does nothing: override the ones you need. A runtime without observers pays one
+``is None`` test per call site and nothing else.
 
 Every log record the library writes during an operation carries ``workflow``,
 ``instance_id``, ``operation`` and ``step`` attributes; :class:`LogContextFilter` adds the

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,9 +38,11 @@ class Worker:
     It claims due wakeups and resumes stale instances of every runtime, running up to
     ``concurrency`` of them at once, and otherwise waits for the store to signal new work
     (LISTEN/NOTIFY on PostgreSQL) or ``poll_interval`` seconds. ``batch`` bounds how many
-    instances one claim takes. On PostgreSQL, keep ``concurrency`` at most the runtimes'
-    ``max_connections``: each running operation uses a connection while it talks to the
-    database.
+    instances one claim takes. ``after_run``, if given, is called with the key of each
+    instance the worker ran and whether the run succeeded, when it ends (on the event
+    loop: keep it quick; an exception it raises is logged and ignored). On PostgreSQL,
+    keep ``concurrency`` at most the runtimes' ``max_connections``: each running operation
+    uses a connection while it talks to the database.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Worker:
         poll_interval: float = 1.0,
         batch: int = 50,
         concurrency: int = 8,
+        after_run: Callable[[InstanceKey, bool], object] | None = None,
     ) -> None:
         if isinstance(runtimes, Runtime):
             runtimes = runtimes.hosts  # every workflow of the application's runtime
@@ -64,6 +67,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.batch = batch
         self.concurrency = concurrency
+        self.after_run = after_run
         self._stop = asyncio.Event()
         self._running: dict[InstanceKey, asyncio.Task[bool]] = {}
         # instances whose last run here failed, and until when (by their runtime's clock)
@@ -123,8 +127,14 @@ class Worker:
 
         def finished(task: asyncio.Task[bool]) -> None:
             self._running.pop(key, None)
-            if task.cancelled() or task.exception() is not None or not task.result():
+            ok = not task.cancelled() and task.exception() is None and task.result()
+            if not ok:
                 self._backoff[key] = runtime.clock.now() + runtime.failure_backoff
+            if self.after_run is not None:
+                try:
+                    self.after_run(key, ok)
+                except Exception:  # a caller's bug must not stop the worker
+                    _log.warning("after_run failed for %s", key, exc_info=True)
 
         task.add_done_callback(finished)
         return task
