@@ -8,6 +8,7 @@ line on stderr, status 1, nothing written); and the session of docs/cli.md, run 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import pty
@@ -480,7 +481,8 @@ def test_a_worker_on_a_terminal_shows_the_instances_due_when_it_starts(tmp_path:
     (tmp_path / "naps.py").write_text(NAPPER)
     sys.path.insert(0, str(tmp_path))
     try:
-        import naps  # the app the command serves, from this process: 40 naps, all due
+        # the app the command serves, from this process: 40 naps, all due soon
+        naps = importlib.import_module("naps")
 
         async def start_naps() -> None:
             async with naps.runtime as runtime:
