@@ -72,6 +72,33 @@ def test_instances_filters_and_prints_json(db: Path, capsys: pytest.CaptureFixtu
     assert out[-1] == "1 shown of 3 matching"
 
 
+def test_instances_sort_by_creation_or_update(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async def touch_the_first() -> None:  # w-0: created first, now updated last
+        async with make_runtime(db) as runtime:
+            key = InstanceKey(runtime.workflow.name, "w-0")
+            await runtime.store.update(key, "awaiting", None, {}, runtime.clock.now())
+
+    asyncio.run(touch_the_first())
+
+    def listed(*options: str) -> tuple[list[str], list[str]]:
+        assert main(["instances", APP, *options]) == 0
+        header, *rows, _ = capsys.readouterr().out.splitlines()
+        return header.split(), [row.split()[1] for row in rows]
+
+    header, ids = listed()
+    assert (header[3], ids) == ("updated", ["w-1", "w-2", "w-0"])
+    assert listed("--sort", "updated", "--recent")[1] == ["w-0", "w-2", "w-1"]
+    header, ids = listed("--sort", "created")
+    assert (header[3:5], ids) == (["created", "updated"], ["w-0", "w-1", "w-2"])
+    assert listed("--sort", "created", "--recent")[1] == ["w-2", "w-1", "w-0"]
+    assert listed("--sort", "created", "--limit", "1", "--offset", "1")[1] == ["w-1"]
+    assert main(["instances", APP, "--sort", "created", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [row["instance"] for row in document["items"]] == ["w-0", "w-1", "w-2"]
+    with pytest.raises(SystemExit):  # not a sort
+        main(["instances", APP, "--sort", "name"])
+
+
 def test_bad_arguments_are_refused(db: Path) -> None:
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         main(["instances", APP, "--tag", "team"])

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from pg import fresh_schema, require_postgres
 from psycopg import sql
-from store_conformance import KEY, OTHER, T0
+from store_conformance import KEY, OTHER, T0, at
 
 from workflows4py import DecodeError, LeaseTimeout, SequenceConflict, StoreUnavailable
 from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SearchQuery, Snapshot
@@ -186,23 +186,29 @@ async def test_wait_for_change_wakes_on_a_release_by_another_process(
         await store.close()
 
 
+async def _schema_at(pg_dsn: str, pg_schema: str, version: int) -> psycopg.AsyncConnection[Any]:
+    """Creates ``pg_schema`` with the migrations up to ``version`` only, recorded as applied;
+    returns an open (autocommit) connection, which the caller closes."""
+    ident = sql.Identifier(pg_schema)
+    conn = await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True)
+    await conn.execute(sql.SQL(PostgresStore.SQL["migrations_schema"]).format(s=ident))
+    await conn.execute(sql.SQL(PostgresStore.SQL["migrations_table"]).format(s=ident))
+    for number, description, statements in PostgresStore.MIGRATIONS:
+        if number <= version:
+            for statement in statements:
+                await conn.execute(sql.SQL(statement).format(s=ident))
+            await conn.execute(
+                sql.SQL(PostgresStore.SQL["migrations_record"]).format(s=ident),
+                (number, description),
+            )
+    return conn
+
+
 async def test_a_version_1_schema_is_migrated_and_keeps_its_data(
     pg_dsn: str, pg_schema: str
 ) -> None:
-    from psycopg import sql
-
-    from workflows4py.stores import PostgresStore
-
     ident = sql.Identifier(pg_schema)
-    version, description, statements = PostgresStore.MIGRATIONS[0]
-    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-        await conn.execute(sql.SQL(PostgresStore.SQL["migrations_schema"]).format(s=ident))
-        await conn.execute(sql.SQL(PostgresStore.SQL["migrations_table"]).format(s=ident))
-        for statement in statements:
-            await conn.execute(sql.SQL(statement).format(s=ident))
-        await conn.execute(
-            sql.SQL(PostgresStore.SQL["migrations_record"]).format(s=ident), (version, description)
-        )
+    async with await _schema_at(pg_dsn, pg_schema, 1) as conn:
         await conn.execute(
             sql.SQL(
                 "INSERT INTO {s}.instances (workflow, instance_id, status, created_at, "
@@ -226,6 +232,48 @@ async def test_a_version_1_schema_is_migrated_and_keeps_its_data(
         assert (record.failures, record.last_error) == (1, "boom")
     finally:
         await store.close()
+
+
+async def test_a_version_3_schema_migrates_to_4_and_its_tags_are_searchable(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    ident = sql.Identifier(pg_schema)
+    rows = [  # (workflow, id, created, updated, tags)
+        ("w", "a", 3, 10, '{"team": "x", "n": "1"}'),
+        ("w", "b", 1, 30, '{"team": "y"}'),
+        ("v", "c", 2, 20, '{"team": "x"}'),
+    ]
+    async with await _schema_at(pg_dsn, pg_schema, 3) as conn, conn.cursor() as cur:
+        await cur.executemany(
+            sql.SQL(
+                "INSERT INTO {s}.instances (workflow, instance_id, status, created_at, "
+                "updated_at, tags) VALUES (%s, %s, 'awaiting', %s, %s, %s::jsonb)"
+            ).format(s=ident),
+            [(wf, iid, at(c), at(u), tags) for wf, iid, c, u, tags in rows],
+        )
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema)
+    try:
+
+        async def ids(**criteria: Any) -> list[str]:
+            page = await store.search(SearchQuery(**criteria))
+            return [r.key.instance_id for r in page.records]
+
+        assert await ids(tags={"team": "x"}) == ["a", "c"]
+        assert await ids(tags={"team": "x"}, sort="created") == ["c", "a"]
+        assert await ids(sort="created", after=(at(1), "w", "b")) == ["c", "a"]
+        assert await ids(tags={"team": "y"}, workflow="w") == ["b"]
+    finally:
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
+        cur = await conn.execute(
+            sql.SQL("SELECT version FROM {s}.migrations ORDER BY version").format(s=ident)
+        )
+        assert [v for (v,) in await cur.fetchall()] == [1, 2, 3, 4]
+        cur = await conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND indexname LIKE %s",
+            (pg_schema, "instances_created%"),
+        )
+        assert [name for (name,) in await cur.fetchall()] == ["instances_created"]
 
 
 async def test_a_role_without_create_privilege_uses_an_existing_schema(

@@ -10,10 +10,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlite_schema import version_1
-from store_conformance import KEY, T0, event, settle
+from sqlite_schema import at_version, version_1
+from store_conformance import KEY, T0, at, event, settle
 
 from workflows4py import SequenceConflict, StoreError, StoreReadOnly, StoreUnavailable
 from workflows4py.stores import InstanceKey, NewEvent, SearchQuery, SqliteStore
@@ -106,6 +107,68 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_data(tmp_path: Path) -
         assert (record.failures, record.last_error) == (1, "boom")
     finally:
         await store.close()
+
+
+async def test_a_version_3_file_migrates_to_4_and_its_tags_are_searchable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.db"
+    conn = at_version(path, 3)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rows = [  # (workflow, id, created, updated, tags as stored)
+        ("w", "a", 3, 10, '{"team":"x","n":"1"}'),
+        ("w", "b", 1, 30, '{"team":"y"}'),
+        ("v", "c", 2, 20, '{"team":"x"}'),
+        ("v", "d", 0, 0, "[1]"),  # not an object (a corrupt row): no tags, and no error
+        ("v", "e", 0, 0, "not json"),
+    ]
+    conn.executemany(
+        "INSERT INTO instances (workflow, instance_id, status, created_at, updated_at, tags) "
+        "VALUES (?, ?, 'awaiting', ?, ?, ?)",
+        [
+            (
+                wf,
+                iid,
+                (at(c) - epoch) // timedelta(microseconds=1),
+                (at(u) - epoch) // timedelta(microseconds=1),
+                tags,
+            )
+            for wf, iid, c, u, tags in rows
+        ],
+    )
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        await store.initialize()
+
+        async def ids(**criteria: Any) -> list[str]:
+            page = await store.search(SearchQuery(**criteria))
+            return [r.key.instance_id for r in page.records]
+
+        assert await ids(tags={"team": "x"}) == ["a", "c"]
+        assert await ids(tags={"team": "x"}, sort="created") == ["c", "a"]
+        assert await ids(tags={"team": "x", "n": "1"}) == ["a"]
+        assert await ids(tags={"team": "y"}, workflow="w") == ["b"]
+        # the triggers keep the tags of rows written after the migration
+        await store.update(InstanceKey("w", "b"), "finished", None, {"team": "x"}, at(40))
+        await store.create(InstanceKey("w", "f"), at(50))
+        await store.update(InstanceKey("w", "f"), "awaiting", None, {"team": "x"}, at(50))
+        assert await ids(tags={"team": "x"}) == ["a", "c", "b", "f"]
+        assert await ids(tags={"team": "y"}) == []
+        await store.purge(["finished"], at(100), at(100), 10)
+        assert await ids(tags={"team": "x"}) == ["a", "c", "f"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert [v for (v,) in conn.execute("SELECT version FROM migrations")] == [1, 2, 3, 4]
+        tagged = conn.execute("SELECT * FROM instance_tags ORDER BY 1, 2, 3").fetchall()
+    conn.close()
+    assert tagged == [
+        ("v", "c", "team", "x"),
+        ("w", "a", "n", "1"),
+        ("w", "a", "team", "x"),
+        ("w", "f", "team", "x"),
+    ]
 
 
 async def test_unopenable_file_raises_store_unavailable(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import click
 
@@ -16,7 +16,7 @@ from workflows4py._errors import InstanceNotFound
 from workflows4py.engine import SignalProgress, StepProgress, TimerProgress
 from workflows4py.render import text as text_tree
 from workflows4py.runtime import DurableRuntime, Worker
-from workflows4py.stores import InstanceKey, InstanceRecord, JournalEntry, SearchQuery
+from workflows4py.stores import InstanceKey, InstanceRecord, JournalEntry, SearchQuery, SearchSort
 
 from ._main import opened_runtimes, state_json
 from ._output import Output, Refused, instant, report, run
@@ -153,6 +153,7 @@ def _tags(pairs: Sequence[str]) -> dict[str, str]:
 
 _COLUMNS = ["workflow", "instance", "status", "updated", "next_wakeup", "failures"]
 _COLUMNS += ["last_error", "tags"]
+_CREATED_COLUMNS = ["workflow", "instance", "status", "created", *_COLUMNS[3:]]
 
 
 @click.command(help="List instances from the registry.")
@@ -180,7 +181,14 @@ _COLUMNS += ["last_error", "tags"]
     show_default=True,
     help="rows to skip per workflow",
 )
-@click.option("--recent", is_flag=True, help="most recently updated first")
+@click.option(
+    "--sort",
+    type=click.Choice(get_args(SearchSort)),
+    default="updated",
+    show_default=True,
+    help="order by the instant of the last update or of creation (then workflow, id)",
+)
+@click.option("--recent", is_flag=True, help="latest first (by the instant of --sort)")
 @json_option('one JSON object: {"items": [ROW, ...], "total": N}')
 @log_level_option("WARNING")
 def instances(
@@ -192,6 +200,7 @@ def instances(
     tag: tuple[str, ...],
     limit: int,
     offset: int,
+    sort: SearchSort,
     recent: bool,
     as_json: bool,
     log_level: str,
@@ -204,6 +213,7 @@ def instances(
             limit=limit,
             offset=offset,
             descending=recent,
+            sort=sort,
         )
         rows: list[dict[str, Any]] = []
         total = unreadable = 0
@@ -224,8 +234,8 @@ def instances(
             error = row["last_error"]
             if error is not None and len(error) > 60:
                 row["last_error"] = error[:59] + "…"
-        if rows:
-            out.table(rows, _COLUMNS)
+        if rows:  # sorted by creation: with the column of that instant
+            out.table(rows, _CREATED_COLUMNS if sort == "created" else _COLUMNS)
         else:
             out.line("no instance matches")
         bad = f"; {unreadable} unreadable (reported on stderr)" if unreadable else ""

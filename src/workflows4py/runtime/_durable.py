@@ -15,6 +15,7 @@ written leaves the instance "running" with a lapsed lease, and a worker resumes 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, Unpack
 
@@ -573,23 +574,37 @@ class DurableRuntime(Generic[S, Ev]):
         raise refusals[0]  # the newest version's reason (version 1 is always tried)
 
     async def instance_ids(self) -> list[str]:
-        """Ids of every instance of this workflow, oldest update first."""
-        ids: list[str] = []
-        offset = 0
+        """Ids of every instance of this workflow, oldest created first (see
+        :meth:`iter_instance_ids`)."""
+        return [instance_id async for instance_id in self.iter_instance_ids()]
+
+    async def iter_instance_ids(self, page_size: int = 500) -> AsyncIterator[str]:
+        """Ids of every instance of this workflow, oldest created first (then by id), read
+        from the registry ``page_size`` rows at a time by keyset (``SearchQuery.after``), so
+        a page costs the same at any depth. Each id comes once, and an instance created
+        during the walk (later than the last one read) comes at its end. A registry row
+        that does not decode is skipped."""
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        query = SearchQuery(sort="created", limit=page_size)
+        offset = 0  # rows skipped after query.after: unreadable ones, whose keys are unknown
         while True:
-            page = await self.search(SearchQuery(limit=500, offset=offset))
-            ids.extend(r.key.instance_id for r in page.records)
-            offset += len(page.records) + len(page.errors)  # a bad row still takes a place
-            if offset >= page.total or not (page.records or page.errors):
-                return ids
+            page = await self.search(dataclasses.replace(query, offset=offset))
+            for record in page.records:
+                yield record.key.instance_id
+            if len(page.records) + len(page.errors) < page_size:
+                return
+            if page.records:
+                query = dataclasses.replace(query, after=query.cursor(page.records[-1]))
+                offset = 0
+            else:  # a page of unreadable rows only: step over them
+                offset += len(page.errors)
 
     async def search(self, query: SearchQuery | None = None) -> Page:
         """Registry rows of this workflow matching ``query`` (status, times, tags, paging)."""
         query = query or SearchQuery()
         if query.workflow is None:
-            from dataclasses import replace
-
-            query = replace(query, workflow=self.workflow.id)
+            query = dataclasses.replace(query, workflow=self.workflow.id)
         return await self.store.search(query)
 
     # -- background work --------------------------------------------------------------------

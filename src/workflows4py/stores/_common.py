@@ -12,7 +12,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from ._protocol import (
     InstanceKey,
@@ -20,6 +20,7 @@ from ._protocol import (
     RegistryStatus,
     RegistryUpdate,
     SearchQuery,
+    SearchSort,
     StoreError,
 )
 
@@ -46,9 +47,29 @@ def _check_limit(name: str, value: int, minimum: int = 0) -> None:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
-def _check_page(query: SearchQuery) -> None:
+def _check_page(query: SearchQuery) -> tuple[datetime, str, str] | None:
+    """Check the paging of ``query``: ValueError for a negative limit or offset, an unknown
+    sort, or an ``after`` that is not (aware instant, workflow, instance id). Its ``after``,
+    the instant in UTC."""
     _check_limit("limit", query.limit)
     _check_limit("offset", query.offset)
+    if query.sort not in get_args(SearchSort):
+        raise ValueError(f"sort must be 'updated' or 'created', got {query.sort!r}")
+    if query.after is None:
+        return None
+    after = query.after
+    if not (
+        isinstance(after, tuple)
+        and len(after) == 3
+        and isinstance(after[0], datetime)
+        and isinstance(after[1], str)
+        and isinstance(after[2], str)
+    ):
+        raise ValueError(
+            f"after must be (instant, workflow, instance id), as SearchQuery.cursor gives, "
+            f"got {after!r}"
+        )
+    return (_utc(after[0]), after[1], after[2])
 
 
 def _purge_args(

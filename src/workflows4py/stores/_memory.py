@@ -262,7 +262,7 @@ class MemoryStore(_StoreBase):
         return None if row is None else row.record(key)
 
     async def search(self, query: SearchQuery) -> Page:
-        _check_page(query)
+        after = _check_page(query)
         q = query
         statuses = None if q.status is None else set(q.status)
         cf, ct = _opt_utc(q.created_from), _opt_utc(q.created_to)
@@ -282,17 +282,25 @@ class MemoryStore(_StoreBase):
                 and (q.failing is None or (row.failures > 0) == q.failing)
             )
 
+        created = q.sort == "created"
         found = sorted(
             (
-                (row.updated_at, key, row)
+                (
+                    (row.created_at if created else row.updated_at, key.workflow, key.instance_id),
+                    key,
+                    row,
+                )
                 for key, row in self._db().rows.items()
                 if matches(key, row)
             ),
-            key=lambda t: (t[0], t[1]),
+            key=lambda t: t[0],
             reverse=q.descending,
         )
+        total = len(found)
+        if after is not None:
+            found = [t for t in found if (t[0] < after if q.descending else t[0] > after)]
         page = found[q.offset : q.offset + q.limit]
-        return Page([row.record(key) for _, key, row in page], len(found))
+        return Page([row.record(key) for _, key, row in page], total)
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None

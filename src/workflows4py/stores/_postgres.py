@@ -89,6 +89,7 @@ from ._protocol import (
     no_schema,
 )
 from ._rows import (
+    _SORT_COLUMNS,
     _STATUSES,
     _claims,
     _corrupt,
@@ -174,6 +175,24 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
             "ALTER TABLE {s}.instances DROP CONSTRAINT instances_status_check",
             """ALTER TABLE {s}.instances ADD CONSTRAINT instances_status_check CHECK (status IN
                 ('running', 'awaiting', 'finished', 'failed', 'terminated', 'parked'))""",
+        ),
+    ),
+    (
+        4,
+        "registry: indexes for search at scale",
+        (
+            # Pages sorted by creation (of all workflows, or of one: a runtime's instance ids),
+            # and searches by status or workflow and status in update order: each served by
+            # an index in the order of the result, at any depth (keyset paging, "after").
+            # (created_at) alone, of migration 1, is a prefix of the first: dropped.
+            "DROP INDEX IF EXISTS {s}.instances_created_at_idx",
+            "CREATE INDEX instances_created ON {s}.instances (created_at, workflow, instance_id)",
+            """CREATE INDEX instances_workflow_created
+                ON {s}.instances (workflow, created_at, instance_id)""",
+            """CREATE INDEX instances_status
+                ON {s}.instances (status, updated_at, workflow, instance_id)""",
+            """CREATE INDEX instances_workflow_status
+                ON {s}.instances (workflow, status, updated_at, instance_id)""",
         ),
     ),
 )
@@ -401,17 +420,26 @@ _SQL: dict[str, LiteralString] = {
         SELECT workflow, instance_id FROM purged ORDER BY updated_at, workflow, instance_id""",
     # Search: the number of matches of {where} (built from _FILTERS, ANDed) and one page of
     # them, in one statement so both see the same snapshot. With no match on the page, one
-    # row of NULLs still carries the total.
+    # row of NULLs still carries the total. The page is in ({sort}, workflow, instance_id)
+    # order, {sort} a column of _SORT_COLUMNS, and {keyset} is empty or _KEYSET (the count
+    # ignores it).
     "search": """SELECT c.total, p.workflow, p.instance_id, p.status, p.created_at,
             p.updated_at, p.next_wakeup, p.tags, p.failures, p.last_error
         FROM (SELECT count(*) AS total FROM {s}.instances WHERE {where}) AS c
         LEFT JOIN (
-            SELECT * FROM {s}.instances WHERE {where}
-            ORDER BY updated_at {order}, workflow {order}, instance_id {order}
+            SELECT * FROM {s}.instances WHERE {where}{keyset}
+            ORDER BY {sort} {order}, workflow {order}, instance_id {order}
             LIMIT %(limit)s OFFSET %(offset)s
         ) AS p ON true
-        ORDER BY p.updated_at {order}, p.workflow {order}, p.instance_id {order}""",
+        ORDER BY p.{sort} {order}, p.workflow {order}, p.instance_id {order}""",
 }
+
+# The keyset of a search page ("after"): rows after (or, {cmp} being <, before) the last one
+# seen, as a row comparison an index on ({sort}, workflow, instance_id) serves; compared in
+# the "C" collation of the key columns, so in code point order, as Python compares strings.
+_KEYSET: LiteralString = """ AND ({sort}, workflow, instance_id)
+                {cmp} (%(after_at)s, %(after_workflow)s::text COLLATE "C",
+                    %(after_id)s::text COLLATE "C")"""
 
 # Search criteria as SQL conditions, by SearchQuery field.
 _FILTERS: dict[str, LiteralString] = {
@@ -1065,15 +1093,24 @@ class PostgresStore(_StoreBase):
         return _registry_record(rows[0]) if rows else None
 
     async def search(self, query: SearchQuery) -> Page:
-        _check_page(query)
+        after = _check_page(query)
         params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
         params.update(_criteria(query, _utc))
         if "tags" in params:
             params["tags"] = Jsonb(params["tags"])
         conditions = [sql.SQL(_FILTERS[name]) for name in _FILTERS if name in params]
+        sort = sql.SQL(_SORT_COLUMNS[query.sort])
+        keyset: sql.Composable = sql.SQL("")
+        if after is not None:
+            keyset = sql.SQL(_KEYSET).format(
+                sort=sort, cmp=sql.SQL("<" if query.descending else ">")
+            )
+            params.update(after_at=after[0], after_workflow=after[1], after_id=after[2])
         statement = sql.SQL(_SQL["search"]).format(
             s=self._ident,
             where=sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true"),
+            keyset=keyset,
+            sort=sort,
             order=sql.SQL("DESC" if query.descending else "ASC"),
         )
         async with self._connection() as conn:

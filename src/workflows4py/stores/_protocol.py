@@ -53,6 +53,7 @@ __all__ = [
     "RegistryUpdate",
     "RetentionStore",
     "SearchQuery",
+    "SearchSort",
     "SequenceConflict",
     "Snapshot",
     "SnapshotStore",
@@ -180,9 +181,22 @@ class Claim:
     until: datetime
 
 
+SearchSort = Literal["updated", "created"]
+
+
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
-    """Registry search: every given criterion must hold; results ordered by (updated_at, key)."""
+    """Registry search: every given criterion must hold; results ordered by ``sort``,
+    (updated_at, workflow, instance_id) or (created_at, workflow, instance_id), latest first
+    if ``descending``.
+
+    ``after`` pages by keyset: only rows whose sort key (instant, workflow, instance id)
+    comes after it in the result order (before it, if ``descending``) are returned, which
+    the SQL stores find in an index at any depth; :meth:`cursor` of the last record of a
+    page is the ``after`` of the next one. ``offset`` still skips rows (after ``after``),
+    and ``Page.total`` counts every match of the criteria, whatever ``after`` and
+    ``offset`` are.
+    """
 
     workflow: str | None = None
     status: Sequence[RegistryStatus] | None = None
@@ -196,6 +210,13 @@ class SearchQuery:
     limit: int = 50
     offset: int = 0
     descending: bool = False
+    sort: SearchSort = "updated"
+    after: tuple[datetime, str, str] | None = None  # (instant, workflow, instance_id)
+
+    def cursor(self, record: InstanceRecord) -> tuple[datetime, str, str]:
+        """The sort key of ``record`` under this query: the ``after`` of the next page."""
+        instant = record.created_at if self.sort == "created" else record.updated_at
+        return (instant, record.key.workflow, record.key.instance_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +305,8 @@ class RegistryStore(StoreLifecycle, Protocol):
         ...
 
     async def search(self, query: SearchQuery) -> Page:
-        """Rows matching ``query``, ordered by (updated_at, key); ValueError on negative paging."""
+        """Rows matching ``query``, ordered by its ``sort`` instant then key, after its ``after``;
+        ValueError on negative paging, an unknown sort or a bad ``after``."""
         ...
 
 

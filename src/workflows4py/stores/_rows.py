@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast, get_args
+from typing import Any, LiteralString, cast, get_args
 
 from workflows4py._errors import DecodeError
 
@@ -25,6 +25,7 @@ from ._protocol import (
 )
 
 __all__ = [
+    "_SORT_COLUMNS",
     "_STATUSES",
     "_claims",
     "_corrupt",
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 _STATUSES: frozenset[str] = frozenset(get_args(RegistryStatus))
+
+# The column each SearchQuery.sort orders by (then workflow, instance_id): the only text of
+# an ORDER BY or keyset condition that depends on a query, and never the query's own text.
+_SORT_COLUMNS: dict[str, LiteralString] = {"updated": "updated_at", "created": "created_at"}
 
 # What a converter raises for a stored value it cannot convert.
 _UNCONVERTIBLE = (TypeError, ValueError, OverflowError)

@@ -98,7 +98,17 @@ from ._protocol import (
     StoreUnavailable,
     no_schema,
 )
-from ._rows import _STATUSES, _claims, _corrupt, _criteria, _keys, _page, _record, _too_new
+from ._rows import (
+    _SORT_COLUMNS,
+    _STATUSES,
+    _claims,
+    _corrupt,
+    _criteria,
+    _keys,
+    _page,
+    _record,
+    _too_new,
+)
 
 _log = logging.getLogger("workflows4py")
 
@@ -112,6 +122,19 @@ _POLL = 0.1
 _CHANGE_POLL = 0.05
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+# The text-valued tags of the row NEW into instance_tags, for the triggers (tags that are
+# not a JSON object have none; migration 4 does the same for the rows already there).
+_INSERT_NEW_TAGS = """INSERT OR IGNORE INTO instance_tags
+    SELECT NEW.workflow, NEW.instance_id, t.key, t.value
+    FROM json_each(CASE WHEN NOT json_valid(NEW.tags) THEN '{}'
+        WHEN json_type(NEW.tags) = 'object' THEN NEW.tags ELSE '{}' END) AS t
+    WHERE t.type = 'text'"""
+
+# The instance_tags rows of one instance, deleted (in a trigger, of the OLD row).
+_DROP_OLD_TAGS = """DELETE FROM instance_tags
+    WHERE workflow = OLD.workflow AND instance_id = OLD.instance_id"""
 
 # Schema versions, oldest first. Never edit a released migration: append a new one.
 _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
@@ -204,6 +227,47 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX instances_due ON instances (next_wakeup) WHERE next_wakeup IS NOT NULL",
             "CREATE INDEX instances_running ON instances (updated_at) WHERE status = 'running'",
             "CREATE INDEX instances_failing ON instances (updated_at) WHERE failures > 0",
+        ),
+    ),
+    (
+        4,
+        "registry: indexes for search at scale, tags in an indexed table",
+        (
+            # Pages sorted by creation, and searches by status or workflow and status, in
+            # the order of the result: served by an index at any depth (keyset paging).
+            "DROP INDEX instances_created",
+            "CREATE INDEX instances_created ON instances (created_at, workflow, instance_id)",
+            # (a runtime's own instances by creation: instance_ids)
+            """CREATE INDEX instances_workflow_created
+                ON instances (workflow, created_at, instance_id)""",
+            """CREATE INDEX instances_status
+                ON instances (status, updated_at, workflow, instance_id)""",
+            """CREATE INDEX instances_workflow_status
+                ON instances (workflow, status, updated_at, instance_id)""",
+            # The text-valued tags of each row, one row per tag, kept by the triggers below
+            # (a row whose tags are not a JSON object has none): a tag search is a lookup.
+            """CREATE TABLE instance_tags (
+                workflow TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (workflow, instance_id, key, value)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX instance_tags_value ON instance_tags (key, value)",
+            f"""CREATE TRIGGER instance_tags_insert AFTER INSERT ON instances BEGIN
+                {_INSERT_NEW_TAGS}; END""",
+            # (a change of key too: rows altered by hand keep their tags searchable)
+            """CREATE TRIGGER instance_tags_update AFTER UPDATE OF tags, workflow, instance_id
+                ON instances WHEN NEW.tags IS NOT OLD.tags OR NEW.workflow IS NOT OLD.workflow
+                    OR NEW.instance_id IS NOT OLD.instance_id BEGIN """
+            f"{_DROP_OLD_TAGS}; {_INSERT_NEW_TAGS}; END",
+            "CREATE TRIGGER instance_tags_delete AFTER DELETE ON instances BEGIN "
+            f"{_DROP_OLD_TAGS}; END",
+            # The rows already there.
+            """INSERT OR IGNORE INTO instance_tags SELECT i.workflow, i.instance_id, t.key, t.value
+                FROM instances AS i, json_each(CASE WHEN NOT json_valid(i.tags) THEN '{}'
+                    WHEN json_type(i.tags) = 'object' THEN i.tags ELSE '{}' END) AS t
+                WHERE t.type = 'text'""",
         ),
     ),
 )
@@ -308,11 +372,12 @@ _SQL: dict[str, str] = {
     "purge_instance": "DELETE FROM instances WHERE workflow = ? AND instance_id = ?",
     # Search: how many rows match {where} (built from _FILTERS, ANDed).
     "search_count": "SELECT count(*) FROM instances WHERE {where}",
-    # Search: one page of the matches, in (updated_at, workflow, instance_id) order.
+    # Search: one page of the matches, in ({sort}, workflow, instance_id) order, {sort} being
+    # a column of _SORT_COLUMNS; {where} may add the keyset condition (_FILTERS["after"]).
     "search_page": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup,
             tags, failures, last_error
         FROM instances WHERE {where}
-        ORDER BY updated_at {order}, workflow {order}, instance_id {order}
+        ORDER BY {sort} {order}, workflow {order}, instance_id {order}
         LIMIT :limit OFFSET :offset""",
 }
 
@@ -328,8 +393,12 @@ _FILTERS: dict[str, str] = {
     "not_failing": "failures = 0",
     # {n} numbers the status placeholders / the tag.
     "status": "status = :status{n}",
-    "tag": """EXISTS (SELECT 1 FROM json_each(instances.tags) AS t
-        WHERE t.key = :tag_key{n} AND t.type = 'text' AND t.value = :tag_value{n})""",
+    # (instance_tags holds the text-valued tags of each row, kept by triggers: indexed.)
+    "tag": """(workflow, instance_id) IN (SELECT workflow, instance_id FROM instance_tags
+        WHERE key = :tag_key{n} AND value = :tag_value{n})""",
+    # The keyset of a page ("after"): rows after (or, {cmp} being <, before) the last one
+    # seen, {sort} being a column of _SORT_COLUMNS.
+    "after": "({sort}, workflow, instance_id) {cmp} (:after_at, :after_workflow, :after_id)",
 }
 
 # SQLite primary result codes meaning "the database cannot be used right now".
@@ -1220,12 +1289,18 @@ class SqliteStore(_StoreBase):
         return None if row is None else _registry_record(row)
 
     async def search(self, query: SearchQuery) -> Page:
-        _check_page(query)
+        after = _check_page(query)
         where, params = _where(query)
         count_sql = _SQL["search_count"].format(where=where)
         order = "DESC" if query.descending else "ASC"
-        page_sql = _SQL["search_page"].format(where=where, order=order)
+        sort = _SORT_COLUMNS[query.sort]
         page_params = {**params, "limit": query.limit, "offset": query.offset}
+        if after is not None:  # the keyset narrows the page, not the count
+            keyset = _FILTERS["after"].format(sort=sort, cmp="<" if query.descending else ">")
+            where = f"{where} AND {keyset}"
+            at, workflow, instance_id = after
+            page_params.update(after_at=_us(at), after_workflow=workflow, after_id=instance_id)
+        page_sql = _SQL["search_page"].format(where=where, order=order, sort=sort)
 
         def search(conn: _Connection) -> tuple[int, list[Any]]:
             # One read transaction: the count and the page see the same snapshot.

@@ -16,6 +16,7 @@ import inspect
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -34,6 +35,7 @@ from workflows4py.stores import (
     RegistryStore,
     RegistryUpdate,
     SearchQuery,
+    SearchSort,
     SequenceConflict,
     Snapshot,
     SnapshotStore,
@@ -256,6 +258,20 @@ class SnapshotConformance(_Suite):
         assert await store.load_snapshot(KEY) == Snapshot(2, '{"s": 2}')
         await store.save_snapshot(KEY, Snapshot(3, '{"s": 3}'))
         assert await store.load_snapshot(KEY) == Snapshot(3, '{"s": 3}')
+
+
+# Six rows whose creation and update orders differ, with ties on both instants broken by
+# (workflow, instance_id) in code point order: (workflow, id, created, updated, tags).
+_SORTED_ROWS: tuple[tuple[str, str, int, int, dict[str, str]], ...] = (
+    ("w", "a", 30, 100, {"team": "x"}),
+    ("w", "b", 10, 300, {}),
+    ("v", "c", 20, 100, {}),
+    ("w", "B", 20, 200, {"team": "x"}),
+    ("w", "é", 20, 100, {"team": "x"}),
+    ("w", "_", 40, 50, {"team": "x"}),
+)
+_BY_CREATION = ["b", "c", "B", "é", "a", "_"]
+_BY_UPDATE = ["_", "c", "a", "é", "B", "b"]
 
 
 @_async_tests
@@ -523,6 +539,103 @@ class RegistryConformance(_Suite):
     async def test_search_rejects_negative_paging(self, store: RegistryStore) -> None:
         with pytest.raises(ValueError, match="offset"):
             await store.search(SearchQuery(offset=-1))
+
+    async def _populate_sorted(self, store: RegistryStore) -> None:
+        for wf, iid, created, updated, tags in _SORTED_ROWS:
+            key = InstanceKey(wf, iid)
+            await store.create(key, at(created))
+            status: RegistryStatus = "finished" if iid == "b" else "awaiting"
+            await store.update(key, status, None, tags, at(updated))
+
+    async def _walk(self, store: RegistryStore, query: SearchQuery) -> list[str]:
+        """Every match of ``query``, page by page by keyset (``after`` = the cursor of the
+        last record of the previous page); each page's total must be the number of matches."""
+        full = await store.search(replace(query, limit=1000))
+        ids: list[str] = []
+        page = await store.search(query)
+        while page.records:
+            assert page.total == full.total
+            assert len(page.records) <= query.limit
+            ids += [r.key.instance_id for r in page.records]
+            page = await store.search(replace(query, after=query.cursor(page.records[-1])))
+        assert page.total == full.total
+        assert ids == [r.key.instance_id for r in full.records]
+        return ids
+
+    async def test_search_sorts_by_update_or_creation(self, store: RegistryStore) -> None:
+        await self._populate_sorted(store)
+        by_update = await self._ids(store)
+        assert by_update == await self._ids(store, sort="updated") == _BY_UPDATE
+        assert await self._ids(store, sort="created") == _BY_CREATION
+        assert await self._ids(store, sort="created", descending=True) == _BY_CREATION[::-1]
+        assert await self._ids(store, sort="updated", descending=True) == _BY_UPDATE[::-1]
+        assert await self._ids(store, sort="created", tags={"team": "x"}) == ["B", "é", "a", "_"]
+        page = await store.search(SearchQuery(sort="created", limit=2, offset=1))
+        assert ([r.key.instance_id for r in page.records], page.total) == (["c", "B"], 6)
+
+    async def test_keyset_pages_walk_every_row_once_in_order(self, store: RegistryStore) -> None:
+        await self._populate_sorted(store)
+        orders: dict[SearchSort, list[str]] = {"created": _BY_CREATION, "updated": _BY_UPDATE}
+        for sort, expected in orders.items():
+            for descending in (False, True):
+                for limit in (1, 2, 4):
+                    query = SearchQuery(sort=sort, descending=descending, limit=limit)
+                    walked = await self._walk(store, query)
+                    assert walked == (expected[::-1] if descending else expected), query
+
+    async def test_keyset_breaks_ties_on_the_instant_by_workflow_then_id(
+        self, store: RegistryStore
+    ) -> None:
+        await self._populate_sorted(store)
+
+        async def after(key: tuple[float, str, str], descending: bool = False) -> list[str]:
+            cursor = (at(key[0]), key[1], key[2])
+            query = SearchQuery(sort="created", after=cursor, descending=descending)
+            return [r.key.instance_id for r in (await store.search(query)).records]
+
+        # created at 20: (v, c), (w, B), (w, é); the cursor need not be a row's
+        assert await after((20, "v", "c")) == ["B", "é", "a", "_"]
+        assert await after((20, "v", "zzz")) == ["B", "é", "a", "_"]
+        assert await after((20, "w", "C")) == ["é", "a", "_"]
+        assert await after((20, "w", "é")) == ["a", "_"]
+        assert await after((20, "w", "é"), descending=True) == ["B", "c", "b"]
+        assert await after((20, "a", ""), descending=True) == ["b"]
+        assert await after((19, "z", "z")) == ["c", "B", "é", "a", "_"]
+        assert await after((40, "w", "_")) == []
+
+    async def test_keyset_combines_with_criteria_offset_and_counts_every_match(
+        self, store: RegistryStore
+    ) -> None:
+        await self._populate_sorted(store)
+        team = SearchQuery(sort="created", tags={"team": "x"}, status=["awaiting"], limit=1)
+        assert await self._walk(store, team) == ["B", "é", "a", "_"]
+        assert await self._walk(store, replace(team, descending=True)) == ["_", "a", "é", "B"]
+        assert await self._walk(store, replace(team, sort="updated")) == ["_", "a", "é", "B"]
+        first = (await store.search(team)).records[0]
+        page = await store.search(replace(team, after=team.cursor(first), offset=1, limit=5))
+        assert ([r.key.instance_id for r in page.records], page.total) == (["a", "_"], 4)
+        in_w = SearchQuery(workflow="w", sort="created", limit=2)
+        assert await self._walk(store, in_w) == ["b", "B", "é", "a", "_"]
+        page = await store.search(replace(in_w, after=(at(20), "v", "c"), limit=0))
+        assert (page.records, page.total) == ([], 5)
+
+    async def test_cursor_is_the_sort_key_of_a_record(self, store: RegistryStore) -> None:
+        await store.create(KEY, at(1))
+        await store.update(KEY, "awaiting", None, {}, at(2))
+        (record,) = (await store.search(SearchQuery())).records
+        assert SearchQuery().cursor(record) == (at(2), KEY.workflow, KEY.instance_id)
+        created = SearchQuery(sort="created", descending=True)
+        assert created.cursor(record) == (at(1), KEY.workflow, KEY.instance_id)
+
+    async def test_search_rejects_a_bad_sort_and_a_bad_after(self, store: RegistryStore) -> None:
+        with pytest.raises(ValueError, match="sort"):
+            await store.search(SearchQuery(sort="name"))  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await store.search(SearchQuery(after=(datetime(2030, 1, 1), "w", "a")))
+        with pytest.raises(ValueError, match="after"):
+            await store.search(SearchQuery(after=(T0, "w")))  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="after"):
+            await store.search(SearchQuery(after=("2030-01-01", "w", "a")))  # type: ignore[arg-type]
 
 
 @_async_tests

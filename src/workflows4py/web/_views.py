@@ -553,16 +553,9 @@ class Api:
         return await self._view(wf, instance)
 
     async def _by_created(self, query: SearchQuery) -> Page:
-        """A page of ``query`` ordered by creation: the store orders by update, so every
-        match is read and sorted here (for lists of thousands, not of millions)."""
-        total = (await self.runtime.search(replace(query, limit=0, offset=0))).total
-        every = await self.runtime.search(replace(query, limit=total, offset=0, descending=False))
-        rows = sorted(
-            every.records,
-            key=lambda r: (r.created_at, r.key.workflow, r.key.instance_id),
-            reverse=query.descending,
-        )
-        return Page(rows[query.offset : query.offset + query.limit], total, every.errors)
+        """A page of ``query`` ordered by creation (then workflow, instance id): the store
+        sorts and pages it."""
+        return await self.runtime.search(replace(query, sort="created"))
 
     async def instance(self, wf: WfId, id: InstId) -> dict[str, Any]:
         """An instance: its state, progress, diagram, what it waits for."""
