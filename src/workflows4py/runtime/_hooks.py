@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -109,25 +109,28 @@ class Observer:
 
 
 class _Fanout(Observer):
-    """Several observers as one; an observer that raises does not stop the others."""
+    """Several observers as one; an observer that raises does not stop the others. Each
+    hook is built once, over the observers' bound methods (an instance attribute, found
+    before the base class's no-op)."""
 
     def __init__(self, observers: tuple[Observer, ...]) -> None:
         self.observers = observers
+        for name in _HOOKS:
+            setattr(self, name, _fan(name, [(o, getattr(o, name)) for o in observers]))
 
-    def __getattribute__(self, name: str) -> object:
-        if name.startswith("_") or name == "observers":
-            return object.__getattribute__(self, name)
-        observers: tuple[Observer, ...] = object.__getattribute__(self, "observers")
 
-        def call(*args: object) -> None:
-            for observer in observers:
-                try:
-                    getattr(observer, name)(*args)
-                except Exception:  # an observer's bug must not break the operation
-                    _log.warning("observer %r failed in %s", observer, name, exc_info=True)
+def _fan(name: str, methods: list[tuple[Observer, Callable[..., object]]]) -> Callable[..., None]:
+    def call(*args: object) -> None:
+        for observer, method in methods:
+            try:
+                method(*args)
+            except Exception:  # an observer's bug must not break the operation
+                _log.warning("observer %r failed in %s", observer, name, exc_info=True)
 
-        return call
+    return call
 
+
+_HOOKS = tuple(name for name, value in vars(Observer).items() if callable(value) and name[0] != "_")
 
 _log = logging.getLogger("workflows4py")
 
