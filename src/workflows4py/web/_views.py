@@ -713,10 +713,17 @@ class Api:
             if loop.time() >= beat:
                 beat = loop.time() + self.heartbeat
                 yield ": heartbeat\n\n"
-            if await request.is_disconnected():
+            if await request.is_disconnected() or _stopping(request):
                 return
             # the store says when an operation ends; a cap, as one store's hint is shared
             await store.wait_for_change(min(1.0, max(beat - loop.time(), 0.01)))
+
+
+def _stopping(request: Request) -> bool:
+    """Whether the server is stopping: ``app.state.stopping()``, set by ``workflows4py
+    serve`` (an event stream never ends by itself, and a server waits for it to stop)."""
+    stopping = getattr(request.app.state, "stopping", None)
+    return bool(stopping()) if callable(stopping) else False
 
 
 class _Operation(APIRoute):
