@@ -9,7 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
-from lifecycle_common import T0, Factory, Order, Orders, Pay, Tickets, make, pay  # noqa: F401
+from lifecycle_common import (  # noqa: F401
+    FAILURES,
+    T0,
+    Factory,
+    Order,
+    Orders,
+    Pay,
+    Tickets,
+    make,
+    pay,
+)
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -159,6 +169,32 @@ async def test_start_terminate_resume_fork(api: httpx.AsyncClient) -> None:
     assert twice["terminated"] is False
 
 
+async def test_a_step_that_raises_is_409_with_its_class_name(make: Factory) -> None:  # noqa: F811
+    """docs/web.md: an operation that failed in the library (a step raised) is a 409 whose
+    type is the error's class name, as JSON like every error, not a bare 500."""
+    FAILURES[:] = ["the service is down", "still down"]
+    runtime = make(TestClock(T0), max_attempts=1)
+    flaky = "/api/v1/workflows/flaky/instances"
+    async with client(create_app(runtime)) as api:
+        started = await api.post(flaky, json={"id": "f-1"})
+        assert started.status_code == 409, started.text
+        assert started.json() == {
+            "error": {"type": "RuntimeError", "message": "the service is down"}
+        }
+        view = (await api.get(f"{flaky}/f-1")).json()
+        assert view["status"] == "parked"
+        assert "the service is down" in view["record"]["last_error"]
+        again = await api.post(f"{flaky}/f-1/resume", json={})
+        assert again.status_code == 409
+        assert again.json()["error"] == {"type": "RuntimeError", "message": "still down"}
+        assert (await api.get(f"{flaky}/f-1")).json()["status"] == "parked"
+        resumed = await api.post(f"{flaky}/f-1/resume", json={})
+        assert resumed.status_code == 200
+        assert resumed.json()["resumed"] is True
+        assert resumed.json()["instance"]["status"] == "finished"
+    await runtime.close()
+
+
 async def test_search_filters_sort_and_paging(api: httpx.AsyncClient) -> None:
     for n in range(3):
         await api.post(ORDERS, json={"id": f"o-{n}", "state": ORDER})
@@ -242,65 +278,113 @@ async def test_mounted_under_a_prefix_the_page_has_its_base() -> None:
     await runtime.close()
 
 
+class _Stream:
+    """The event stream of ``path``, read from ``app`` as a client would (no server): the
+    chunks received so far, ``until(text)`` waits for some text, ``close()`` disconnects."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.chunks: list[str] = []
+        self.gone = asyncio.Event()
+        self.asked = False
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [],
+            "server": ("test", 80),
+            "client": ("test", 1),
+        }
+        self.task = asyncio.create_task(app(scope, self.receive, self.send))
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.asked:
+            self.asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = dict(message["headers"])
+            assert headers[b"content-type"].startswith(b"text/event-stream")
+        if message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b"").decode())
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    async def until(self, text: str) -> None:
+        for _ in range(100):
+            if text in self.text:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {text!r} in {self.chunks!r}")
+
+    async def close(self) -> list[Any]:
+        """Disconnects; the data of every event received."""
+        self.gone.set()
+        await asyncio.wait_for(self.task, 5)
+        return [json.loads(line[6:]) for line in self.text.splitlines() if line[:6] == "data: "]
+
+
 async def test_event_stream_sends_changes_and_heartbeats() -> None:
     runtime = Runtime.memory([Orders])
     app = create_app(runtime, heartbeat=0.2)
     async with client(app) as api:
         await api.post(ORDERS, json={"id": "o-1", "state": ORDER})
-    chunks: list[str] = []
-    gone = asyncio.Event()
-    asked = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal asked
-        if not asked:
-            asked = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            headers = dict(message["headers"])
-            assert headers[b"content-type"].startswith(b"text/event-stream")
-        if message["type"] == "http.response.body":
-            chunks.append(message.get("body", b"").decode())
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"{ORDERS}/o-1/events",
-        "raw_path": f"{ORDERS}/o-1/events".encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [],
-        "server": ("test", 80),
-        "client": ("test", 1),
-    }
-    task = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
-
-    async def until(text: str) -> None:
-        for _ in range(100):
-            if text in "".join(chunks):
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {text!r} in {chunks!r}")
-
-    await until('"journal_length": 1')
-    first = "".join(chunks)
-    assert first.startswith("event: change\ndata: ")
-    assert '"status": "awaiting"' in first
+    stream = _Stream(app, f"{ORDERS}/o-1/events")
+    await stream.until('"journal_length": 1')
+    assert stream.text.startswith("event: change\ndata: ")
+    assert '"status": "awaiting"' in stream.text
     await (await runtime.get(Orders, "o-1")).deliver_signal(pay, Pay(3))
-    await until('"journal_length": 3')
-    await until(": heartbeat")
-    gone.set()
-    await asyncio.wait_for(task, 5)
-    events = [json.loads(line[6:]) for line in "".join(chunks).splitlines() if line[:6] == "data: "]
+    await stream.until('"journal_length": 3')
+    await stream.until(": heartbeat")
+    events = await stream.close()
     assert events[0] == {"status": "awaiting", "journal_length": 1}
     assert events[-1] == {"status": "awaiting", "journal_length": 3}
+    await runtime.close()
+
+
+async def test_event_stream_reads_only_what_is_new(make: Factory) -> None:  # noqa: F811
+    """Each poll reads the registry row and the journal after the last entry seen: the whole
+    journal is read once, however long the stream runs; a change made by another runtime
+    over the same data (another process) still arrives."""
+    runtime = make(TestClock(T0))
+    app = create_app(runtime, heartbeat=0.05)
+    async with client(app) as api:
+        await api.post(ORDERS, json={"id": "o-1", "state": ORDER})
+    reads: list[int] = []
+    store = runtime.store
+    read = store.read
+
+    async def counted(key: Any, after: int = 0) -> Any:
+        if key.instance_id == "o-1":
+            reads.append(after)
+        return await read(key, after)
+
+    store.read = counted  # type: ignore[method-assign]
+    stream = _Stream(app, f"{ORDERS}/o-1/events")
+    await stream.until('"journal_length": 1')
+    await stream.until(": heartbeat\n\n" * 10)  # ten polls at least
+    async with make(TestClock(T0), like=runtime) as other:
+        await (await other.get(Orders, "o-1")).deliver_signal(pay, Pay(3))
+    await stream.until('"journal_length": 3')
+    await (await runtime.get(Orders, "o-1")).deliver_signal(pay, Pay(3))  # a redelivery
+    events = await stream.close()
+    assert events == [
+        {"status": "awaiting", "journal_length": 1},
+        {"status": "awaiting", "journal_length": 3},
+    ]
+    assert len(reads) > 10
+    assert reads.count(0) == 1  # the first poll's; every later one reads after what it saw
+    assert set(reads) <= {0, 1, 3}
     await runtime.close()
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from test_web_ui_server import serve_ui
-from web_ui_common import browser, call_api, page
+from web_ui_common import browser, call_api, open_instance, page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -33,9 +33,7 @@ def _instance(url: str, instance_id: str) -> Any:
 
 
 def _open_instance(page: Page, url: str, instance_id: str, query: str = "") -> None:
-    page.goto(f"{url}instances/PullRequest/{instance_id}{query}")
-    page.locator("#progress-diagram svg").wait_for()
-    page.locator("#journal tr[data-sequence]").first.wait_for()
+    open_instance(page, url, "PullRequest", instance_id, query)
 
 
 def test_the_workflow_list_draws_each_definition(page: Page, url: str) -> None:

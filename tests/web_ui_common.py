@@ -27,7 +27,16 @@ from workflows4py.runtime import Runtime
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
 
-__all__ = ["browser", "call_api", "free_port", "launch_chromium", "page", "serve_app"]
+__all__ = [
+    "browser",
+    "call_api",
+    "free_port",
+    "launch_chromium",
+    "open_instance",
+    "page",
+    "serve_app",
+    "shoot",
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -102,6 +111,20 @@ def call_api(url: str, path: str, body: Any = None) -> Any:
         request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request) as response:
         return json.load(response)
+
+
+def open_instance(page: Page, url: str, workflow: str, instance_id: str, query: str = "") -> None:
+    """Opens an instance's page and waits until its diagram and journal are drawn."""
+    page.goto(f"{url}instances/{workflow}/{instance_id}{query}")
+    page.locator("#progress-diagram svg").wait_for()
+    page.locator("#journal tr[data-sequence]").first.wait_for()
+
+
+def shoot(page: Page, name: str) -> Path:
+    """A screenshot of the whole page, /tmp/web-ui-{name}.png, to look at."""
+    path = Path("/tmp") / f"web-ui-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

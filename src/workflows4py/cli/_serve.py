@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+from types import FrameType
 
 import click
 
@@ -12,6 +15,7 @@ from ._main import load_runtime
 __all__ = ["serve"]
 
 DEFAULT_TOKEN_ENV = "WORKFLOWS4PY_TOKEN"  # noqa: S105 - the name of a variable, no secret
+SHUTDOWN_TIMEOUT = 5  # seconds a stop waits for the requests under way, at most
 
 
 @click.command("serve")
@@ -40,4 +44,24 @@ def serve(app: str, host: str, port: int, token_env: str, read_only: bool) -> No
         raise click.ClickException(f"the environment variable {token_env} is not set")
     web = create_app(runtime, token=token, read_only=read_only)
     click.echo(f"workflows4py: serving {app} at http://{host}:{port}/", err=True)
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
+    # handler it found: this one makes that a clean exit (status 0), as on SIGINT
+    signal.signal(signal.SIGTERM, _stopped)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            web,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
+        )
+    )
+    # the event streams (one per open instance page of the UI) never end by themselves: they
+    # end when this says the server stops, so that a stop does not wait for the browsers
+    web.state.stopping = lambda: server.should_exit
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT, raised again once it has stopped
+        server.run()
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -349,12 +350,14 @@ class Api:
         ]
         writes = [Depends(self._writable)]
         for method, path, endpoint, options in routes:
-            app.add_api_route(
+            write = method == "POST"
+            app.router.add_api_route(
                 path,
                 endpoint,
                 methods=[method],
-                dependencies=writes if method == "POST" else None,
+                dependencies=writes if write else None,
                 response_model_by_alias=True,
+                route_class_override=_Operation if write else None,
                 **{"responses": _ERRORS, **options},
             )
 
@@ -673,29 +676,66 @@ class Api:
         """Server-sent events: ``change`` with ``{"status", "journal_length"}`` at once and
         whenever the instance changes; a heartbeat comment every ``heartbeat`` seconds."""
         instance = await self._instance(wf, id)
-        return _EventStream(self._changes(instance, request))
+        return _EventStream(self._changes(InstanceKey(wf, id), instance, request))
 
     async def _changes(
-        self, instance: WorkflowInstance[Any, Any], request: Request
+        self, key: InstanceKey, instance: WorkflowInstance[Any, Any], request: Request
     ) -> AsyncIterator[str]:
+        """Polls cheaply: each round reads the registry row and only the journal entries
+        after the last one seen; the status is asked again only when one of them changed."""
         loop = asyncio.get_running_loop()
+        store = self.runtime.store
         last: dict[str, Any] | None = None
+        row: tuple[Any, ...] | None = None
+        seen = 0  # the sequence of the last journal entry seen
+        length = 0
         beat = loop.time() + self.heartbeat
         while True:
-            now = {
-                "status": await instance.status(),
-                "journal_length": len(await instance.get_journal()),
-            }
-            if now != last:
-                last = now
-                yield f"event: change\ndata: {json.dumps(now)}\n\n"
+            record = await store.get_record(key)
+            fresh = await store.read(key, after=seen)
+            if fresh:
+                seen = fresh[-1].sequence
+                length += len(fresh)
+            now_row = None if record is None else (record.status, record.updated_at)
+            if last is None or fresh or now_row != row:
+                row = now_row
+                now = {"status": await instance.status(), "journal_length": length}
+                if now != last:
+                    last = now
+                    yield f"event: change\ndata: {json.dumps(now)}\n\n"
             if loop.time() >= beat:
                 beat = loop.time() + self.heartbeat
                 yield ": heartbeat\n\n"
-            if await request.is_disconnected():
+            if await request.is_disconnected() or _stopping(request):
                 return
             # the store says when an operation ends; a cap, as one store's hint is shared
-            await self.runtime.store.wait_for_change(min(1.0, max(beat - loop.time(), 0.01)))
+            await store.wait_for_change(min(1.0, max(beat - loop.time(), 0.01)))
+
+
+def _stopping(request: Request) -> bool:
+    """Whether the server is stopping: ``app.state.stopping()``, set by ``workflows4py
+    serve`` (an event stream never ends by itself, and a server waits for it to stop)."""
+    stopping = getattr(request.app.state, "stopping", None)
+    return bool(stopping()) if callable(stopping) else False
+
+
+class _Operation(APIRoute):
+    """A write's route: an exception the operation raised that the library does not define
+    (a step's effect or handler raised it) is answered 409 with its class name as the type,
+    as the library's own errors are, rather than a bare 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def operate(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except (ApiError, WorkflowError, HTTPException, RequestValidationError):
+                raise
+            except Exception as error:
+                raise ApiError(409, type(error).__name__, str(error) or repr(error)) from error
+
+        return operate
 
 
 class _Xml(Response):

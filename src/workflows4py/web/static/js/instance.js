@@ -51,9 +51,10 @@ export async function instancePage(main, [workflow, id], query, signal) {
         Object.keys(record.tags || {}).length ? fact('Tags', Object.entries(record.tags).map(([k, v]) => h('code', {class: 'chip'}, `${k}=${v}`))) : null,
         view.origin ? fact('Forked from', link(`instances/${enc(view.origin.workflow)}/${enc(view.origin.instance_id)}`,
           `${view.origin.instance_id} after event ${view.origin.after_sequence}`)) : null),
-      record.last_error ? h('div', {class: 'error-box', role: 'alert'},
-        h('strong', {}, `${view.status === 'parked' ? '⚠ Parked' : '✖ Failed'}${record.failures ? ` (${record.failures} failures)` : ''}: `),
-        record.last_error) : null);
+      record.last_error ? h('div', {class: 'error-box', role: 'alert', id: 'last-error'},
+        h('strong', {}, `${view.status === 'parked' ? '⚠ Parked' : '✖ The last operation raised'}${record.failures ? ` (${record.failures} failures)` : ''}: `),
+        record.last_error) : null,
+      domainError(view));
   }
 
   function renderWaiting() {
@@ -200,7 +201,14 @@ export async function instancePage(main, [workflow, id], query, signal) {
     await confirmDialog({
       title: `Resume ${view.id}?`, confirmLabel: 'Resume',
       message: 'A parked or failed instance runs again from where it stopped.',
-      onConfirm: async () => apply((await api(`${base}/resume`, {method: 'POST', body: {}})).instance),
+      onConfirm: async () => {
+        try {
+          await apply((await api(`${base}/resume`, {method: 'POST', body: {}})).instance);
+        } catch (error) {
+          await refresh().catch(() => undefined); // it raised again: its new error is shown
+          throw error;
+        }
+      },
     });
   }
 
@@ -258,6 +266,21 @@ export async function instancePage(main, [workflow, id], query, signal) {
       refresh().catch(() => undefined);
     }
   }, signal);
+}
+
+// A failed instance (its workflow ended with a domain error no handler took): the error, and
+// the step that returned it (the deepest failed node of its progress).
+function domainError(view) {
+  const root = view.progress && view.progress.root;
+  if (view.status !== 'failed' || !root || !root.result || !('err' in root.result)) return null;
+  let step = root;
+  for (let next = step; next;) {
+    step = next;
+    next = (step.children || []).find((child) => child.status === 'failed');
+  }
+  return h('div', {class: 'error-box', role: 'alert', id: 'domain-error'},
+    h('strong', {}, `✖ Failed${step.name ? ` in ${step.name}` : ''}: `),
+    `${root.result.error || root.result.type} `, h('code', {}, JSON.stringify(root.result.err)));
 }
 
 function fact(term, value) {
