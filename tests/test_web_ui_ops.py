@@ -92,6 +92,14 @@ class Napping(Workflow[Nap, GotUp]):
     definition = nap >> wake
 
 
+class Hibernating(Workflow[Nap, GotUp]):
+    """A timer an hour long: not due while the tests run."""
+
+    id = "hibernating"
+    initial_state = Nap()
+    definition = WIO.timer(timedelta(hours=1), input=Nap, name="Winter") >> Napping.wake
+
+
 @dataclass(frozen=True)
 class Count:
     n: int = 0
@@ -125,13 +133,14 @@ async def _seed(runtime: Runtime) -> None:
             await runtime.start(Flaky, job)
     await runtime.start(Checkout, "cart-empty")
     await runtime.start(Napping, "nap-1")
+    await runtime.start(Hibernating, "bear-1")
     await runtime.start(Rounds, "rounds-1")
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database = Path(tmp_path_factory.mktemp("web-ui-ops")) / "ops.db"
-    workflows: list[type[Workflow[Any, Any]]] = [Flaky, Checkout, Napping, Rounds]
+    workflows: list[type[Workflow[Any, Any]]] = [Flaky, Checkout, Napping, Hibernating, Rounds]
     with serve_app(lambda: Runtime.sqlite(database, workflows, max_attempts=1), _seed) as served:
         yield served
 
@@ -241,6 +250,21 @@ def test_wake_up_now_fires_a_due_timer(page: Page, url: str) -> None:
     assert page.evaluate("window.notReloaded") is True
     assert _instance(url, "napping", "nap-1")["state"]["state"] == {"awake": True}
     shoot(page, "timer-passed")
+
+
+def test_wake_up_now_before_the_timer_is_due_says_nothing_ran(page: Page, url: str) -> None:
+    open_instance(page, url, "hibernating", "bear-1")
+    waiting = page.locator("#waiting-for")
+    waiting.get_by_role("button", name="Wake up now").click()
+    note = page.locator("#wakeup-note")
+    note.wait_for()
+    assert "not due yet: nothing ran" in (note.text_content() or "")
+    assert page.locator("#journal td code").all_text_contents() == [
+        "workflows4py.Started",
+        "workflows4py.TimerStarted",
+    ]
+    assert _instance(url, "hibernating", "bear-1")["status"] == "awaiting"
+    shoot(page, "timer-not-due")
 
 
 EARLIER, LATER = "\u2039 Earlier", "Later \u203a"  # the journal pager's buttons

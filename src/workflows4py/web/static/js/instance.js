@@ -17,6 +17,7 @@ export async function instancePage(main, [workflow, id], query, signal) {
   let at = query.has('at') ? Number(query.get('at')) : null;
   let shownMermaid = null;
   let positionToken = 0;
+  let wakeupNote = null; // what the last "Wake up now" found, when nothing was due
 
   const head = h('div', {class: 'instance-head'});
   const diagram = h('div', {class: 'diagram progress-diagram', id: 'progress-diagram'});
@@ -66,7 +67,8 @@ export async function instancePage(main, [workflow, id], query, signal) {
           onclick: () => sendSignal(expected)}, 'Send…'))))
         : h('p', {class: 'muted'}, '✉ no signal expected'),
       h('p', {}, '◷ ', view.next_wakeup ? h('span', {}, 'wakes up ', when(view.next_wakeup), ` (${exactTime(view.next_wakeup)}) `,
-        h('button', {type: 'button', class: 'small', onclick: wakeup}, 'Wake up now'))
+        h('button', {type: 'button', class: 'small', onclick: wakeup}, 'Wake up now'),
+        wakeupNote ? h('span', {class: 'muted', id: 'wakeup-note', role: 'status'}, ' ', wakeupNote) : null)
         : h('span', {class: 'muted'}, 'nothing scheduled')));
   }
 
@@ -133,6 +135,7 @@ export async function instancePage(main, [workflow, id], query, signal) {
 
   async function apply(newView) {
     const grew = newView.journal_length !== view.journal_length;
+    if (grew) wakeupNote = null;
     view = newView;
     renderHead();
     renderWaiting();
@@ -230,7 +233,13 @@ export async function instancePage(main, [workflow, id], query, signal) {
   }
 
   async function wakeup() {
-    await apply(await api(`${base}/wakeup`, {method: 'POST', body: {}}));
+    const before = view.journal_length;
+    const woken = await api(`${base}/wakeup`, {method: 'POST', body: {}});
+    // the wakeup runs only what is due: say so when the timer is still ahead
+    const ahead = woken.next_wakeup && new Date(woken.next_wakeup) > new Date();
+    wakeupNote = woken.journal_length === before && ahead
+      ? 'not due yet: nothing ran' : null;
+    await apply(woken);
   }
 
   slider.addEventListener('input', () => moveTo(Number(slider.value)));
