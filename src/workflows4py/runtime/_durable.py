@@ -581,12 +581,12 @@ class DurableRuntime(Generic[S, Ev]):
     async def iter_instance_ids(self, page_size: int = 500) -> AsyncIterator[str]:
         """Ids of every instance of this workflow, oldest created first (then by id), read
         from the registry ``page_size`` rows at a time by keyset (``SearchQuery.after``), so
-        a page costs the same at any depth. Each id comes once, and an instance created
-        during the walk (later than the last one read) comes at its end. A registry row
-        that does not decode is skipped."""
+        a page costs the same at any depth (and counts nothing). Each id comes once, and an
+        instance created during the walk (later than the last one read) comes at its end. A
+        registry row that does not decode is skipped."""
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
-        query = SearchQuery(sort="created", limit=page_size)
+        query = SearchQuery(sort="created", limit=page_size, count_limit=0)  # no total needed
         offset = 0  # rows skipped after query.after: unreadable ones, whose keys are unknown
         while True:
             page = await self.search(dataclasses.replace(query, offset=offset))

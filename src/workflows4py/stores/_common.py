@@ -53,6 +53,8 @@ def _check_page(query: SearchQuery) -> tuple[datetime, str, str] | None:
     the instant in UTC."""
     _check_limit("limit", query.limit)
     _check_limit("offset", query.offset)
+    if query.count_limit is not None:
+        _check_limit("count_limit", query.count_limit)
     if query.sort not in get_args(SearchSort):
         raise ValueError(f"sort must be 'updated' or 'created', got {query.sort!r}")
     if query.after is None:

@@ -36,6 +36,7 @@ from ._protocol import (
     Snapshot,
     StoreError,
 )
+from ._rows import _total
 
 __all__ = ["MemoryStore"]
 
@@ -300,7 +301,8 @@ class MemoryStore(_StoreBase):
         if after is not None:
             found = [t for t in found if (t[0] < after if q.descending else t[0] > after)]
         page = found[q.offset : q.offset + q.limit]
-        return Page([row.record(key) for _, key, row in page], total)
+        total, exact = _total(q, total)
+        return Page([row.record(key) for _, key, row in page], total, exact=exact)
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None

@@ -93,6 +93,7 @@ from ._rows import (
     _STATUSES,
     _claims,
     _corrupt,
+    _counted,
     _criteria,
     _key,
     _keys,
@@ -425,7 +426,8 @@ _SQL: dict[str, LiteralString] = {
     # ignores it).
     "search": """SELECT c.total, p.workflow, p.instance_id, p.status, p.created_at,
             p.updated_at, p.next_wakeup, p.tags, p.failures, p.last_error
-        FROM (SELECT count(*) AS total FROM {s}.instances WHERE {where}) AS c
+        FROM (SELECT count(*) AS total FROM (
+            SELECT 1 FROM {s}.instances WHERE {where} LIMIT %(count_limit)s) AS m) AS c
         LEFT JOIN (
             SELECT * FROM {s}.instances WHERE {where}{keyset}
             ORDER BY {sort} {order}, workflow {order}, instance_id {order}
@@ -1095,6 +1097,7 @@ class PostgresStore(_StoreBase):
     async def search(self, query: SearchQuery) -> Page:
         after = _check_page(query)
         params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+        params["count_limit"] = _counted(query)  # (LIMIT NULL: all of them)
         params.update(_criteria(query, _utc))
         if "tags" in params:
             params["tags"] = Jsonb(params["tags"])
@@ -1118,7 +1121,9 @@ class PostgresStore(_StoreBase):
             rows = await _rows(cur)
         total = rows[0][0] if rows else 0
         # (skipping the row of NULLs carrying the total of an empty page)
-        return _page(total, (row[1:] for row in rows if row[1] is not None), _registry_record)
+        return _page(
+            query, total, (row[1:] for row in rows if row[1] is not None), _registry_record
+        )
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None

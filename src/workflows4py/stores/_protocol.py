@@ -212,6 +212,10 @@ class SearchQuery:
     descending: bool = False
     sort: SearchSort = "updated"
     after: tuple[datetime, str, str] | None = None  # (instant, workflow, instance_id)
+    count_limit: int | None = None
+    """Count at most this many matches (``None``: all of them). A count walks every match,
+    which at millions of rows costs more than the page; with a limit, ``Page.total`` is at
+    most ``count_limit`` and ``Page.exact`` False when there are more (0: no count)."""
 
     def cursor(self, record: InstanceRecord) -> tuple[datetime, str, str]:
         """The sort key of ``record`` under this query: the ``after`` of the next page."""
@@ -231,6 +235,9 @@ class Page:
     records: list[InstanceRecord]
     total: int
     errors: list[DecodeError] = field(default_factory=list)
+    exact: bool = True
+    """False when the query's ``count_limit`` cut the count short: there are more than
+    ``total`` matches."""
 
 
 class StoreLifecycle(Protocol):

@@ -122,11 +122,28 @@ def _record(
     raise problem(row)
 
 
+def _counted(query: SearchQuery) -> int | None:
+    """How many matches a search counts, at most: one past ``count_limit`` (so that the
+    page can tell whether there are more), or None for all."""
+    return None if query.count_limit is None else query.count_limit + 1
+
+
+def _total(query: SearchQuery, counted: int) -> tuple[int, bool]:
+    """``Page.total`` and ``Page.exact`` from the matches ``counted`` (up to :func:`_counted`)."""
+    cap = query.count_limit
+    return (counted, True) if cap is None else (min(counted, cap), counted <= cap)
+
+
 def _page(
-    total: int, rows: Iterable[Sequence[Any]], record: Callable[[Sequence[Any]], InstanceRecord]
+    query: SearchQuery,
+    counted: int,
+    rows: Iterable[Sequence[Any]],
+    record: Callable[[Sequence[Any]], InstanceRecord],
 ) -> Page:
-    """A page of search results: a row that does not decode is reported, the rest returned."""
-    page = Page([], total)
+    """A page of search results, from the matches ``counted`` (up to :func:`_counted`): a
+    row that does not decode is reported, the rest returned."""
+    total, exact = _total(query, counted)
+    page = Page([], total, exact=exact)
     for row in rows:
         try:
             page.records.append(record(row))

@@ -103,6 +103,7 @@ from ._rows import (
     _STATUSES,
     _claims,
     _corrupt,
+    _counted,
     _criteria,
     _keys,
     _page,
@@ -371,7 +372,8 @@ _SQL: dict[str, str] = {
     "purge_lease": "DELETE FROM leases WHERE workflow = ? AND instance_id = ?",
     "purge_instance": "DELETE FROM instances WHERE workflow = ? AND instance_id = ?",
     # Search: how many rows match {where} (built from _FILTERS, ANDed).
-    "search_count": "SELECT count(*) FROM instances WHERE {where}",
+    "search_count": """SELECT count(*) FROM (
+            SELECT 1 FROM instances WHERE {where} LIMIT :count_limit)""",
     # Search: one page of the matches, in ({sort}, workflow, instance_id) order, {sort} being
     # a column of _SORT_COLUMNS; {where} may add the keyset condition (_FILTERS["after"]).
     "search_page": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup,
@@ -400,6 +402,12 @@ _FILTERS: dict[str, str] = {
     # seen, {sort} being a column of _SORT_COLUMNS.
     "after": "({sort}, workflow, instance_id) {cmp} (:after_at, :after_workflow, :after_id)",
 }
+
+
+def _or_all(limit: int | None) -> int:
+    """A LIMIT for SQLite: -1 stands for none."""
+    return -1 if limit is None else limit
+
 
 # SQLite primary result codes meaning "the database cannot be used right now".
 _UNAVAILABLE_CODES = frozenset(
@@ -1306,14 +1314,15 @@ class SqliteStore(_StoreBase):
             # One read transaction: the count and the page see the same snapshot.
             conn.execute("BEGIN")
             try:
-                total: int = conn.execute(count_sql, params).fetchone()[0]
+                counted = {**params, "count_limit": _or_all(_counted(query))}
+                total: int = conn.execute(count_sql, counted).fetchone()[0]
                 rows = conn.execute(page_sql, page_params).fetchall()
             finally:
                 conn.execute("COMMIT")
             return total, rows
 
         total, rows = await self._read(search)
-        return _page(total, rows, _registry_record)
+        return _page(query, total, rows, _registry_record)
 
     async def stale(
         self, now: datetime, limit: int, workflows: Sequence[str] | None = None

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -618,6 +618,25 @@ class RegistryConformance(_Suite):
         assert await self._walk(store, in_w) == ["b", "B", "é", "a", "_"]
         page = await store.search(replace(in_w, after=(at(20), "v", "c"), limit=0))
         assert (page.records, page.total) == ([], 5)
+
+    async def test_count_limit_caps_the_total_and_says_when_there_are_more(
+        self, store: RegistryStore
+    ) -> None:
+        await self._populate_sorted(store)  # six rows, five awaiting
+
+        async def counted(**criteria: Any) -> tuple[list[str], int, bool]:
+            page = await store.search(SearchQuery(sort="created", limit=2, **criteria))
+            return [r.key.instance_id for r in page.records], page.total, page.exact
+
+        assert await counted() == (["b", "c"], 6, True)
+        assert await counted(count_limit=6) == (["b", "c"], 6, True)
+        assert await counted(count_limit=5) == (["b", "c"], 5, False)
+        assert await counted(count_limit=0) == (["b", "c"], 0, False)
+        assert await counted(status=["awaiting"], count_limit=5) == (["c", "B"], 5, True)
+        assert await counted(status=["finished"], count_limit=0) == (["b"], 0, False)
+        assert await counted(workflow="nobody", count_limit=0) == ([], 0, True)
+        with pytest.raises(ValueError, match="count_limit"):
+            await store.search(SearchQuery(count_limit=-1))
 
     async def test_cursor_is_the_sort_key_of_a_record(self, store: RegistryStore) -> None:
         await store.create(KEY, at(1))
