@@ -201,8 +201,13 @@ async def test_search_filters_sort_and_paging(api: httpx.AsyncClient) -> None:
     await api.post("/api/v1/workflows/tickets/instances", json={"id": "t-1"})
     await api.post(f"{ORDERS}/o-1/terminate", json={"reason": "x"})
     every = (await api.get("/api/v1/instances")).json()
-    assert every["total"] == 4
+    assert (every["total"], every["exact"]) == (4, True)
     assert every["errors"] == []
+    capped = (await api.get("/api/v1/instances", params={"count_limit": 2, "limit": 3})).json()
+    assert (len(capped["items"]), capped["total"], capped["exact"]) == (3, 2, False)
+    enough = (await api.get("/api/v1/instances", params={"count_limit": 4})).json()
+    assert (enough["total"], enough["exact"]) == (4, True)
+    assert (await api.get("/api/v1/instances", params={"count_limit": -1})).status_code == 422
     only = (await api.get("/api/v1/instances", params={"workflow": "orders"})).json()
     assert {r["id"] for r in only["items"]} == {"o-0", "o-1", "o-2"}
     stopped = (await api.get("/api/v1/instances", params={"status": "terminated"})).json()

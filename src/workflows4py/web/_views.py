@@ -137,6 +137,7 @@ class Row(BaseModel):
 class RowPage(BaseModel):
     items: list[Row]
     total: int
+    exact: bool
     limit: int
     offset: int
     errors: list[str]
@@ -493,6 +494,10 @@ class Api:
         order: Literal["asc", "desc"] = "desc",
         limit: Annotated[int, Query(ge=0, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        count_limit: Annotated[
+            int | None,
+            Query(ge=0, le=10**9, description="count at most this many matches (exact: false)"),
+        ] = None,
     ) -> dict[str, Any]:
         """Registry rows matching every filter given, a page at a time."""
         await self.ready()
@@ -523,11 +528,13 @@ class Api:
             limit=limit,
             offset=offset,
             descending=order == "desc",
+            count_limit=count_limit,
         )
         page = await (self._by_created(query) if sort == "created" else self.runtime.search(query))
         return {
             "items": [_row(r) for r in page.records],
             "total": page.total,
+            "exact": page.exact,
             "limit": limit,
             "offset": offset,
             "errors": [str(e) for e in page.errors],

@@ -78,6 +78,9 @@ function pageLink(query, offset, text, enabled) {
 function withDefaults(query) {
   const params = new URLSearchParams(query);
   if (!params.has('limit')) params.set('limit', '25');
+  // counting every match costs more than the page at millions of rows: count past the
+  // page's offset up to 10,000 more, and say "+" when there are more
+  if (!params.has('count_limit')) params.set('count_limit', String(Number(params.get('offset') || 0) + 10000));
   return params;
 }
 
@@ -88,6 +91,7 @@ export async function instancesPage(main, _params, query, signal) {
   ]);
   const limit = page.limit || 25;
   const offset = page.offset || 0;
+  const more = page.exact === false ? '+' : '';
   const pages = Math.max(1, Math.ceil(page.total / limit));
   const rows = page.items.map((row) => h('tr', {'data-instance': row.id},
     h('td', {}, h('a', {href: `instances/${enc(row.workflow)}/${enc(row.id)}`, dataset: {link: ''}}, h('code', {}, row.id))),
@@ -100,7 +104,7 @@ export async function instancesPage(main, _params, query, signal) {
     h('td', {class: row.last_error ? 'error-text' : 'muted'}, row.last_error
       ? `${row.failures ? `${row.failures}× ` : ''}${row.last_error}` : '—')));
   fill(main,
-    h('div', {class: 'page-head'}, h('h1', {}, 'Instances'), h('span', {class: 'muted'}, `${page.total} found`)),
+    h('div', {class: 'page-head'}, h('h1', {}, 'Instances'), h('span', {class: 'muted'}, `${page.total}${more} found`)),
     filterForm(query, workflows),
     page.errors && page.errors.length ? h('div', {class: 'error-box'}, `${page.errors.length} rows could not be read: `, page.errors.join('; ')) : null,
     h('div', {class: 'table-wrap'}, h('table', {class: 'instances'},
@@ -109,6 +113,6 @@ export async function instancesPage(main, _params, query, signal) {
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', {colspan: 8, class: 'muted empty'}, 'No instance matches these filters.'))))),
     h('nav', {class: 'pager', 'aria-label': 'Pages'},
       pageLink(query, Math.max(0, offset - limit), '‹ Previous', offset > 0),
-      h('span', {class: 'muted'}, `page ${Math.floor(offset / limit) + 1} of ${pages}`),
-      pageLink(query, offset + limit, 'Next ›', offset + limit < page.total)));
+      h('span', {class: 'muted'}, `page ${Math.floor(offset / limit) + 1} of ${pages}${more}`),
+      pageLink(query, offset + limit, 'Next ›', offset + limit < page.total || (more && page.items.length === limit))));
 }
