@@ -70,7 +70,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from workflows4py._errors import DecodeError
 
-from ._common import _check_limit, _check_page, _Pulse, _purge_args, _StoreBase, _utc
+from ._common import (
+    _Append,
+    _append_key,
+    _check_limit,
+    _check_page,
+    _GroupCommit,
+    _Pulse,
+    _purge_args,
+    _StoreBase,
+    _utc,
+)
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -252,6 +262,20 @@ _SQL: dict[str, LiteralString] = {
             SELECT 1 FROM {s}.journal
             WHERE workflow = %(w)s AND instance_id = %(i)s AND sequence = %(expected)s::bigint
         )""",
+    # One event each for several instances, in one statement (a group commit): a row is
+    # written if its predecessor is there and its place is free; returns the rows written.
+    "append_many": """INSERT INTO {s}.journal
+            (workflow, instance_id, sequence, type, data, recorded_at)
+        SELECT e.w, e.i, e.expected + 1, e.type, e.data, e.at
+        FROM unnest(%(ws)s::text[], %(is)s::text[], %(expecteds)s::bigint[],
+                %(types)s::text[], %(datas)s::text[], %(ats)s::timestamptz[])
+            AS e (w, i, expected, type, data, at)
+        WHERE e.expected = 0 OR EXISTS (
+            SELECT 1 FROM {s}.journal j
+            WHERE j.workflow = e.w AND j.instance_id = e.i AND j.sequence = e.expected
+        )
+        ON CONFLICT DO NOTHING
+        RETURNING workflow, instance_id""",
     # Where a journal ends (0 when empty); used to explain a SequenceConflict.
     "last_sequence": """SELECT coalesce(max(sequence), 0) FROM {s}.journal
         WHERE workflow = %s AND instance_id = %s""",
@@ -664,6 +688,7 @@ class _Options(TypedDict, total=False):
     min_size: int
     max_size: int
     connect_timeout: float
+    group_commit: bool
 
 
 class PostgresStore(_StoreBase):
@@ -687,6 +712,7 @@ class PostgresStore(_StoreBase):
         min_size: int = 1,
         max_size: int = 10,
         connect_timeout: float = 10.0,
+        group_commit: bool = True,
     ) -> None:
         try:
             params = conninfo_to_dict(conninfo)
@@ -725,6 +751,12 @@ class PostgresStore(_StoreBase):
         self._work_seen = 0
         self._seen_now()
         self._listener: asyncio.Task[None] | None = None
+        # one-event appends of different instances that are ready together commit together
+        self._group: _GroupCommit[_Append] | None = None
+        if group_commit:
+            self._group = _GroupCommit(
+                self._append_alone, self._append_together, _append_key, gather=False
+            )
 
     @classmethod
     async def open(cls, conninfo: str, **options: Unpack[_Options]) -> PostgresStore:
@@ -966,6 +998,13 @@ class PostgresStore(_StoreBase):
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
         if not events:
             return
+        if self._group is not None and len(events) == 1:
+            await self._group.submit((key, expected, events))
+            return
+        await self._append_alone((key, expected, events))
+
+    async def _append_alone(self, append: _Append) -> None:
+        key, expected, events = append
         params: dict[str, Any] = {"w": key.workflow, "i": key.instance_id, "expected": expected}
         if len(events) == 1:
             query = self._q["append_one"]
@@ -982,10 +1021,36 @@ class PostgresStore(_StoreBase):
                 conflict = None
             except psycopg.errors.UniqueViolation as e:
                 conflict = e
-            cur = await conn.execute(self._q["last_sequence"], (key.workflow, key.instance_id))
-            last = await cur.fetchone()
-            actual = int(last[0]) if last else None
-        raise SequenceConflict(key, expected, actual) from conflict
+            raise await self._conflict(conn, key, expected) from conflict
+
+    async def _append_together(self, appends: Sequence[_Append]) -> list[SequenceConflict | None]:
+        """One statement (one transaction) for the one-event appends of several instances;
+        each one's outcome. Sorted by key, so two such statements lock rows in one order."""
+        ordered = sorted(appends, key=lambda a: (a[0].workflow, a[0].instance_id))
+        events = [only for _, _, (only,) in ordered]
+        params = {
+            "ws": [key.workflow for key, _, _ in ordered],
+            "is": [key.instance_id for key, _, _ in ordered],
+            "expecteds": [expected for _, expected, _ in ordered],
+            **_event_arrays(events),
+        }
+        async with self._connection() as conn:
+            cur = await conn.execute(self._q["append_many"], params)
+            written = {(w, i) for w, i in await cur.fetchall()}
+            outcomes: list[SequenceConflict | None] = []
+            for key, expected, _ in appends:
+                if (key.workflow, key.instance_id) in written:
+                    outcomes.append(None)
+                else:
+                    outcomes.append(await self._conflict(conn, key, expected))
+        return outcomes
+
+    async def _conflict(
+        self, conn: psycopg.AsyncConnection[Any], key: InstanceKey, expected: int
+    ) -> SequenceConflict:
+        cur = await conn.execute(self._q["last_sequence"], (key.workflow, key.instance_id))
+        last = await cur.fetchone()
+        return SequenceConflict(key, expected, int(last[0]) if last else None)
 
     async def _take_lease(
         self, key: InstanceKey, owner: str, ttl: float, at: datetime

@@ -79,7 +79,17 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from workflows4py._errors import DecodeError
 
-from ._common import _check_limit, _check_page, _Pulse, _purge_args, _StoreBase, _utc
+from ._common import (
+    _Append,
+    _append_key,
+    _check_limit,
+    _check_page,
+    _GroupCommit,
+    _Pulse,
+    _purge_args,
+    _StoreBase,
+    _utc,
+)
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -949,6 +959,7 @@ class SqliteStore(_StoreBase):
         busy_timeout: float = 30.0,
         threaded: bool = False,
         read_only: bool = False,
+        group_commit: bool = True,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "OFF"):
             raise ValueError(f"synchronous must be FULL, NORMAL or OFF, got {synchronous!r}")
@@ -972,6 +983,12 @@ class SqliteStore(_StoreBase):
         self._work_seen = self._work.generation
         self._seen_version: int | None = None
         self._seen_now()
+        # one-event appends of different instances that are ready together commit together
+        self._group: _GroupCommit[_Append] | None = None
+        if group_commit:
+            self._group = _GroupCommit(
+                self._append_alone, self._append_together, _append_key, gather=not threaded
+            )
 
     def __repr__(self) -> str:
         threaded = ", threaded=True" if self._threaded else ""
@@ -1149,22 +1166,37 @@ class SqliteStore(_StoreBase):
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
         if not events:
             return
+        if self._group is not None and len(events) == 1:
+            await self._group.submit((key, expected, events))
+            return
+        await self._append_alone((key, expected, events))
+
+    async def _append_alone(self, append: _Append) -> None:
+        key, expected, events = append
         rows = _journal_rows(key, expected, events)
 
         def job(conn: _Connection) -> None:
-            try:
-                if len(rows) == 1:
-                    written = conn.execute(_SQL["append"], rows[0]).rowcount
-                else:
-                    written = conn.executemany(_SQL["append"], rows).rowcount
-            except sqlite3.IntegrityError as e:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise SequenceConflict(key, expected, _last_sequence(conn, key)) from e
-            if written != len(rows):  # the first one's predecessor is missing
-                raise SequenceConflict(key, expected, _last_sequence(conn, key))
+            outcome = _append_rows(conn, key, expected, rows, rollback=True)
+            if outcome is not None:
+                raise outcome
 
         await self._write(job, "append", one_statement=len(rows) == 1)
+
+    async def _append_together(self, appends: Sequence[_Append]) -> list[SequenceConflict | None]:
+        """One transaction for the one-event appends of several instances: each outcome."""
+        batch = [
+            (key, expected, _journal_rows(key, expected, events)[0])
+            for key, expected, events in appends
+        ]
+
+        def job(conn: _Connection) -> list[SequenceConflict | None]:
+            # a failed INSERT undoes only itself (SQLite's ABORT): the others stay
+            return [
+                _append_rows(conn, key, expected, [row], rollback=False)
+                for key, expected, row in batch
+            ]
+
+        return await self._write(job, "append")
 
     def _take_lease(
         self, key: InstanceKey, owner: str, ttl: float, at: datetime
@@ -1431,6 +1463,33 @@ def _migrate(conn: sqlite3.Connection) -> None:
             for statement in statements:
                 conn.execute(statement)
             conn.execute(_SQL["migrations_record"], (version, description, _us(datetime.now(UTC))))
+
+
+def _append_rows(
+    conn: _Connection,
+    key: InstanceKey,
+    expected: int,
+    rows: list[tuple[Any, ...]],
+    *,
+    rollback: bool,
+) -> SequenceConflict | None:
+    """Insert the journal ``rows`` of ``key`` after #``expected`` in the open write; the
+    SequenceConflict if another writer got there first (then nothing of them is written:
+    ``rollback`` the transaction, or, for one row, nothing was)."""
+    try:
+        if len(rows) == 1:
+            written = conn.execute(_SQL["append"], rows[0]).rowcount
+        else:
+            written = conn.executemany(_SQL["append"], rows).rowcount
+    except sqlite3.IntegrityError as e:
+        if rollback and conn.in_transaction:
+            conn.rollback()
+        conflict = SequenceConflict(key, expected, _last_sequence(conn, key))
+        conflict.__cause__ = e
+        return conflict
+    if written != len(rows):  # the first one's predecessor is missing (so none was written)
+        return SequenceConflict(key, expected, _last_sequence(conn, key))
+    return None
 
 
 def _last_sequence(conn: sqlite3.Connection, key: InstanceKey) -> int:
