@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar, Generic, TypeVar, get_args
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 from ._protocol import (
     InstanceKey,
@@ -33,9 +33,9 @@ __all__ = [
     "_Pulse",
     "_StoreBase",
     "_acquire_loop",
-    "_append_key",
     "_check_limit",
     "_check_page",
+    "_key_of",
     "_purge_args",
     "_utc",
 ]
@@ -139,31 +139,34 @@ def _resolve(fut: asyncio.Future[None]) -> None:
 
 
 _I = TypeVar("_I")
+_R = TypeVar("_R")
 
 _Append = tuple[InstanceKey, int, Sequence[NewEvent]]
 """An ``append`` call's arguments: (key, expected, events)."""
 
 
-def _append_key(append: _Append) -> InstanceKey:
-    return append[0]
+def _key_of(item: tuple[Any, ...]) -> object:
+    """The key a group commit keeps apart: the instance key an item starts with."""
+    return item[0]
 
 
 _log = logging.getLogger("workflows4py.stores")
 
 
-class _GroupCommit(Generic[_I]):
+class _GroupCommit(Generic[_I, _R]):
     """Group commit: writes that arrive while one is being committed go together, in one
     transaction, as soon as it ends.
 
-    ``write_one(item)`` commits one item (raising its error); ``write_many(items)`` commits
-    several in one transaction and returns each one's outcome (None, or the error of that
-    item alone, which wrote nothing). A batch is never waited for: it closes as soon as the
-    write before it ends (or, with ``gather``, after one turn of the event loop, so that the
-    tasks already ready join it: for a store whose writes block the loop, nothing could join
-    otherwise). A caller returns only once the transaction holding its item has committed.
-    If ``write_many`` raises, the transaction failed as a whole and wrote nothing: each of
-    its items is then written alone (so one bad item fails only itself), except when the
-    database is unavailable, which fails them all at once.
+    ``write_one(item)`` commits one item and returns its result (or raises its error);
+    ``write_many(items)`` commits several in one transaction and returns each one's outcome:
+    its result, or the exception of that item alone, which then wrote nothing. A batch is
+    never waited for: it closes as soon as the write before it ends (or, with ``gather``,
+    after one turn of the event loop, so that the tasks already ready join it: for a store
+    whose writes block the loop, nothing could join otherwise). A caller returns only once
+    the transaction holding its item has committed. If ``write_many`` raises, the
+    transaction failed as a whole and wrote nothing: each of its items is then written
+    alone (so one bad item fails only itself), except when the database is unavailable,
+    which fails them all at once.
 
     Items go in the order they arrive; an item whose ``key`` is in the batch already waits
     for the next one (never two writes of one instance in one transaction).
@@ -171,8 +174,8 @@ class _GroupCommit(Generic[_I]):
 
     def __init__(
         self,
-        write_one: Callable[[_I], Awaitable[None]],
-        write_many: Callable[[Sequence[_I]], Awaitable[Sequence[BaseException | None]]],
+        write_one: Callable[[_I], Awaitable[_R]],
+        write_many: Callable[[Sequence[_I]], Awaitable[Sequence[_R | BaseException]]],
         key: Callable[[_I], object],
         *,
         gather: bool,
@@ -183,22 +186,20 @@ class _GroupCommit(Generic[_I]):
         self._key = key
         self._gather = gather
         self._max_batch = max_batch
-        self._queue: list[tuple[_I, asyncio.Future[None]]] = []
+        self._queue: list[tuple[_I, asyncio.Future[_R]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the write under way
         self._drainer: asyncio.Task[None] | None = None
         self.batches = 0  # transactions of more than one item so far (for tests, benchmarks)
 
-    async def submit(self, item: _I) -> None:
+    async def submit(self, item: _I) -> _R:
         """Commit ``item``, with whatever else is ready; returns once it is committed."""
         loop = asyncio.get_running_loop()
         if self._loop is not None:
             if self._loop is not loop:  # used from another event loop meanwhile: alone
-                await self._write_one(item)
-                return
-            fut: asyncio.Future[None] = loop.create_future()
+                return await self._write_one(item)
+            fut: asyncio.Future[_R] = loop.create_future()
             self._queue.append((item, fut))
-            await fut  # written by the batch after the one under way
-            return
+            return await fut  # written by the batch after the one under way
         # nothing under way: this call leads (a lone caller pays nothing for batching), and
         # whatever arrives meanwhile gathers behind it
         self._loop = loop
@@ -206,8 +207,7 @@ class _GroupCommit(Generic[_I]):
             if self._gather:
                 await asyncio.sleep(0)  # the tasks ready now join this batch
             if not self._queue:
-                await self._write_one(item)
-                return
+                return await self._write_one(item)
             batch = self._take(self._key(item))
             try:
                 outcomes = await self._together([item, *(queued for queued, _ in batch)])
@@ -215,23 +215,22 @@ class _GroupCommit(Generic[_I]):
                 _fail(batch, e)
                 raise
             _tell(batch, outcomes[1:])
-            if outcomes[0] is not None:
-                raise outcomes[0]
+            mine = outcomes[0]
+            if isinstance(mine, BaseException):
+                raise mine
+            return mine
         finally:
-            self._next(loop)
-
-    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._queue:
-            self._drainer = loop.create_task(self._drain())
-        else:
-            self._loop = self._drainer = None
+            if self._queue:
+                self._drainer = loop.create_task(self._drain())
+            else:
+                self._loop = self._drainer = None
 
     async def _drain(self) -> None:
-        batch: list[tuple[_I, asyncio.Future[None]]] = []
+        batch: list[tuple[_I, asyncio.Future[_R]]] = []
         try:
             while self._queue:
                 batch = self._take()
-                outcomes: Sequence[BaseException | None]
+                outcomes: Sequence[_R | BaseException]
                 if len(batch) == 1:
                     outcomes = [await self._alone(batch[0][0])]
                 else:
@@ -245,10 +244,10 @@ class _GroupCommit(Generic[_I]):
         finally:
             self._loop = self._drainer = None
 
-    def _take(self, leader: object = None) -> list[tuple[_I, asyncio.Future[None]]]:
+    def _take(self, leader: object = None) -> list[tuple[_I, asyncio.Future[_R]]]:
         """The next batch out of the queue (after ``leader``'s key, if it leads one)."""
-        batch: list[tuple[_I, asyncio.Future[None]]] = []
-        rest: list[tuple[_I, asyncio.Future[None]]] = []
+        batch: list[tuple[_I, asyncio.Future[_R]]] = []
+        rest: list[tuple[_I, asyncio.Future[_R]]] = []
         keys: set[object] = set() if leader is None else {leader}
         room = self._max_batch - len(keys)
         for queued in self._queue:
@@ -263,15 +262,14 @@ class _GroupCommit(Generic[_I]):
         self._queue = rest
         return batch
 
-    async def _alone(self, item: _I) -> BaseException | None:
-        """``item`` written alone: its error, if any."""
+    async def _alone(self, item: _I) -> _R | BaseException:
+        """``item`` written alone: its result, or its error."""
         try:
-            await self._write_one(item)
+            return await self._write_one(item)
         except Exception as e:
             return e
-        return None
 
-    async def _together(self, items: Sequence[_I]) -> Sequence[BaseException | None]:
+    async def _together(self, items: Sequence[_I]) -> Sequence[_R | BaseException]:
         try:
             outcomes = await self._write_many(items)
         except StoreUnavailable as e:
@@ -284,19 +282,19 @@ class _GroupCommit(Generic[_I]):
 
 
 def _tell(
-    waiting: Sequence[tuple[object, asyncio.Future[None]]], outcomes: Sequence[BaseException | None]
+    waiting: Sequence[tuple[object, asyncio.Future[Any]]], outcomes: Sequence[object]
 ) -> None:
     """Tell each caller in ``waiting`` its outcome (one whose caller was cancelled: nobody)."""
     for (_, fut), outcome in zip(waiting, outcomes, strict=True):
         if fut.done():
             continue
-        if outcome is None:
-            fut.set_result(None)
-        else:
+        if isinstance(outcome, BaseException):
             fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
 
 
-def _fail(waiting: Sequence[tuple[object, asyncio.Future[None]]], error: BaseException) -> None:
+def _fail(waiting: Sequence[tuple[object, asyncio.Future[Any]]], error: BaseException) -> None:
     for _, fut in waiting:
         if not fut.done():
             fut.set_exception(

@@ -72,10 +72,10 @@ from workflows4py._errors import DecodeError
 
 from ._common import (
     _Append,
-    _append_key,
     _check_limit,
     _check_page,
     _GroupCommit,
+    _key_of,
     _Pulse,
     _purge_args,
     _StoreBase,
@@ -516,6 +516,10 @@ def _event_arrays(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     }
 
 
+_Statement = tuple[InstanceKey, str, dict[str, Any]]
+"""A write statement about one instance: (its key, the statement's name, its parameters)."""
+
+
 def _aware(instant: datetime) -> datetime:
     return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
@@ -752,10 +756,15 @@ class PostgresStore(_StoreBase):
         self._seen_now()
         self._listener: asyncio.Task[None] | None = None
         # one-event appends of different instances that are ready together commit together
-        self._group: _GroupCommit[_Append] | None = None
+        self._group: _GroupCommit[_Append, None] | None = None
+        # and so do the registry and lease writes of an operation's start and end
+        self._writes: _GroupCommit[_Statement, list[Any]] | None = None
         if group_commit:
             self._group = _GroupCommit(
-                self._append_alone, self._append_together, _append_key, gather=False
+                self._append_alone, self._append_together, _key_of, gather=False
+            )
+            self._writes = _GroupCommit(
+                self._statement_alone, self._statements_together, _key_of, gather=False
             )
 
     @classmethod
@@ -833,6 +842,32 @@ class PostgresStore(_StoreBase):
     async def _execute(self, name: str, params: Sequence[Any] | dict[str, Any]) -> int:
         """Run a statement; returns its row count."""
         return await self._retrying(self._execute_once, name, params)
+
+    async def _write_fetch(self, key: InstanceKey, name: str, params: dict[str, Any]) -> list[Any]:
+        """Run the write statement ``name`` about ``key`` (in a group commit, if on); its rows."""
+        if self._writes is None:
+            return await self._fetch(name, params)
+        return await self._writes.submit((key, name, params))
+
+    async def _statement_alone(self, statement: _Statement) -> list[Any]:
+        _, name, params = statement
+        return await self._fetch(name, params)
+
+    async def _statements_together(self, statements: Sequence[_Statement]) -> list[list[Any]]:
+        """Several write statements in one transaction, sent in one round trip (pipeline
+        mode); each one's rows. In key order, so two such transactions lock rows in one
+        order."""
+        order = sorted(
+            range(len(statements)),
+            key=lambda n: (statements[n][0].workflow, statements[n][0].instance_id),
+        )
+        cursors: dict[int, psycopg.AsyncCursor[Any]] = {}
+        async with self._connection() as conn:
+            async with conn.pipeline(), conn.transaction():
+                for n in order:
+                    _, name, params = statements[n]
+                    cursors[n] = await conn.execute(self._q[name], params)
+            return [await _rows(cursors[n]) for n in range(len(statements))]
 
     async def _fetch_once(self, name: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
         async with self._connection() as conn:
@@ -963,7 +998,7 @@ class PostgresStore(_StoreBase):
             **_event_arrays(events),
         }
         try:
-            leased, created, end, taken = (await self._fetch("create_leased", params))[0]
+            leased, created, end, taken = (await self._write_fetch(key, "create_leased", params))[0]
         except StoreError as e:
             if not isinstance(e.__cause__, psycopg.errors.UniqueViolation):
                 raise
@@ -1062,7 +1097,7 @@ class PostgresStore(_StoreBase):
             "until": at + timedelta(seconds=ttl),
             "at": at,
         }
-        taken, holder, until = (await self._fetch("lease_take", params))[0]
+        taken, holder, until = (await self._write_fetch(key, "lease_take", params))[0]
         if taken:
             return None
         self._listen()  # a release will be notified from now on
@@ -1082,7 +1117,9 @@ class PostgresStore(_StoreBase):
         return {"w": key.workflow, "i": key.instance_id, "owner": owner, "channel": self._channel}
 
     async def _release_lease(self, key: InstanceKey, owner: str) -> int:
-        (released,) = (await self._fetch("lease_release", self._lease_params(key, owner)))[0]
+        (released,) = (
+            await self._write_fetch(key, "lease_release", self._lease_params(key, owner))
+        )[0]
         return int(released)
 
     async def _release_updating(
@@ -1090,7 +1127,7 @@ class PostgresStore(_StoreBase):
     ) -> tuple[int, int]:
         params = self._lease_params(key, owner)
         params.update(self._update_params(update))
-        updated, released, _, _ = (await self._fetch("update_release", params))[0]
+        updated, released, _, _ = (await self._write_fetch(key, "update_release", params))[0]
         return int(updated), int(released)
 
     @staticmethod
@@ -1127,7 +1164,7 @@ class PostgresStore(_StoreBase):
         params["channel"] = self._channel
         params.update(self._update_params(update))
         params["keep"] = keep
-        updated, _ = (await self._fetch("update", params))[0]
+        updated, _ = (await self._write_fetch(key, "update", params))[0]
         return int(updated)
 
     async def claim_due(

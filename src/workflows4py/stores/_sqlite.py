@@ -81,10 +81,10 @@ from workflows4py._errors import DecodeError
 
 from ._common import (
     _Append,
-    _append_key,
     _check_limit,
     _check_page,
     _GroupCommit,
+    _key_of,
     _Pulse,
     _purge_args,
     _StoreBase,
@@ -984,10 +984,10 @@ class SqliteStore(_StoreBase):
         self._seen_version: int | None = None
         self._seen_now()
         # one-event appends of different instances that are ready together commit together
-        self._group: _GroupCommit[_Append] | None = None
+        self._group: _GroupCommit[_Append, None] | None = None
         if group_commit:
             self._group = _GroupCommit(
-                self._append_alone, self._append_together, _append_key, gather=not threaded
+                self._append_alone, self._append_together, _key_of, gather=not threaded
             )
 
     def __repr__(self) -> str:
