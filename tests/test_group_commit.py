@@ -1,0 +1,266 @@
+"""Group commit: appends and registry writes of instances that are ready together commit in
+one transaction, on SQLite and PostgreSQL, with no weaker guarantee than one at a time.
+
+Store-level tests (both databases) and the batcher's own rules with fake writers. The crash
+between a batch's commit and its acknowledgements is in ``test_group_commit_crash.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pg import fresh_schema, require_postgres
+
+from workflows4py import SequenceConflict, StoreError, StoreUnavailable
+from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SqliteStore
+from workflows4py.stores._common import _GroupCommit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+Store = SqliteStore | PostgresStore
+
+
+def ev(n: int, data: str = '{"n":1}') -> NewEvent:
+    return NewEvent(f"e{n}", data, T0)
+
+
+def key(n: int) -> InstanceKey:
+    return InstanceKey("wf", f"i{n:03d}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[Store]]:
+    """Two stores over one database (two processes' worth), both initialized."""
+    made: list[Store] = []
+    if request.param == "sqlite":
+        made = [SqliteStore(tmp_path / "gc.db"), SqliteStore(tmp_path / "gc.db")]
+        for store in made:
+            await store.initialize()
+        yield made
+    else:
+        dsn = require_postgres()
+        with fresh_schema(dsn) as schema:
+            made = [PostgresStore(dsn, schema=schema), PostgresStore(dsn, schema=schema)]
+            for store in made:
+                await store.initialize()
+            yield made
+            for store in made:
+                await store.close()
+        return
+    for store in made:
+        await store.close()
+
+
+def batches(store: Store) -> int:
+    group = store._group
+    assert group is not None
+    return group.batches
+
+
+async def test_appends_ready_together_commit_together(stores: list[Store]) -> None:
+    store = stores[0]
+    keys = [key(n) for n in range(40)]
+    for step in range(3):
+        await asyncio.gather(*(store.append(k, step, [ev(step + 1)]) for k in keys))
+    assert batches(store) >= 3  # the appends of one round went in (far) fewer transactions
+    for k in keys:
+        entries = await store.read(k)
+        assert [(e.sequence, e.type) for e in entries] == [(1, "e1"), (2, "e2"), (3, "e3")]
+
+
+async def test_a_lone_append_is_written_alone_at_once(stores: list[Store]) -> None:
+    store = stores[0]
+    for step in range(5):
+        await store.append(key(0), step, [ev(step + 1)])
+    assert batches(store) == 0
+    assert len(await store.read(key(0))) == 5
+
+
+async def test_a_conflicting_append_fails_only_itself(stores: list[Store]) -> None:
+    store = stores[0]
+    await store.append(key(7), 0, [ev(1)])
+    # key 7 is already at #1, key 8 has a gap (expects #4 to exist): both conflict
+    calls = [store.append(key(n), 0, [ev(1)]) for n in range(6)]
+    calls += [store.append(key(7), 0, [ev(1)]), store.append(key(8), 3, [ev(4)])]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert outcomes[:6] == [None] * 6
+    assert isinstance(outcomes[6], SequenceConflict)
+    assert (outcomes[6].expected, outcomes[6].actual) == (0, 1)
+    assert isinstance(outcomes[7], SequenceConflict)
+    assert (outcomes[7].expected, outcomes[7].actual) == (3, 0)
+    for n in range(6):
+        assert [e.sequence for e in await store.read(key(n))] == [1]
+    assert await store.read(key(8)) == []
+
+
+async def test_a_failing_batch_writes_each_alone(stores: list[Store]) -> None:
+    """An event the database refuses fails the batch's transaction; the others are then
+    written one by one and succeed, and only the bad one fails."""
+    store = stores[0]
+    # PostgreSQL text cannot hold NUL; SQLite cannot encode a lone surrogate as UTF-8
+    bad = '{"s":"\x00"}' if isinstance(store, PostgresStore) else '{"s":"\ud800"}'
+    calls = [store.append(key(n), 0, [ev(1)]) for n in range(5)]
+    calls.insert(2, store.append(key(99), 0, [ev(1, bad)]))
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert [o for n, o in enumerate(outcomes) if n != 2] == [None] * 5
+    assert isinstance(outcomes[2], Exception)
+    assert not isinstance(outcomes[2], SequenceConflict)
+    for n in range(5):
+        assert [e.sequence for e in await store.read(key(n))] == [1]
+    assert await store.read(key(99)) == []
+
+
+async def test_two_stores_racing_for_the_same_journals_never_fork_them(
+    stores: list[Store],
+) -> None:
+    """Two writers (each batching) append every event of the same 30 journals at the same
+    positions at once: each position is won exactly once, the loser is told, and every
+    journal ends contiguous, its events all from the winners."""
+    keys = [key(n) for n in range(30)]
+    won: dict[InstanceKey, list[int]] = {k: [] for k in keys}
+    for seq in range(1, 6):
+        calls = []
+        for k in keys:
+            for writer, store in enumerate(stores):
+                calls.append((k, writer, store.append(k, seq - 1, [ev(seq, f'{{"w":{writer}}}')])))
+        outcomes = await asyncio.gather(*(c for _, _, c in calls), return_exceptions=True)
+        by_key: dict[InstanceKey, list[int]] = {k: [] for k in keys}
+        for (k, writer, _), outcome in zip(calls, outcomes, strict=True):
+            if outcome is None:
+                by_key[k].append(writer)
+            else:
+                assert isinstance(outcome, SequenceConflict), outcome
+                assert outcome.actual == seq
+        for k in keys:
+            assert len(by_key[k]) == 1, (k, seq, by_key[k])
+            won[k].append(by_key[k][0])
+    for k in keys:
+        entries = await stores[1].read(k)
+        assert [e.sequence for e in entries] == [1, 2, 3, 4, 5]
+        assert [e.data for e in entries] == [f'{{"w":{w}}}' for w in won[k]]
+
+
+async def test_registry_writes_of_many_instances_commit_together_on_postgres() -> None:
+    """create, take, update and release of many instances at once, on PostgreSQL (where they
+    are batched too): each gets its own answer."""
+    dsn = require_postgres()
+    with fresh_schema(dsn) as schema:
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            await store.initialize()
+            keys = [key(n) for n in range(25)]
+            created = await asyncio.gather(
+                *(store.create_leased(k, "me", 30.0, T0, [ev(1)]) for k in keys)
+            )
+            assert created == [True] * 25
+            writes = store._writes
+            assert writes is not None
+            assert writes.batches >= 1
+            again = await asyncio.gather(*(store.create_leased(k, "you", 30.0, T0) for k in keys))
+            assert again == [False] * 25
+            await asyncio.gather(*(store.release(k, "me") for k in keys))
+            for k in keys:
+                record = await store.get_record(k)
+                assert record is not None
+                assert record.status == "running"
+                assert [e.type for e in await store.read(k)] == ["e1"]
+            # every lease is free again: another owner takes them all at once
+            await asyncio.gather(*(store.acquire(k, "you", 30.0, 0.0, T0) for k in keys))
+        finally:
+            await store.close()
+
+
+# -- the batcher's rules, with fake writers -----------------------------------------------
+
+
+class Fake:
+    """Writers that record each transaction (a tuple of items) and can be made to fail."""
+
+    def __init__(self, *, fail_with: Exception | None = None, pause: float = 0.0) -> None:
+        self.transactions: list[tuple[str, ...]] = []
+        self.fail_with = fail_with
+        self.pause = pause
+        self.group = _GroupCommit(self.one, self.many, lambda item: item[0], gather=False)
+
+    async def one(self, item: str) -> str:
+        await asyncio.sleep(self.pause)
+        if item.endswith("!"):
+            raise ValueError(f"bad {item}")
+        self.transactions.append((item,))
+        return item.upper()
+
+    async def many(self, items: Sequence[str]) -> list[str | BaseException]:
+        await asyncio.sleep(self.pause)
+        if self.fail_with is not None:
+            raise self.fail_with
+        if any(item.endswith("!") for item in items):
+            raise ValueError("the whole transaction failed")
+        self.transactions.append(tuple(items))
+        return [item.upper() for item in items]
+
+
+async def test_whatever_arrives_during_a_write_goes_in_the_next_one() -> None:
+    fake = Fake(pause=0.01)
+    results = await asyncio.gather(*(fake.group.submit(f"{c}1") for c in "abcdef"))
+    assert results == ["A1", "B1", "C1", "D1", "E1", "F1"]
+    # the first is written at once, alone; the five that arrived meanwhile go together
+    assert fake.transactions == [("a1",), ("b1", "c1", "d1", "e1", "f1")]
+
+
+async def test_two_writes_of_one_key_never_share_a_transaction() -> None:
+    fake = Fake(pause=0.01)
+    await asyncio.gather(*(fake.group.submit(s) for s in ["a1", "b1", "b2", "c1", "b3"]))
+    assert fake.transactions == [("a1",), ("b1", "c1"), ("b2",), ("b3",)]
+
+
+async def test_a_failed_transaction_is_retried_item_by_item() -> None:
+    fake = Fake(pause=0.01)
+    outcomes = await asyncio.gather(
+        *(fake.group.submit(s) for s in ["a1", "b1", "c!", "d1"]), return_exceptions=True
+    )
+    assert outcomes[:2] == ["A1", "B1"]
+    assert outcomes[3] == "D1"
+    assert isinstance(outcomes[2], ValueError)
+    assert str(outcomes[2]) == "bad c!"
+    assert fake.transactions == [("a1",), ("b1",), ("d1",)]
+
+
+async def test_an_unavailable_database_fails_the_batch_at_once() -> None:
+    fake = Fake(pause=0.01, fail_with=StoreUnavailable("down"))
+    outcomes = await asyncio.gather(
+        *(fake.group.submit(s) for s in ["a1", "b1", "c1"]), return_exceptions=True
+    )
+    assert outcomes[0] == "A1"  # written alone, before the database went away
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes[1:])
+    assert fake.transactions == [("a1",)]  # not retried one by one
+
+
+async def test_a_caller_cancelled_before_its_write_writes_nothing() -> None:
+    fake = Fake(pause=0.02)
+    first = asyncio.ensure_future(fake.group.submit("a1"))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(fake.group.submit("b1"))
+    other = asyncio.ensure_future(fake.group.submit("c1"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    assert await first == "A1"
+    assert await other == "C1"
+    assert fake.transactions == [("a1",), ("c1",)]
+
+
+async def test_a_cancelled_leader_tells_the_others_of_its_batch() -> None:
+    fake = Fake(pause=0.05)
+    gather = _GroupCommit(fake.one, fake.many, lambda item: item[0], gather=True)
+    leader = asyncio.ensure_future(gather.submit("a1"))
+    joined = asyncio.ensure_future(gather.submit("b1"))  # ready in the same turn: joins
+    await asyncio.sleep(0.01)
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    with pytest.raises(StoreError, match="may or may not have committed"):
+        await joined
+    # the batcher is free again
+    assert await gather.submit("c1") == "C1"
