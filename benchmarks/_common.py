@@ -413,7 +413,15 @@ interquartile range relative to the median.
 """
 
 
-SECTIONS = ("step_overhead", "vs_dbos", "replay", "throughput", "many_workflows", "analysis")
+SECTIONS = (
+    "step_overhead",
+    "vs_dbos",
+    "replay",
+    "throughput",
+    "group_commit",
+    "many_workflows",
+    "analysis",
+)
 
 
 def write_section(name: str, body: str) -> None:

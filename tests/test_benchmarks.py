@@ -37,6 +37,7 @@ def run_script(name: str, *extra: str, timeout: float = 240) -> str:
         ("vs_dbos", ["workflows4py, SQLite", "workflows4py, PostgreSQL"]),
         ("many_workflows", ["20 types / 1 type", "pooled <= max_connections (10)"]),
         ("codec", ["nested tagged union: encode", "new / old"]),
+        ("group_commit", ["steps/s vs pgbench", "one instance at a time, group commit on / off"]),
     ],
 )
 def test_benchmark_script_runs(script: str, expected: list[str]) -> None:

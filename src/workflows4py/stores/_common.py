@@ -204,7 +204,7 @@ class _GroupCommit(Generic[_I, _R]):
         # whatever arrives meanwhile gathers behind it
         self._loop = loop
         try:
-            if self._gather:
+            if self._gather and _others_ready(loop):
                 await asyncio.sleep(0)  # the tasks ready now join this batch
             if not self._queue:
                 return await self._write_one(item)
@@ -279,6 +279,15 @@ class _GroupCommit(Generic[_I, _R]):
             return [await self._alone(item) for item in items]
         self.batches += 1
         return outcomes
+
+
+def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether other callbacks wait to run on ``loop`` (so one turn of it may bring more
+    writes): read from CPython's event loop, whose queue of ready callbacks is not public;
+    on another loop, assumed. Saves a lone caller a turn of the loop (a system call) per
+    write."""
+    ready = getattr(loop, "_ready", None)
+    return ready is None or len(ready) > 0
 
 
 def _tell(
