@@ -15,7 +15,7 @@ from claims_common import Counted, St, counting
 
 from workflows4py import WIO, PostgresRuntime, SqliteRuntime, Worker, Workflow
 from workflows4py.runtime import Runtime
-from workflows4py.stores import Store
+from workflows4py.stores import PostgresStore, SqliteStore, Store
 from workflows4py.testing import TestClock
 
 
@@ -64,6 +64,8 @@ def test_the_defaults_of_the_knobs(tmp_path: Path) -> None:
     for embedded in (Runtime.sqlite, SqliteRuntime):
         assert default(embedded, "synchronous") == "FULL"
         assert default(embedded, "threaded") is False
+    for batching in (Runtime.sqlite, Runtime.postgres, SqliteStore, PostgresStore):
+        assert default(batching, "group_commit") is True
     assert default(Runtime.postgres, "max_connections") == 10
     assert default(PostgresRuntime, "max_connections") == 10
     assert default(Worker, "concurrency") == 8

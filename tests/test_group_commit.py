@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pg import fresh_schema, require_postgres
 
-from workflows4py import SequenceConflict, StoreError, StoreUnavailable
+from workflows4py import WIO, SequenceConflict, StoreError, StoreUnavailable, Workflow
+from workflows4py.runtime import Runtime
 from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SqliteStore
 from workflows4py.stores._common import _GroupCommit
 
@@ -264,3 +266,58 @@ async def test_a_cancelled_leader_tells_the_others_of_its_batch() -> None:
         await joined
     # the batcher is free again
     assert await gather.submit("c1") == "C1"
+
+
+# -- through a runtime ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Count:
+    n: int
+
+
+@dataclass(frozen=True)
+class Counted:
+    n: int
+
+
+async def _count(state: Count) -> Counted:
+    return Counted(state.n + 1)
+
+
+class Counting(Workflow[Count, Counted]):
+    name = "gc-runtime"
+    definition = WIO.repeat(WIO.run_io(Count, _count).handle_event(lambda s, e: Count(e.n))).until(
+        lambda s: s.n >= 4
+    )
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+async def test_runtime_sqlite_starts_many_at_once_in_shared_commits(
+    tmp_path: Path, group_commit: bool
+) -> None:
+    runtime = Runtime.sqlite(
+        tmp_path / "app.db",
+        [Counting],
+        initial_states={Counting: Count(0)},
+        group_commit=group_commit,
+    )
+    async with runtime:
+        await asyncio.gather(*(runtime.start(Counting, f"i{n}") for n in range(20)))
+        for n in range(20):
+            assert (await (await runtime.get(Counting, f"i{n}")).query_state()).n == 4
+        store = runtime.store
+        assert isinstance(store, SqliteStore)
+        if group_commit:
+            assert store._group is not None
+            assert store._group.batches >= 4  # the steps of the 20 went together
+        else:
+            assert store._group is None
+
+
+async def test_appends_of_several_events_are_written_alone(stores: list[Store]) -> None:
+    store = stores[0]
+    await asyncio.gather(*(store.append(key(n), 0, [ev(1), ev(2)]) for n in range(10)))
+    assert batches(store) == 0
+    for n in range(10):
+        assert [e.sequence for e in await store.read(key(n))] == [1, 2]

@@ -86,6 +86,7 @@ class Runtime:
         busy_timeout: float = 30.0,
         threaded: bool = False,
         read_only: bool = False,
+        group_commit: bool = True,
         tags: Mapping[type[Workflow[Any, Any]], Callable[[Any], dict[str, str]]] | None = None,
         initial_states: Mapping[type[Workflow[Any, Any]], Any] | None = None,
         **options: Unpack[SharedOptions],
@@ -99,6 +100,7 @@ class Runtime:
             busy_timeout=busy_timeout,
             threaded=threaded,
             read_only=read_only,
+            group_commit=group_commit,
         )
         return cls(store, workflows, tags=tags, initial_states=initial_states, **options)
 
@@ -112,6 +114,7 @@ class Runtime:
         min_connections: int = 1,
         max_connections: int = 10,
         connect_timeout: float = 10.0,
+        group_commit: bool = True,
         tags: Mapping[type[Workflow[Any, Any]], Callable[[Any], dict[str, str]]] | None = None,
         initial_states: Mapping[type[Workflow[Any, Any]], Any] | None = None,
         **options: Unpack[SharedOptions],
@@ -125,6 +128,7 @@ class Runtime:
             min_size=min_connections,
             max_size=max_connections,
             connect_timeout=connect_timeout,
+            group_commit=group_commit,
         )
         return cls(store, workflows, tags=tags, initial_states=initial_states, **options)
 

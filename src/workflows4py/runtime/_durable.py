@@ -1217,6 +1217,11 @@ class PostgresRuntime(DurableRuntime[S, Ev]):
     ) -> None:
         from workflows4py.stores import PostgresStore
 
-        pool = {"min_size": min_connections, "max_size": max_connections}
-        store = PostgresStore(conninfo, schema=schema, connect_timeout=connect_timeout, **pool)
+        store = PostgresStore(
+            conninfo,
+            schema=schema,
+            connect_timeout=connect_timeout,
+            min_size=min_connections,
+            max_size=max_connections,
+        )
         super().__init__(workflow, store, initial_state=initial_state, **options)

@@ -700,6 +700,12 @@ class PostgresStore(_StoreBase):
 
     ``connect_timeout`` bounds, in seconds, how long any call waits for a connection before
     raising StoreUnavailable.
+
+    ``group_commit=True`` (the default): writes of different instances that arrive while
+    another write is under way (one-event appends; the registry and lease writes that begin
+    and end an operation) go together in the next transaction, sent in one round trip;
+    each caller returns once that transaction has committed, and a write that conflicts
+    fails alone. A lone write is sent at once. ``False`` commits each write by itself.
     """
 
     MIGRATIONS: ClassVar[tuple[tuple[int, str, tuple[LiteralString, ...]], ...]] = _MIGRATIONS

@@ -943,6 +943,11 @@ class SqliteStore(_StoreBase):
     ``read_only=True`` opens the file read-only (``mode=ro``): reads work, every write
     raises StoreReadOnly, and ``initialize`` only checks that the schema is current. A file
     this process cannot write is opened that way by itself.
+
+    ``group_commit=True`` (the default): one-event appends of different instances that are
+    ready at the same time (tasks of this event loop) commit in one ``BEGIN IMMEDIATE``
+    transaction; each caller returns once that transaction has committed, and an append
+    that conflicts fails alone. ``False`` commits each append by itself.
     """
 
     MIGRATIONS: ClassVar[tuple[tuple[int, str, tuple[str, ...]], ...]] = _MIGRATIONS
