@@ -530,6 +530,31 @@ class TimedSteps(Workflow[Counter, Stepped]):
     definition = WIO.timer(start_at, input=Counter) >> WIO.repeat(one_step()).until(reached)
 
 
+def busy(ms: float) -> None:
+    """Spend ``ms`` milliseconds of this process's CPU time (a step's own computation)."""
+    import time
+
+    until = time.thread_time() + ms / 1000
+    while time.thread_time() < until:
+        pass
+
+
+async def busy_step(state: Counter) -> Stepped:
+    busy(float(os.environ["BENCH_STEP_CPU_MS"]))
+    return Stepped(state.n + 1)
+
+
+class TimedBusySteps(Workflow[Counter, Stepped]):
+    """``TimedSteps`` whose every step first computes for ``BENCH_STEP_CPU_MS`` ms of CPU
+    (read by the process running the step): work that needs the worker's core, not the
+    database."""
+
+    name = "bench-timed-busy"
+    definition = WIO.timer(start_at, input=Counter) >> WIO.repeat(
+        WIO.run_io(Counter, busy_step).handle_event(count)
+    ).until(reached)
+
+
 # -- resilience -------------------------------------------------------------------------------
 #
 # The machine may be shared: another process may restart PostgreSQL or hold the disk busy

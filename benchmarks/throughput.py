@@ -1,7 +1,9 @@
 """Throughput: N workflows x k steps on PostgreSQL, run by 1, 2 and 4 worker processes.
 
 Each workflow (``TimedSteps``) first waits on a timer to one instant shared by all, then runs
-k trivial steps. For each worker count and repetition, on a fresh schema:
+k trivial steps. A second shape (``TimedBusySteps``, ``--step-cpu-ms``) has steps that each
+compute for a while in the worker, run by up to as many workers as there are cores: there
+the workers' CPU is the work, not the database's commits. For each worker count and repetition, on a fresh schema:
 
 1. start the workers: ``python -m workflows4py worker _throughput_app:runtime`` (the real
    CLI, with ``--poll-interval 0.02`` so that noticing the start instant costs at most
@@ -35,6 +37,8 @@ from _common import (
     ROOT,
     Counter,
     Stat,
+    Stepped,
+    TimedBusySteps,
     TimedSteps,
     base_parser,
     command_line,
@@ -43,14 +47,16 @@ from _common import (
     machine_facts,
     markdown_table,
     pg_reachable,
+    ratio_stat,
     retry_note,
     retrying,
     text_table,
+    verdict,
     write_section,
 )
 from psycopg import sql
 
-from workflows4py import PostgresRuntime
+from workflows4py import PostgresRuntime, Workflow
 
 SCHEMA = "bench_throughput"
 
@@ -116,8 +122,13 @@ def wait_listening(dsn: str, count: int, procs: list[subprocess.Popen[Any]]) -> 
     raise RuntimeError("the workers did not start listening within 60 s")
 
 
+def _workflow() -> type[Workflow[Counter, Stepped]]:
+    """The workflow of this run: with computing steps when ``BENCH_STEP_CPU_MS`` > 0."""
+    return TimedBusySteps if float(os.environ.get("BENCH_STEP_CPU_MS", "0")) > 0 else TimedSteps
+
+
 async def create_instances(dsn: str, workflows: int, steps: int) -> None:
-    runtime = PostgresRuntime(TimedSteps, dsn, initial_state=Counter(0, steps), schema=SCHEMA)
+    runtime = PostgresRuntime(_workflow(), dsn, initial_state=Counter(0, steps), schema=SCHEMA)
     await runtime.initialize()
     gate = asyncio.Semaphore(8)
 
@@ -132,7 +143,7 @@ async def create_instances(dsn: str, workflows: int, steps: int) -> None:
 
 
 async def init_schema(dsn: str, steps: int) -> None:
-    runtime = PostgresRuntime(TimedSteps, dsn, initial_state=Counter(0, steps), schema=SCHEMA)
+    runtime = PostgresRuntime(_workflow(), dsn, initial_state=Counter(0, steps), schema=SCHEMA)
     await runtime.initialize()
     await runtime.close()
 
@@ -234,33 +245,33 @@ def one_run(
     )
 
 
-def main() -> None:
-    global steps_of_run  # noqa: PLW0603 - read by wait_finished's check
-    parser = base_parser(__doc__)
-    parser.add_argument("--workflows", type=int, default=None, help="workflows per run (1000)")
-    parser.add_argument("--steps", type=int, default=10, help="steps per workflow (10)")
-    parser.add_argument("--workers", default="1,2,4", help="worker counts (1,2,4)")
-    parser.add_argument("--reps", type=int, default=None, help="repetitions (2; --quick: 1)")
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=None,
-        help="the workers' --concurrency (default: the worker command's default)",
-    )
-    args = parser.parse_args()
-    workflows = args.workflows or (200 if args.quick else 1000)
-    reps = args.reps or (1 if args.quick else 2)
-    counts = [int(c) for c in args.workers.split(",")]
-    steps_of_run = args.steps
+@dataclass(frozen=True)
+class Shape:
+    """One kind of workload: how long each step computes, and how many workflows a run has."""
+
+    cpu_ms: float
+    workflows: int
+    counts: list[int]
+
+    @property
+    def label(self) -> str:
+        if self.cpu_ms == 0:
+            return "trivial steps"
+        return f"steps computing {self.cpu_ms:g} ms each"
+
+
+def measure(args: Any, shape: Shape, reps: int) -> dict[int, list[Run]]:
+    """``reps`` runs of ``shape`` per worker count, interleaved."""
     dsn = args.pg_dsn
-    if (why := pg_reachable(dsn, wait=90)) is not None:
-        raise SystemExit(f"PostgreSQL unreachable at {dsn}: {why}")
+    os.environ["BENCH_STEP_CPU_MS"] = str(shape.cpu_ms)
     logs = args.data_dir / "throughput-logs"
-    margin = 1.0 + workflows / 400
-    results: dict[int, list[Run]] = {c: [] for c in counts}
-    print(f"{workflows} workflows x {args.steps} steps, workers {counts}, {reps} reps")
+    margin = 1.0 + shape.workflows / 400
+    results: dict[int, list[Run]] = {c: [] for c in shape.counts}
+    print(
+        f"{shape.label}: {shape.workflows} workflows x {args.steps} steps, workers {shape.counts}"
+    )
     for rep in range(reps):
-        for workers in counts:
+        for workers in shape.counts:
 
             def attempt(workers: int = workers) -> Run:
                 nonlocal margin
@@ -269,7 +280,7 @@ def main() -> None:
                         return one_run(
                             dsn,
                             workers,
-                            workflows=workflows,
+                            workflows=shape.workflows,
                             steps=args.steps,
                             margin=margin,
                             logs=logs,
@@ -287,53 +298,131 @@ def main() -> None:
                 f"CPU busy {run.busy:.0%}, worker CPU {run.worker_ms:.1f} ms/workflow",
                 flush=True,
             )
+    return results
 
-    base = Stat(tuple(r.rate for r in results[counts[0]]))
+
+def table(shape: Shape, steps: int, results: dict[int, list[Run]]) -> list[list[str]]:
+    base = results[shape.counts[0]]
+    rows = []
+    for workers in shape.counts:
+        runs = results[workers]
+        stat = Stat(tuple(r.rate for r in runs))
+        rows.append(
+            [
+                shape.label,
+                str(workers),
+                stat.fmt(),
+                f"{stat.median * steps:,.0f}",
+                ratio_stat([r.rate for r in runs], [r.rate for r in base]).fmt(2),
+                f"{Stat(tuple(r.busy for r in runs)).median:.0%}",
+                f"{Stat(tuple(r.worker_ms for r in runs)).median:.1f}",
+            ]
+        )
+    return rows
+
+
+def verdicts(shape: Shape, results: dict[int, list[Run]]) -> list[list[str]]:
+    """The targets of issue #16 for ``shape``: never below 1 worker; with computing steps,
+    >= 1.6x at 2 workers and the CPU per workflow flat (within 15%)."""
+    one = results[shape.counts[0]]
+    rows = []
+    for workers in shape.counts[1:]:
+        runs = results[workers]
+        speed = ratio_stat([r.rate for r in runs], [r.rate for r in one])
+        target = 1.6 if shape.cpu_ms > 0 and workers == 2 else 1.0
+        rows.append(
+            [
+                f"{shape.label}: {workers} workers / 1, workflows/s",
+                speed.fmt(2),
+                f">= {target:.2f}",
+                verdict(speed.median, target),
+            ]
+        )
+        if shape.cpu_ms > 0:
+            cpu = ratio_stat([r.worker_ms for r in runs], [r.worker_ms for r in one])
+            rows.append(
+                [
+                    f"{shape.label}: {workers} workers / 1, worker CPU per workflow",
+                    cpu.fmt(2),
+                    "<= 1.15",
+                    verdict(1.15, cpu.median),
+                ]
+            )
+    return rows
+
+
+def main() -> None:
+    global steps_of_run  # noqa: PLW0603 - read by wait_finished's check
+    parser = base_parser(__doc__)
+    parser.add_argument("--workflows", type=int, default=None, help="workflows per run (1000)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per workflow (10)")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts (1,2,4)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (2; --quick: 1)")
+    parser.add_argument(
+        "--step-cpu-ms",
+        type=float,
+        default=None,
+        help="the computing steps' CPU time per step, 0 for none (2; --quick: 1)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="the workers' --concurrency (default: the worker command's default)",
+    )
+    args = parser.parse_args()
+    workflows = args.workflows or (200 if args.quick else 1000)
+    reps = args.reps or (1 if args.quick else 2)
+    counts = [int(c) for c in args.workers.split(",")]
+    cpu_ms = args.step_cpu_ms if args.step_cpu_ms is not None else (1.0 if args.quick else 2.0)
+    steps_of_run = args.steps
+    dsn = args.pg_dsn
+    if (why := pg_reachable(dsn, wait=90)) is not None:
+        raise SystemExit(f"PostgreSQL unreachable at {dsn}: {why}")
+    shapes = [Shape(0, workflows, counts)]
+    if cpu_ms > 0:  # fewer workflows: each costs the worker 10 x cpu_ms of CPU
+        busy_counts = [c for c in counts if c <= (os.cpu_count() or 2)]
+        shapes.append(Shape(cpu_ms, max(50, workflows // 4), busy_counts))
+    measured = [(shape, measure(args, shape, reps)) for shape in shapes]
+
     header = [
+        "steps",
         "workers",
         "workflows/s",
         "steps/s",
-        f"vs {counts[0]} worker(s)",
+        "vs 1 worker",
         "machine CPU busy",
         "worker CPU ms/workflow",
     ]
-    rows = []
-    for workers in counts:
-        stat = Stat(tuple(r.rate for r in results[workers]))
-        busy = Stat(tuple(r.busy for r in results[workers])).median
-        cpu = Stat(tuple(r.worker_ms for r in results[workers])).median
-        rows.append(
-            [
-                str(workers),
-                stat.fmt(),
-                f"{stat.median * args.steps:,.0f}",
-                f"{stat.median / base.median:.2f}",
-                f"{busy:.0%}",
-                f"{cpu:.1f}",
-            ]
-        )
+    rows = [row for shape, results in measured for row in table(shape, args.steps, results)]
+    summary_head = ["measure", "ratio", "target", "verdict"]
+    summary = [row for shape, results in measured for row in verdicts(shape, results)]
+    print()
+    print(text_table(summary_head, summary))
     print()
     print(text_table(header, rows))
     if args.no_write:
         return
+    sizes = ", ".join(f"{shape.workflows:,} workflows of {shape.label}" for shape in shapes)
     body = "\n\n".join(
         [
-            f"## throughput.py: {workflows:,} workflows x {args.steps} steps on PostgreSQL",
-            f"Run: {command_line()}; {reps} repetitions per worker count, interleaved.",
+            f"## throughput.py: workflows x {args.steps} steps on PostgreSQL, 1 to "
+            f"{max(counts)} worker processes",
+            f"Run: {command_line()}; {sizes}; {reps} repetitions per worker count, interleaved.",
             facts_table(machine_facts(None, dsn)),
+            markdown_table(summary_head, summary),
             markdown_table(header, rows),
             "Workers are `python -m workflows4py worker` processes (`--poll-interval 0.02`, "
-            "default `--batch 50`); the time runs from the instant all workflows become due "
-            "to the registry's last finish. Each worker runs the instances it claims one "
-            "after another, so one worker is bound by the latency of its store calls: "
-            f"{args.steps + 8} per workflow here (exists, lease, snapshot, journal read, "
-            f"{args.steps + 1} appends, 2 registry updates, release; plus its share of the "
-            "claims); the machine's cores (see above) are shared by the workers and the "
-            "PostgreSQL server. `machine CPU "
-            "busy` is the share of all cores' time not idle during the run, whoever used it "
-            "(the workers, PostgreSQL, other processes); near 100% means the run was bound "
-            "by CPU, and more workers cannot help. `worker CPU` is the workers' own CPU time "
-            "per workflow.",
+            "default `--batch 50` and `--concurrency 8`); the time runs from the instant all "
+            "workflows become due to the registry's last finish. With trivial steps the "
+            "database's commits are the work: the machine's cores (see above) are shared by "
+            "the workers and the PostgreSQL server, and more workers can only share the "
+            "same cores. With computing steps (each step spends its CPU time in the worker, "
+            "as a step that parses or renders would) the workers' cores are the work, which "
+            f"is where more processes help, up to the cores there are ({os.cpu_count()} "
+            "here, so the computing rows stop there). `machine CPU busy` is the share of all "
+            "cores' time not idle during the run, whoever used it (the workers, PostgreSQL, "
+            "other processes); `worker CPU` is the workers' own CPU time per workflow.",
             *retry_note(),
         ]
     )
