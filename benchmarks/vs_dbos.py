@@ -3,7 +3,10 @@
 Shapes (both engines record one database row per step, durably, before the next step):
 
 - A: one workflow of N trivial steps (default 1,000);
-- B: W workflows of k trivial steps each, run one after another (default 100 x 10).
+- B: W workflows of k trivial steps each, run one after another (default 100 x 10);
+- C: C workflows of k trivial steps each, all started at once and awaited together
+  (default 500 x 10): workflows4py's ``start`` of each, gathered; DBOS's ``start_workflow``
+  of each (its thread pool; ``start_workflow_async`` for the async API), then every result.
 
 Each engine runs in its own fresh process (DBOS is a process-wide singleton), on a fresh
 database: a new SQLite file on the real disk, or a new schema of the same PostgreSQL
@@ -89,6 +92,19 @@ def child_workflows4py(spec: dict[str, Any]) -> dict[str, list[float]]:
             return SqliteRuntime(LoopSteps, spec["path"], initial_state=initial)
         return PostgresRuntime(LoopSteps, spec["dsn"], initial_state=initial, schema=W4P_SCHEMA)
 
+    async def at_once(initial: Counter, count: int) -> int:
+        rt = runtime(initial)
+        await rt.initialize()
+        try:
+            ids = [uuid.uuid4().hex for _ in range(count)]
+            await asyncio.gather(*(rt.start(i) for i in ids))
+            for i in ids:
+                if await (await rt.get_instance(i)).status() != "finished":
+                    raise AssertionError("the workflow did not finish")
+        finally:
+            await rt.close()
+        return count * initial.target
+
     async def shape(initial: Counter, count: int) -> int:
         rt = runtime(initial)
         await rt.initialize()
@@ -106,6 +122,7 @@ def child_workflows4py(spec: dict[str, Any]) -> dict[str, list[float]]:
     return {
         "A": timed_runs(lambda: asyncio.run(shape(Counter(0, steps), 1)), reps, warm),
         "B": timed_runs(lambda: asyncio.run(shape(Counter(0, k), workflows)), reps, warm),
+        "C": timed_runs(lambda: asyncio.run(at_once(Counter(0, k), spec["at_once"])), reps, warm),
     }
 
 
@@ -145,6 +162,19 @@ def child_dbos(spec: dict[str, Any]) -> dict[str, list[float]]:
                 raise AssertionError("wrong result")
         return count * times
 
+    def start_sync(count: int, times: int) -> int:
+        handles = [DBOS.start_workflow(sync_workflow, count) for _ in range(times)]
+        if any(h.get_result() != count for h in handles):
+            raise AssertionError("wrong result")
+        return count * times
+
+    async def start_async(count: int, times: int) -> int:
+        handles = [await DBOS.start_workflow_async(async_workflow, count) for _ in range(times)]
+        results = await asyncio.gather(*(h.get_result() for h in handles))
+        if any(r != count for r in results):
+            raise AssertionError("wrong result")
+        return count * times
+
     async def run_async(count: int, times: int) -> int:
         for _ in range(times):
             if await async_workflow(count) != count:
@@ -160,11 +190,15 @@ def child_dbos(spec: dict[str, Any]) -> dict[str, list[float]]:
             return {
                 "A": timed_runs(lambda: run_sync(steps, 1), reps, warm),
                 "B": timed_runs(lambda: run_sync(k, workflows), reps, warm),
+                "C": timed_runs(lambda: start_sync(k, spec["at_once"]), reps, warm),
             }
         warm = lambda: loop.run_until_complete(run_async(k, 5))  # noqa: E731
         return {
             "A": timed_runs(lambda: loop.run_until_complete(run_async(steps, 1)), reps, warm),
             "B": timed_runs(lambda: loop.run_until_complete(run_async(k, workflows)), reps, warm),
+            "C": timed_runs(
+                lambda: loop.run_until_complete(start_async(k, spec["at_once"])), reps, warm
+            ),
         }
     finally:
         loop.close()
@@ -280,7 +314,8 @@ def main() -> None:  # noqa: PLR0915 - one linear report
     parser.add_argument("--child", help=argparse_hidden())
     parser.add_argument("--steps", type=int, default=None, help="shape A steps (1000)")
     parser.add_argument("--workflows", type=int, default=None, help="shape B workflows (100)")
-    parser.add_argument("--k", type=int, default=10, help="shape B steps per workflow (10)")
+    parser.add_argument("--k", type=int, default=10, help="shape B and C steps per workflow (10)")
+    parser.add_argument("--at-once", type=int, default=None, help="shape C workflows (500)")
     parser.add_argument("--reps", type=int, default=None, help="timed runs per engine (3)")
     parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
@@ -289,6 +324,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
         return
     steps = args.steps or (200 if args.quick else 1000)
     workflows = args.workflows or (20 if args.quick else 100)
+    at_once = args.at_once or (40 if args.quick else 500)
     reps = args.reps or (1 if args.quick else 3)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     require_real_disk(args.data_dir, args.allow_tmpfs)
@@ -310,7 +346,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
     raw: dict[str, float] = {}  # per variant: the database's raw append rate just before
     raw_all: dict[str, list[float]] = {}
     for spec in variants(backends, missing is None):
-        spec.update(steps=steps, reps=reps, workflows=workflows, k=args.k)
+        spec.update(steps=steps, reps=reps, workflows=workflows, k=args.k, at_once=at_once)
         if spec["db"] == "sqlite":
             rates = [
                 retrying(lambda: raw_sqlite(raw_db, steps, "FULL"), "raw SQLite") for _ in "123"
@@ -337,8 +373,8 @@ def main() -> None:  # noqa: PLR0915 - one linear report
             print(f"{spec['label']}: {e}", flush=True)
             notes.append(f"{spec['label']} failed: `{str(e).splitlines()[0]}`")
             continue
-        a, b = (Stat(tuple(results[spec["label"]][s])) for s in ("A", "B"))
-        print(f"{spec['label']}: A {a.fmt()} steps/s, B {b.fmt()} steps/s", flush=True)
+        a, b, c = (Stat(tuple(results[spec["label"]][s])) for s in ("A", "B", "C"))
+        print(f"{spec['label']}: A {a.fmt()}, B {b.fmt()}, C {c.fmt()} steps/s", flush=True)
 
     header = [
         "engine, database",
@@ -346,10 +382,12 @@ def main() -> None:  # noqa: PLR0915 - one linear report
         "A vs raw appends",
         f"B: {workflows} x {args.k} steps, steps/s",
         "B vs raw appends",
+        f"C: {at_once} x {args.k} steps at once, steps/s",
+        "C vs raw appends",
     ]
     rows = []
     for label, res in results.items():
-        a, b = Stat(tuple(res["A"])), Stat(tuple(res["B"]))
+        a, b, c = Stat(tuple(res["A"])), Stat(tuple(res["B"])), Stat(tuple(res["C"]))
         rows.append(
             [
                 f"**{label}**" if label.startswith("workflows4py") else label,
@@ -357,6 +395,8 @@ def main() -> None:  # noqa: PLR0915 - one linear report
                 f"{a.median / raw[label]:.2f}",
                 b.fmt(),
                 f"{b.median / raw[label]:.2f}",
+                c.fmt(),
+                f"{c.median / raw[label]:.2f}",
             ]
         )
     summary_header = [
@@ -374,7 +414,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
         theirs = {k: v for k, v in results.items() if k.startswith("DBOS") and name in k}
         if ours is None or not theirs:
             continue
-        for shape in ("A", "B"):
+        for shape in ("A", "B", "C"):
             medians = {k: Stat(tuple(v[shape])).median for k, v in theirs.items()}
             default = {k: m for k, m in medians.items() if "default" in k}
             best_default = max(default, key=default.__getitem__)
