@@ -184,72 +184,58 @@ def main() -> None:  # noqa: PLR0915 - one linear report
     def ms(name: str) -> str:
         return f"{Stat(tuple(cpu[name])).median:.2f}"
 
-    summary = []
-    detail = []
-    if "postgres" in backends:
-        vs_bench = ratio_stat(figures["pg at once on"], figures["pg pgbench"])
-        lone_pg = ratio_stat(figures["pg lone on"], figures["pg lone off"])
-        summary += [
+    def target(label: str, num: str, den: str, goal: float) -> list[str]:
+        ratio = ratio_stat(figures[num], figures[den])
+        return [label, ratio.fmt(2), f">= {goal:.2f}", verdict(ratio.median, goal)]
+
+    def runs(db: str, prefix: str) -> list[list[str]]:
+        return [
             [
-                f"PostgreSQL: {workflows} x {args.steps} started at once, steps/s vs pgbench "
-                f"({PGBENCH_CLIENTS} clients, one-row INSERTs) tps",
-                vs_bench.fmt(2),
-                ">= 1.00",
-                verdict(vs_bench.median, 1.0),
-            ],
-            [
-                "PostgreSQL: one instance at a time, group commit on / off",
-                lone_pg.fmt(2),
-                ">= 0.95",
-                verdict(lone_pg.median, 0.95),
-            ],
-        ]
-        detail += [
-            [
-                "PostgreSQL",
-                f"pgbench, {PGBENCH_CLIENTS} clients (tps)",
-                stat("pg pgbench").fmt(),
-                "",
-            ],
-            *[
-                [
-                    "PostgreSQL",
-                    f"{label}, group commit {tag}",
-                    stat(f"pg {key} {tag}").fmt(),
-                    ms(f"pg {key} {tag}"),
-                ]
-                for key, label in (("at once", f"{workflows} at once"), ("lone", "one at a time"))
-                for tag in ("on", "off")
-            ],
-        ]
-    if "sqlite" in backends:
-        vs_seq = ratio_stat(figures["sqlite at once on"], figures["sqlite lone off"])
-        lone_sq = ratio_stat(figures["sqlite lone on"], figures["sqlite lone off"])
-        summary += [
-            [
-                f"SQLite (FULL): {workflows} x {args.steps} started at once, steps/s vs one "
-                "at a time (without group commit)",
-                vs_seq.fmt(2),
-                ">= 3.00",
-                verdict(vs_seq.median, 3.0),
-            ],
-            [
-                "SQLite (FULL): one instance at a time, group commit on / off",
-                lone_sq.fmt(2),
-                ">= 0.95",
-                verdict(lone_sq.median, 0.95),
-            ],
-        ]
-        detail += [
-            [
-                "SQLite",
+                db,
                 f"{label}, group commit {tag}",
-                stat(f"sqlite {key} {tag}").fmt(),
-                ms(f"sqlite {key} {tag}"),
+                stat(f"{prefix} {key} {tag}").fmt(),
+                ms(f"{prefix} {key} {tag}"),
             ]
             for key, label in (("at once", f"{workflows} at once"), ("lone", "one at a time"))
             for tag in ("on", "off")
         ]
+
+    shape = f"{workflows} x {args.steps} started at once, steps/s"
+    summary = []
+    detail = []
+    if "postgres" in backends:
+        summary += [
+            target(
+                f"PostgreSQL: {shape} vs pgbench ({PGBENCH_CLIENTS} clients, one-row INSERTs) tps",
+                "pg at once on",
+                "pg pgbench",
+                1.0,
+            ),
+            target(
+                "PostgreSQL: one instance at a time, group commit on / off",
+                "pg lone on",
+                "pg lone off",
+                0.95,
+            ),
+        ]
+        bench = ["PostgreSQL", f"pgbench, {PGBENCH_CLIENTS} clients (tps)"]
+        detail += [[*bench, stat("pg pgbench").fmt(), ""], *runs("PostgreSQL", "pg")]
+    if "sqlite" in backends:
+        summary += [
+            target(
+                f"SQLite (FULL): {shape} vs one at a time (without group commit)",
+                "sqlite at once on",
+                "sqlite lone off",
+                3.0,
+            ),
+            target(
+                "SQLite (FULL): one instance at a time, group commit on / off",
+                "sqlite lone on",
+                "sqlite lone off",
+                0.95,
+            ),
+        ]
+        detail += runs("SQLite", "sqlite")
     head = ["measure", "ratio", "target", "verdict"]
     detail_head = ["database", "run", "steps/s (or tps)", "client CPU ms/workflow"]
     print()

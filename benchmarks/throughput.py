@@ -3,7 +3,8 @@
 Each workflow (``TimedSteps``) first waits on a timer to one instant shared by all, then runs
 k trivial steps. A second shape (``TimedBusySteps``, ``--step-cpu-ms``) has steps that each
 compute for a while in the worker, run by up to as many workers as there are cores: there
-the workers' CPU is the work, not the database's commits. For each worker count and repetition, on a fresh schema:
+the workers' CPU is the work, not the database's commits. For each worker count and
+repetition, on a fresh schema:
 
 1. start the workers: ``python -m workflows4py worker _throughput_app:runtime`` (the real
    CLI, with ``--poll-interval 0.02`` so that noticing the start instant costs at most

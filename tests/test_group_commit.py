@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from group_commit_app import Count, Counted
 from pg import fresh_schema, require_postgres
 
 from workflows4py import WIO, SequenceConflict, StoreError, StoreUnavailable, Workflow
@@ -269,16 +269,6 @@ async def test_a_cancelled_leader_tells_the_others_of_its_batch() -> None:
 
 
 # -- through a runtime ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Count:
-    n: int
-
-
-@dataclass(frozen=True)
-class Counted:
-    n: int
 
 
 async def _count(state: Count) -> Counted:
