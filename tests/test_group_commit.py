@@ -18,8 +18,7 @@ from pg import fresh_schema, require_postgres
 
 from workflows4py import WIO, SequenceConflict, StoreError, StoreUnavailable, Workflow
 from workflows4py.runtime import Runtime
-from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SqliteStore
-from workflows4py.stores._common import _GroupCommit
+from workflows4py.stores import GroupCommit, InstanceKey, NewEvent, PostgresStore, SqliteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Store = SqliteStore | PostgresStore
@@ -185,7 +184,7 @@ class Fake:
         self.transactions: list[tuple[str, ...]] = []
         self.fail_with = fail_with
         self.pause = pause
-        self.group = _GroupCommit(self.one, self.many, lambda item: item[0], gather=False)
+        self.group = GroupCommit(self.one, self.many, lambda item: item[0], gather=False)
 
     async def one(self, item: str) -> str:
         await asyncio.sleep(self.pause)
@@ -255,7 +254,7 @@ async def test_a_caller_cancelled_before_its_write_writes_nothing() -> None:
 
 async def test_a_cancelled_leader_tells_the_others_of_its_batch() -> None:
     fake = Fake(pause=0.05)
-    gather = _GroupCommit(fake.one, fake.many, lambda item: item[0], gather=True)
+    gather = GroupCommit(fake.one, fake.many, lambda item: item[0], gather=True)
     leader = asyncio.ensure_future(gather.submit("a1"))
     joined = asyncio.ensure_future(gather.submit("b1"))  # ready in the same turn: joins
     await asyncio.sleep(0.01)

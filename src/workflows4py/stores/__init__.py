@@ -4,7 +4,8 @@
 ``PostgresStore`` implement it. It combines one small protocol per capability:
 ``StoreLifecycle`` (initialize, close), ``JournalStore``, ``SnapshotStore``,
 ``RegistryStore``, and on a registry ``LeaseStore``, ``WakeupStore`` and ``RetentionStore``;
-a store of your own is checked with the conformance suites of ``workflows4py.testing``.
+a store of your own is checked with the conformance suites of ``workflows4py.testing``,
+and can batch its writes with ``GroupCommit``.
 
 ``PostgresStore`` needs the ``postgres`` extra (``pip install workflows4py[postgres]``); it
 is imported on first use, so the other stores work without psycopg installed.
@@ -12,6 +13,7 @@ is imported on first use, so the other stores work without psycopg installed.
 
 import typing
 
+from ._group import GroupCommit
 from ._journal import JournalEntry
 from ._memory import MemoryStore
 from ._protocol import (
@@ -47,6 +49,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "Claim",
+    "GroupCommit",
     "InstanceKey",
     "InstanceRecord",
     "JournalEntry",

@@ -74,13 +74,13 @@ from ._common import (
     _Append,
     _check_limit,
     _check_page,
-    _GroupCommit,
     _key_of,
     _Pulse,
     _purge_args,
     _StoreBase,
     _utc,
 )
+from ._group import GroupCommit
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -762,14 +762,14 @@ class PostgresStore(_StoreBase):
         self._seen_now()
         self._listener: asyncio.Task[None] | None = None
         # one-event appends of different instances that are ready together commit together
-        self._group: _GroupCommit[_Append, None] | None = None
+        self._group: GroupCommit[_Append, None] | None = None
         # and so do the registry and lease writes of an operation's start and end
-        self._writes: _GroupCommit[_Statement, list[Any]] | None = None
+        self._writes: GroupCommit[_Statement, list[Any]] | None = None
         if group_commit:
-            self._group = _GroupCommit(
+            self._group = GroupCommit(
                 self._append_alone, self._append_together, _key_of, gather=False
             )
-            self._writes = _GroupCommit(
+            self._writes = GroupCommit(
                 self._statement_alone, self._statements_together, _key_of, gather=False
             )
 

@@ -83,13 +83,13 @@ from ._common import (
     _Append,
     _check_limit,
     _check_page,
-    _GroupCommit,
     _key_of,
     _Pulse,
     _purge_args,
     _StoreBase,
     _utc,
 )
+from ._group import GroupCommit
 from ._journal import JournalEntry
 from ._protocol import (
     Claim,
@@ -989,9 +989,9 @@ class SqliteStore(_StoreBase):
         self._seen_version: int | None = None
         self._seen_now()
         # one-event appends of different instances that are ready together commit together
-        self._group: _GroupCommit[_Append, None] | None = None
+        self._group: GroupCommit[_Append, None] | None = None
         if group_commit:
-            self._group = _GroupCommit(
+            self._group = GroupCommit(
                 self._append_alone, self._append_together, _key_of, gather=not threaded
             )
 
