@@ -1,7 +1,7 @@
 """benchmarks/signals.py still runs: its ``--quick --no-write`` smoke run answers every signal
-on PostgreSQL and SQLite, prints the latency table against the raw append baseline, the
-ratios, and what a signal costs in store calls and SQL statements. Its open-loop sender and
-its percentiles are checked in-process."""
+on PostgreSQL and SQLite (at 200/s and at 100/s), prints the latency table against the raw
+append baseline, the ratios, and what a signal costs in store calls and SQL statements. Its
+open-loop sender and its percentiles are checked in-process."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def test_the_signals_benchmark_runs() -> None:
     ):
         assert text in output, output[-3000:]
     rows = list(ROW.finditer(output))
-    assert [r["label"] for r in rows] == ["baseline: raw append", "signal round trip"] * 2, output
+    # each database: the target rate, then the light rate, each a baseline and the signals
+    assert [r["label"] for r in rows] == ["baseline: raw append", "signal round trip"] * 4, output
+    assert [number(r["target"]) for r in rows[::2]] == [200, 100, 200, 100], output
     for row in rows:
         assert int(row["errors"]) == 0, row.group(0)
         assert number(row["planned"]) > 0
