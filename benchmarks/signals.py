@@ -33,14 +33,16 @@ target rate is said. When the runtime cannot keep up, its latency is mostly queu
 one more pair of windows runs at ``--light-rate`` (half the rate by default) to show the
 round trip of a runtime that keeps up.
 
-What a signal costs on the database is counted by wrapping the store (every call the
-runtime makes on it, by method) and, on PostgreSQL, the driver (every SQL statement sent,
-by the store's statement name; in autocommit each is one round trip and, if it writes, one
-commit), over the measured windows, divided by the signals answered.
+What a signal costs on the database is counted in a last window at the same rate, with
+thin wrappers on the store (every call the runtime makes on it, by method) and, on
+PostgreSQL, on the driver (every SQL statement sent, by the store's statement name, and the
+round trips: a statement sent alone is one, a pipeline of a group commit is one whatever
+it holds), divided by the signals answered; the measured windows run without them. This
+process's CPU time per signal (every thread) is taken over the measured windows.
 
-SQLite (``--backends postgres,sqlite``) is an optional second row: the same workflow in a
-``Runtime.sqlite`` file (WAL, synchronous=FULL), against raw single-row appends into its
-journal table.
+SQLite is the second database (``--backends postgres`` leaves it out): the same workflow in
+a ``Runtime.sqlite`` file (WAL, synchronous=FULL, on ``--data-dir``), against raw
+single-row appends into its journal table on a connection of their own.
 """
 
 from __future__ import annotations
@@ -143,6 +145,9 @@ INITIAL = Inbox(0, 10**12)
 
 
 STATEMENTS: collections.Counter[str] = collections.Counter()
+# "alone": statements sent outside a pipeline (one round trip each); "pipelines": pipelines
+# opened (one round trip for all the statements inside, and their BEGIN/COMMIT)
+ROUND_TRIPS: collections.Counter[str] = collections.Counter()
 STORE_CALLS: collections.Counter[str] = collections.Counter()
 
 
@@ -151,9 +156,10 @@ def counting(store: Any, schema: str | None = None) -> Iterator[None]:
     """Count, while inside, every coroutine call on ``store`` (the operations the runtime asks
     of its store, by method name) into STORE_CALLS and, given the PostgreSQL ``schema``,
     every SQL statement an async psycopg cursor sends into STATEMENTS, named after the
-    store's public ``SQL`` table. Thin wrappers, put on the store instance and on psycopg's
-    cursor class and taken off again on the way out, so the measured windows run without
-    them."""
+    store's public ``SQL`` table, and the round trips they take into ROUND_TRIPS (a
+    statement outside a pipeline is one; a pipeline, whatever it holds, is one). Thin
+    wrappers, put on the store instance and on psycopg's classes and taken off again on the
+    way out, so the measured windows run without them."""
     wrapped: list[str] = []
     for name in dir(type(store)):
         if name.startswith("_") or not inspect.iscoroutinefunction(getattr(store, name)):
@@ -171,7 +177,9 @@ def counting(store: Any, schema: str | None = None) -> Iterator[None]:
         setattr(store, name, counted())
         wrapped.append(name)
     cursor: Any = None
+    connection: Any = None
     original: Any = None
+    original_pipeline: Any = None
     if schema is not None:
         import psycopg
         from psycopg import sql
@@ -191,14 +199,22 @@ def counting(store: Any, schema: str | None = None) -> Iterator[None]:
             text = query.decode() if isinstance(query, bytes) else str(query)
             return "other: " + " ".join(text.split()[:3])
 
-        cursor = psycopg.AsyncCursor
-        original = cursor.execute
+        cursor, connection = psycopg.AsyncCursor, psycopg.AsyncConnection
+        original, original_pipeline = cursor.execute, connection.pipeline
+        off = psycopg.pq.PipelineStatus.OFF
 
         async def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
             STATEMENTS[name_of(query)] += 1
+            if self.connection.info.pipeline_status == off:
+                ROUND_TRIPS["alone"] += 1
             return await original(self, query, *args, **kwargs)
 
+        def pipeline(self: Any, *args: Any, **kwargs: Any) -> Any:
+            ROUND_TRIPS["pipelines"] += 1
+            return original_pipeline(self, *args, **kwargs)
+
         cursor.execute = execute
+        connection.pipeline = pipeline
     try:
         yield
     finally:
@@ -206,6 +222,7 @@ def counting(store: Any, schema: str | None = None) -> Iterator[None]:
             delattr(store, name)
         if cursor is not None:
             cursor.execute = original
+            connection.pipeline = original_pipeline
 
 
 # -- statistics -------------------------------------------------------------------------------
@@ -233,6 +250,7 @@ class Window:
     last: float = 0.0  # the last answer (perf_counter)
     store_calls: collections.Counter[str] = field(default_factory=collections.Counter)
     statements: collections.Counter[str] = field(default_factory=collections.Counter)
+    round_trips: collections.Counter[str] = field(default_factory=collections.Counter)
     load: float = 0.0  # 1-minute load average at the end
     cpu: float = 0.0  # s of this process's CPU time (every thread) during the window
 
@@ -310,6 +328,7 @@ async def signal_window(
         loop.call_soon_threadsafe(start, i, at)
 
     calls_before, statements_before = STORE_CALLS.copy(), STATEMENTS.copy()
+    trips_before = ROUND_TRIPS.copy()
     window.started = time.perf_counter() + 0.02
     cpu = time.process_time()
     await asyncio.to_thread(schedule, window.planned, rate, window.started, send)
@@ -324,6 +343,7 @@ async def signal_window(
     window.cpu = time.process_time() - cpu
     window.store_calls = STORE_CALLS - calls_before
     window.statements = STATEMENTS - statements_before
+    window.round_trips = ROUND_TRIPS - trips_before
     window.load = os.getloadavg()[0]
     return window
 
@@ -633,7 +653,8 @@ def cost_rows(m: Measured) -> list[list[str]]:
 
     rows = [[m.title, "store calls per signal", per(calls)]]
     if statements:
-        rows.append([m.title, "SQL statements (round trips) per signal", per(statements)])
+        rows.append([m.title, "SQL statements per signal", per(statements)])
+        rows.append([m.title, "round trips per signal", per(w.round_trips)])
     signal_cpu = Stat(tuple(1e3 * x.cpu / x.answered for x in m.signals if x.answered))
     raw_cpu = Stat(tuple(1e3 * x.cpu / x.answered for x in m.raws if x.answered))
     rows.append(
@@ -809,10 +830,14 @@ def main() -> None:  # noqa: PLR0915 - one linear report
             *sections,
             "### What a signal costs on the database",
             markdown_table(COST_HEADER, costs),
-            "Store calls are the runtime's calls on its store (a wrapper counts them); SQL "
-            "statements are those psycopg sent, by the store's statement name (each one "
-            "round trip, and one commit if it writes, in autocommit), over the measured "
-            "windows, divided by the answered signals. " + "; ".join(lags) + ".",
+            "Counted in a last window of "
+            f"{args.count_seconds:g} s at {args.rate:,.0f}/s with thin wrappers on (the "
+            "measured windows run without them), divided by the signals it answered: store "
+            "calls are the runtime's calls on its store, by method; SQL statements are those "
+            "psycopg sent, by the store's statement name; round trips are the statements "
+            "sent alone (autocommit: one commit each if it writes) plus the pipelines (a "
+            "group commit's statements and their transaction in one). CPU time is this "
+            "process's, every thread, over the measured windows. " + "; ".join(lags) + ".",
             *notes,
         ]
     )
