@@ -633,7 +633,7 @@ def verdict_row(title: str, signals: list[Window], raws: list[Window]) -> list[s
 
 
 VERDICT_HEADER = [
-    "database, load",
+    "database, rate",
     "p50 signal / p50 raw append",
     "p99 signal / p99 raw append",
     "signal rate",
