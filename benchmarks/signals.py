@@ -533,22 +533,27 @@ async def measure(
     return Measured(title, args.instances, signals, raws, counted, light_signals, light_raws)
 
 
-def postgres_store(dsn: str, max_connections: int) -> Callable[[], Any]:
+def store_options(args: Any) -> dict[str, Any]:
+    """The store's defaults, but for ``--no-group-commit``."""
+    return {"group_commit": False} if args.no_group_commit else {}
+
+
+def postgres_store(dsn: str, max_connections: int, options: dict[str, Any]) -> Callable[[], Any]:
     from workflows4py.stores import PostgresStore
 
     def make() -> Any:
         drop_schema(dsn, SCHEMA)
-        return PostgresStore(dsn, schema=SCHEMA, max_size=max_connections)
+        return PostgresStore(dsn, schema=SCHEMA, max_size=max_connections, **options)
 
     return make
 
 
-def sqlite_store(path: Path) -> Callable[[], Any]:
+def sqlite_store(path: Path, options: dict[str, Any]) -> Callable[[], Any]:
     from workflows4py.stores import SqliteStore
 
     def make() -> Any:
         remove_sqlite(path)
-        return SqliteStore(path, synchronous="FULL")
+        return SqliteStore(path, synchronous="FULL", **options)
 
     return make
 
@@ -710,6 +715,11 @@ def main() -> None:  # noqa: PLR0915 - one linear report
         "--drain", type=float, default=30.0, help="wait this long for the last answers"
     )
     parser.add_argument(
+        "--no-group-commit",
+        action="store_true",
+        help="stores without group commit (default: the stores' default, on)",
+    )
+    parser.add_argument(
         "--backends",
         default="postgres,sqlite",
         help="postgres and/or sqlite (default: %(default)s)",
@@ -752,7 +762,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
                     asyncio.run(
                         measure(
                             "PostgreSQL",
-                            postgres_store(dsn, args.max_connections),
+                            postgres_store(dsn, args.max_connections, store_options(args)),
                             pg_appender,
                             args,
                             SCHEMA,
@@ -777,7 +787,12 @@ def main() -> None:  # noqa: PLR0915 - one linear report
         try:
             results.append(
                 asyncio.run(
-                    measure("SQLite (WAL, synchronous=FULL)", sqlite_store(db), lite_appender, args)
+                    measure(
+                        "SQLite (WAL, synchronous=FULL)",
+                        sqlite_store(db, store_options(args)),
+                        lite_appender,
+                        args,
+                    )
                 )
             )
         finally:
@@ -818,7 +833,8 @@ def main() -> None:  # noqa: PLR0915 - one linear report
             f"window of {args.raw_seconds:g} s at the same rate, then one pair at "
             f"{args.light_rate:,.0f}/s. Latency runs from each request's scheduled send time "
             "to its answer. The runtime's defaults: a pool of "
-            f"{args.max_connections} connections, snapshots every 100 events.",
+            f"{args.max_connections} connections, snapshots every 100 events, group commit "
+            + ("**off** (`--no-group-commit`)." if args.no_group_commit else "on."),
             facts_table(
                 machine_facts(
                     args.data_dir if any(m.title.startswith("SQLite") for m in results) else None,
