@@ -419,6 +419,7 @@ SECTIONS = (
     "replay",
     "throughput",
     "group_commit",
+    "signals",
     "many_workflows",
     "analysis",
 )
