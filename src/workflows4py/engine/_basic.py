@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from workflows4py._errors import DefinitionError
@@ -36,6 +36,7 @@ from ._core import (
     progress,
     register,
     replace,
+    replay_run,
     settled,
     state_of,
 )
@@ -163,6 +164,29 @@ class _Chain(Semantics[Chain]):
             w, current, _after(w.done, f), event, c, ended=lambda step: self._ended(w, step, f, c)
         )
 
+    def replay(self, w: Chain, f: Frame, events: Sequence[Any], i: int, c: Ctx) -> tuple[Node, int]:
+        """The running step takes its run of events; when it ends, the next one starts
+        (as ``advance`` does) and takes the events after."""
+        node: Node = w
+        while i < len(events):
+            current = w.current
+            if current is None:  # not started (an interruption's flow): event by event
+                return super().replay(w, f, events, i, c)
+            step, j = replay_run(current, _after(w.done, f), events, i, c)
+            if j == i:
+                break
+            i = j
+            if not isinstance(step, Executed):  # it refused the next event, or none is left
+                return (w if step is current else replace(w, current=step)), i
+            nxt = self._ended(w, step, f, c)
+            if isinstance(nxt, Executed):
+                return nxt, i
+            node = self.advance(nxt, f, c)
+            if not isinstance(node, Chain):  # it ended
+                return node, i
+            w = node
+        return node, i
+
     def frontier(self, w: Chain, f: Frame) -> Iterator[Leaf]:
         if w.current is not None:
             return frontier(w.current, _after(w.done, f))
@@ -269,6 +293,15 @@ class _Transform(OneChild[Transform]):
         if isinstance(result, Ok) and w.out_fn is not None:
             result = Ok(w.out_fn(f.input, result.value))
         return c.done(replace(w, base=base), result, f.input)
+
+    def replay(
+        self, w: Transform, f: Frame, events: Sequence[Any], i: int, c: Ctx
+    ) -> tuple[Node, int]:
+        base, j = replay_run(w.base, self.inner(w, f), events, i, c)
+        if j == i:
+            return w, i
+        node = replace(w, base=base)
+        return (self.advance(node, f, c) if isinstance(base, Executed) else node), j
 
     def progress(self, w: Transform, active: bool) -> StepProgress:
         return progress(w.base, active)
