@@ -18,6 +18,7 @@ from workflows4py import (
     WIO,
     ExecutionError,
     InMemoryRuntime,
+    JournalEntry,
     SignalDef,
     Terminated,
     UnexpectedEvent,
@@ -281,3 +282,83 @@ def test_signals_in_a_loop_replay_like_the_fold() -> None:
     fast, taken = Execution.start(definition, Count()).apply_events(events)
     assert taken == 100
     assert_same(fast, slow, workflow_of(definition))
+
+
+# -- reading: the codec's decoder, the stores' conversion of rows --------------------------------
+
+
+@dataclass(frozen=True)
+class Positive:
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise TypeError("n must not be negative")
+
+
+@pytest.mark.parametrize(
+    ("tag", "data"),
+    [
+        ("Positive", '{"n": 3}'),
+        ("Positive", '{"n": -1}'),  # refused by the class itself
+        ("Positive", '{"n": "3"}'),  # no coercion
+        ("Positive", '{"n": 3, "m": 4}'),  # no unknown field
+        ("Positive", "{"),  # not JSON
+        ("Positive", b'{"n": 3}'),
+        ("Tick", '{"n": 3}'),  # a tag the codec does not know
+    ],
+)
+def test_the_codecs_decoder_decodes_and_refuses_as_decode(tag: str, data: str | bytes) -> None:
+    from workflows4py.serialization import JsonCodec
+
+    codec: JsonCodec[Any] = JsonCodec(Positive | Tock)
+    decode = codec.decoder()
+    assert codec.decoder() is decode  # built once
+    assert outcome(codec.decode, tag, data) == outcome(decode, tag, data)
+
+
+def outcome(decode: Any, tag: str, data: str | bytes) -> tuple[Any, ...]:
+    """What ``decode`` returns, or what it raises (class, message, path, class of cause)."""
+    try:
+        return ("value", decode(tag, data))
+    except Exception as e:
+        return (type(e), str(e), getattr(e, "path", None), type(e.__cause__))
+
+
+@pytest.mark.parametrize(
+    "us",
+    [
+        0,
+        1,
+        999_999,
+        1_764_800_000_123_456,
+        2**53,
+        3_999_999_999_999_999,
+        4_000_000_000_000_000,  # past the float way's range: the exact way
+        253_402_300_799_999_999,  # 9999-12-31 23:59:59.999999
+        -1,
+        -62_135_596_800_000_000,  # year 1
+    ],
+)
+def test_sqlite_rows_hold_the_instant_stored(us: int) -> None:
+    from workflows4py.stores import InstanceKey
+    from workflows4py.stores._sqlite import _entries
+
+    (got,) = _entries(InstanceKey("w", "i"), [(1, "T", "{}", us)], 0)
+    assert got.recorded_at == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    assert got.recorded_at.tzinfo is UTC
+    assert got == JournalEntry(1, "T", "{}", got.recorded_at)
+
+
+def test_sqlite_rows_hold_the_instants_stored_at_random() -> None:
+    import random
+
+    from workflows4py.stores import InstanceKey
+    from workflows4py.stores._sqlite import _entries
+
+    rng = random.Random(16)
+    stamps = [rng.randrange(0, 4_000_000_000_000_000) for _ in range(20_000)]
+    rows = [(i, "T", "{}", us) for i, us in enumerate(stamps, 1)]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for row, got in zip(rows, _entries(InstanceKey("w", "i"), rows, 0), strict=True):
+        assert got.recorded_at == epoch + timedelta(microseconds=row[3])

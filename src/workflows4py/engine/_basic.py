@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from workflows4py._errors import DefinitionError
@@ -17,6 +17,7 @@ from workflows4py.definition import (
     History,
     Ok,
     Pure,
+    Result,
     RunIO,
     TimerReleased,
     Transform,
@@ -90,6 +91,11 @@ class _RunIO(Semantics[RunIO]):
             return c.done(w, w.handler(f.input, event), f.input, event)
         return None
 
+    def taker(
+        self, w: RunIO
+    ) -> tuple[tuple[type[Any], ...], Callable[[Any, Any], Result[Any, Any]]]:
+        return w.event_types, w.handler
+
     def frontier(self, w: RunIO, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)
 
@@ -103,6 +109,11 @@ class _HandleSignal(Semantics[HandleSignal]):
         if isinstance(event, w.event_types):
             return c.done(w, w.event_handler(f.input, event), f.input, event)
         return None
+
+    def taker(
+        self, w: HandleSignal
+    ) -> tuple[tuple[type[Any], ...], Callable[[Any, Any], Result[Any, Any]]]:
+        return w.event_types, w.event_handler
 
     def frontier(self, w: HandleSignal, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)

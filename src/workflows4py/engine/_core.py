@@ -31,6 +31,7 @@ __all__ = [
     "apply",
     "apply_current",
     "children",
+    "executed",
     "executed_nodes",
     "frontier",
     "progress",
@@ -119,11 +120,18 @@ class Ctx:
     ) -> Executed:
         index = self.next_index
         self.next_index += 1
-        executed = object.__new__(Executed)
-        executed.__dict__.update(
-            _label=_EXECUTED_LABEL, node=node, result=result, input=inp, index=index, event=event
-        )
-        return executed
+        return executed(node, result, inp, index, event)
+
+
+def executed(
+    node: WIO[Any, Any, Any], result: Result[Any, Any], inp: Any, index: int, event: Any
+) -> Executed:
+    """The completed ``node`` (what :meth:`Ctx.done` makes, numbered ``index``)."""
+    made = object.__new__(Executed)
+    made.__dict__.update(
+        _label=_EXECUTED_LABEL, node=node, result=result, input=inp, index=index, event=event
+    )
+    return made
 
 
 def replace(obj: T, /, **changes: Any) -> T:
@@ -168,6 +176,15 @@ class Semantics(Generic[N]):
         """The progress of ``w``; ``active`` when the instance runs it now (its steps
         not completed may be waited on), False for a part not reached or a definition."""
         raise NotImplementedError
+
+    def taker(
+        self, w: N
+    ) -> tuple[tuple[type[Any], ...], Callable[[Any, Any], Result[Any, Any]]] | None:
+        """``(event_types, handler)`` for a step whose ``apply`` is all of: an event of one of
+        ``event_types`` ends it (``c.done(w, handler(input, event), input, event)``), any
+        other is refused; None for any other node. A loop's replay takes such a step's
+        events itself, and makes the completed nodes only of the runs it keeps."""
+        return None
 
     def replay(
         self, w: N, f: Frame, events: Sequence[Any], i: int, c: Ctx

@@ -299,7 +299,7 @@ class _Instance(Generic[S, Ev]):
     def _replay_run(self, entries: list[JournalEntry], at: int, end: int) -> int:
         """Decode ``entries[at:end]`` up to the first that cannot be applied, apply them,
         then raise about that one if there is one; the index of the entry that follows."""
-        decode = self.codecs.events.decode
+        decode = self.codecs.events.decoder()
         events: list[Any] = []
         add = events.append
         expected = self.sequence + 1
