@@ -362,3 +362,75 @@ def test_sqlite_rows_hold_the_instants_stored_at_random() -> None:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for row, got in zip(rows, _entries(InstanceKey("w", "i"), rows, 0), strict=True):
         assert got.recorded_at == epoch + timedelta(microseconds=row[3])
+
+
+# -- the runtime's replay: decoded in runs, the same errors at the same entry ----------------
+
+
+LONGER = WIO.repeat(tick()).until(lambda s: s.n >= 1000)
+
+
+def _journal(n: int) -> list[JournalEntry]:
+    codec = workflow_of(LONGER).codecs().events
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return [JournalEntry(i, *codec.encode(Tick(i)), at) for i in range(1, n + 1)]
+
+
+def _broken(entries: list[JournalEntry], k: int, how: str) -> list[JournalEntry]:
+    """``entries`` with entry #k undecodable, out of place or an event nobody awaits."""
+    old = entries[k - 1]
+    bad = {
+        "undecodable": JournalEntry(k, "Tick", '{"n": "x"}', old.recorded_at),
+        "gap": JournalEntry(k + 1, old.type, old.data, old.recorded_at),
+        "unexpected": JournalEntry(k, "Tock", '{"n": 0}', old.recorded_at),
+    }[how]
+    return [*entries[: k - 1], bad, *entries[k:]]
+
+
+def _replayed(entries: list[JournalEntry]) -> tuple[Any, int, Any]:
+    """What replaying ``entries`` into a fresh instance raises, with the instance's position
+    and state then."""
+    runtime = InMemoryRuntime(workflow_of(LONGER), initial_state=Count())
+    probe = runtime._new("i-1")
+    try:
+        probe.replay(entries)
+    except Exception as e:
+        return (type(e), str(e), getattr(e, "sequence", None)), probe.sequence, probe.execution
+    return None, probe.sequence, probe.execution
+
+
+@pytest.mark.parametrize("k", [1, 2, 255, 256, 257, 290, 512, 513])
+@pytest.mark.parametrize(
+    "how",
+    ["undecodable", "gap", "unexpected", "unexpected then undecodable", "undecodable then gap"],
+)
+def test_the_runtimes_replay_fails_at_the_entry_it_failed_at_event_by_event(
+    k: int, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _, then = how.partition(" then ")
+    entries = _broken(_journal(600), k, first)
+    if then:
+        entries = _broken(entries, k + 1, then)
+    error, sequence, execution = _replayed(entries)
+    assert error is not None
+    assert error[2] == (k + 1 if first == "gap" else k)  # a gap names the entry found there
+    assert sequence == k - 1  # every entry before it applied, and kept
+    if (k, first) != (1, "gap"):  # a first entry out of place: nothing started, as before
+        assert execution.state == Count(k - 1)
+    # as when each entry went alone to the engine, and when the journal ends there
+    import workflows4py.runtime._runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "_REPLAY_RUN", 1)
+    alone, alone_sequence, alone_execution = _replayed(entries)
+    assert (alone, alone_sequence, alone_execution.state) == (error, sequence, execution.state)
+    monkeypatch.undo()
+    assert _replayed(entries[:k])[0] == error
+
+
+def test_the_runtimes_replay_of_a_long_journal_is_the_fold() -> None:
+    entries = _journal(300)
+    error, sequence, execution = _replayed(entries)
+    assert error is None
+    assert sequence == 300
+    slow, _ = one_by_one(LONGER, Count(), [Tick(i) for i in range(1, 301)])
+    assert_same(execution, slow, workflow_of(LONGER))
