@@ -71,7 +71,8 @@ from psycopg_pool import AsyncConnectionPool
 from workflows4py._errors import DecodeError
 
 from ._common import _check_limit, _check_page, _Pulse, _purge_args, _StoreBase, _utc
-from ._journal import JournalEntry, entry
+from ._journal import JournalEntry
+from ._journal import entry as _entry_of
 from ._protocol import (
     Claim,
     InstanceKey,
@@ -959,7 +960,7 @@ class PostgresStore(_StoreBase):
         rows = await self._retrying(self._fetch_binary, "read", params)
         # the hot path: rows as the library writes them, checked with a type test per value
         entries = [
-            entry(seq, type_, data, at)
+            _entry_of(seq, type_, data, at)
             for seq, type_, data, at in rows
             if seq.__class__ is int
             and type_.__class__ is str

@@ -80,7 +80,8 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args
 from workflows4py._errors import DecodeError
 
 from ._common import _check_limit, _check_page, _Pulse, _purge_args, _StoreBase, _utc
-from ._journal import JournalEntry, entry
+from ._journal import JournalEntry
+from ._journal import entry as _entry_of
 from ._protocol import (
     Claim,
     InstanceKey,
@@ -565,7 +566,7 @@ def _entries(key: InstanceKey, rows: list[Any], after: int) -> list[JournalEntry
             if type(seq) is int and type(type_) is str and type(data) is str and type(at) is int:
                 # an instant of 1970 to 2096 by the float way, exact there (see _FAST_US)
                 when = _at(at / 1e6, UTC) if 0 <= at < _FAST_US else _EPOCH + timedelta(0, 0, at)
-                add(entry(seq, type_, data, when))
+                add(_entry_of(seq, type_, data, when))
             else:
                 break
         else:
