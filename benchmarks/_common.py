@@ -213,13 +213,17 @@ def _hypervisor() -> str:
 def _source_revision() -> str:
     """The checked-out commit, read from .git without running git (best effort)."""
     try:
-        head = (ROOT / ".git" / "HEAD").read_text().strip()
+        git = common = ROOT / ".git"
+        if git.is_file():  # a worktree: .git names its own directory, refs are shared
+            git = Path(git.read_text().split("gitdir:", 1)[1].strip())
+            common = (git / (git / "commondir").read_text().strip()).resolve()
+        head = (git / "HEAD").read_text().strip()
         if head.startswith("ref: "):
             ref = head[5:]
-            ref_file = ROOT / ".git" / ref
+            ref_file = common / ref
             if ref_file.exists():
                 return f"{ref.rsplit('/', 1)[-1]} @ {ref_file.read_text().strip()[:12]}"
-            for line in (ROOT / ".git" / "packed-refs").read_text().splitlines():
+            for line in (common / "packed-refs").read_text().splitlines():
                 if line.endswith(" " + ref):
                     return f"{ref.rsplit('/', 1)[-1]} @ {line[:12]}"
             return ref

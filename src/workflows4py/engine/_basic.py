@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from workflows4py._errors import DefinitionError
@@ -17,6 +17,7 @@ from workflows4py.definition import (
     History,
     Ok,
     Pure,
+    Result,
     RunIO,
     TimerReleased,
     Transform,
@@ -36,6 +37,7 @@ from ._core import (
     progress,
     register,
     replace,
+    replay_run,
     settled,
     state_of,
 )
@@ -89,6 +91,11 @@ class _RunIO(Semantics[RunIO]):
             return c.done(w, w.handler(f.input, event), f.input, event)
         return None
 
+    def taker(
+        self, w: RunIO
+    ) -> tuple[tuple[type[Any], ...], Callable[[Any, Any], Result[Any, Any]]]:
+        return w.event_types, w.handler
+
     def frontier(self, w: RunIO, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)
 
@@ -102,6 +109,11 @@ class _HandleSignal(Semantics[HandleSignal]):
         if isinstance(event, w.event_types):
             return c.done(w, w.event_handler(f.input, event), f.input, event)
         return None
+
+    def taker(
+        self, w: HandleSignal
+    ) -> tuple[tuple[type[Any], ...], Callable[[Any, Any], Result[Any, Any]]]:
+        return w.event_types, w.event_handler
 
     def frontier(self, w: HandleSignal, f: Frame) -> Iterator[Leaf]:
         yield Leaf(w, f)
@@ -162,6 +174,29 @@ class _Chain(Semantics[Chain]):
         return apply_current(
             w, current, _after(w.done, f), event, c, ended=lambda step: self._ended(w, step, f, c)
         )
+
+    def replay(self, w: Chain, f: Frame, events: Sequence[Any], i: int, c: Ctx) -> tuple[Node, int]:
+        """The running step takes its run of events; when it ends, the next one starts
+        (as ``advance`` does) and takes the events after."""
+        node: Node = w
+        while i < len(events):
+            current = w.current
+            if current is None:  # not started (an interruption's flow): event by event
+                return super().replay(w, f, events, i, c)
+            step, j = replay_run(current, _after(w.done, f), events, i, c)
+            if j == i:
+                break
+            i = j
+            if not isinstance(step, Executed):  # it refused the next event, or none is left
+                return (w if step is current else replace(w, current=step)), i
+            nxt = self._ended(w, step, f, c)
+            if isinstance(nxt, Executed):
+                return nxt, i
+            node = self.advance(nxt, f, c)
+            if not isinstance(node, Chain):  # it ended
+                return node, i
+            w = node
+        return node, i
 
     def frontier(self, w: Chain, f: Frame) -> Iterator[Leaf]:
         if w.current is not None:
@@ -269,6 +304,15 @@ class _Transform(OneChild[Transform]):
         if isinstance(result, Ok) and w.out_fn is not None:
             result = Ok(w.out_fn(f.input, result.value))
         return c.done(replace(w, base=base), result, f.input)
+
+    def replay(
+        self, w: Transform, f: Frame, events: Sequence[Any], i: int, c: Ctx
+    ) -> tuple[Node, int]:
+        base, j = replay_run(w.base, self.inner(w, f), events, i, c)
+        if j == i:
+            return w, i
+        node = replace(w, base=base)
+        return (self.advance(node, f, c) if isinstance(base, Executed) else node), j
 
     def progress(self, w: Transform, active: bool) -> StepProgress:
         return progress(w.base, active)

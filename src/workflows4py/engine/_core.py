@@ -10,7 +10,7 @@ children it has (``children``, for walks over executed steps), and its progress 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
@@ -31,11 +31,14 @@ __all__ = [
     "apply",
     "apply_current",
     "children",
+    "executed",
     "executed_nodes",
     "frontier",
     "progress",
     "register",
     "replace",
+    "replay_run",
+    "semantics_of",
     "settled",
     "state_of",
 ]
@@ -117,11 +120,18 @@ class Ctx:
     ) -> Executed:
         index = self.next_index
         self.next_index += 1
-        executed = object.__new__(Executed)
-        executed.__dict__.update(
-            _label=_EXECUTED_LABEL, node=node, result=result, input=inp, index=index, event=event
-        )
-        return executed
+        return executed(node, result, inp, index, event)
+
+
+def executed(
+    node: WIO[Any, Any, Any], result: Result[Any, Any], inp: Any, index: int, event: Any
+) -> Executed:
+    """The completed ``node`` (what :meth:`Ctx.done` makes, numbered ``index``)."""
+    made = object.__new__(Executed)
+    made.__dict__.update(
+        _label=_EXECUTED_LABEL, node=node, result=result, input=inp, index=index, event=event
+    )
+    return made
 
 
 def replace(obj: T, /, **changes: Any) -> T:
@@ -167,6 +177,42 @@ class Semantics(Generic[N]):
         not completed may be waited on), False for a part not reached or a definition."""
         raise NotImplementedError
 
+    def taker(
+        self, w: N
+    ) -> tuple[tuple[type[Any], ...], Callable[[Any, Any], Result[Any, Any]]] | None:
+        """``(event_types, handler)`` for a step whose ``apply`` is all of: an event of one of
+        ``event_types`` ends it (``c.done(w, handler(input, event), input, event)``), any
+        other is refused; None for any other node. A loop's replay takes such a step's
+        events itself, and makes the completed nodes only of the runs it keeps."""
+        return None
+
+    def replay(
+        self, w: N, f: Frame, events: Sequence[Any], i: int, c: Ctx
+    ) -> tuple[WIO[Any, Any, Any], int]:
+        """Take ``events[i]``, ``events[i + 1]``, ... one after the other, as ``apply`` then
+        ``advance`` of ``w`` in ``f`` would, while ``w`` accepts them and has not ended:
+        ``w`` as it is then, and the index of the first event not taken.
+
+        The replay fast path: a node whose events all go to one child (``current``,
+        ``base``) overrides it to hand the whole run to the child and rebuild itself once,
+        not once per event; this default takes the events one by one. It is only called
+        where the parent would hand the child every one of these events, and its result
+        is the parent's to rebuild itself with, exactly as after the same ``apply`` and
+        ``advance`` calls event by event (``advance`` of an advanced node changes nothing).
+        """
+        end = len(events)
+        node: WIO[Any, Any, Any] = w
+        while i < end:
+            c.loop_guard = 0  # per event, as a fresh Ctx per apply_event
+            nxt = _SEMANTICS[type(node)].apply(node, f, events[i], c)
+            if nxt is None:
+                break
+            i += 1
+            node = advance(nxt, f, c)
+            if isinstance(node, Executed):
+                break
+        return node, i
+
 
 class _Registry(dict[type[Any], Semantics[Any]]):
     """The semantics of each node type; a type without any cannot run."""
@@ -199,6 +245,11 @@ def advance(w: WIO[Any, Any, Any], f: Frame, c: Ctx) -> WIO[Any, Any, Any]:
     return _SEMANTICS[type(w)].advance(w, f, c)
 
 
+def semantics_of(w: WIO[Any, Any, Any]) -> Semantics[Any]:
+    """The semantics of ``w``'s node type (for loops that call them many times)."""
+    return _SEMANTICS[type(w)]
+
+
 def settled(w: WIO[Any, Any, Any]) -> bool:
     """Whether ``advance(w, ...)`` returns ``w`` whatever the frame (a step awaiting an event,
     a completed node): callers skip building a frame for it."""
@@ -208,6 +259,15 @@ def settled(w: WIO[Any, Any, Any]) -> bool:
 def apply(w: WIO[Any, Any, Any], f: Frame, event: Any, c: Ctx) -> WIO[Any, Any, Any] | None:
     """Offer ``event`` to the frontier; the rewritten tree, or None if nothing took it."""
     return _SEMANTICS[type(w)].apply(w, f, event, c)
+
+
+def replay_run(
+    w: WIO[Any, Any, Any], f: Frame, events: Sequence[Any], i: int, c: Ctx
+) -> tuple[WIO[Any, Any, Any], int]:
+    """``w`` after taking as many of ``events[i:]`` as it accepts, one by one and each
+    followed by ``advance`` (see :meth:`Semantics.replay`), and the index of the first
+    event it did not take."""
+    return _SEMANTICS[type(w)].replay(w, f, events, i, c)
 
 
 def frontier(w: WIO[Any, Any, Any], f: Frame) -> Iterator[Leaf]:

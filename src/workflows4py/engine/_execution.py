@@ -38,7 +38,18 @@ from workflows4py.definition import (
 )
 
 from . import _basic, _ops  # noqa: F401 - they register the node semantics
-from ._core import Ctx, Executed, Frame, Leaf, advance, apply, executed_nodes, frontier, progress
+from ._core import (
+    Ctx,
+    Executed,
+    Frame,
+    Leaf,
+    advance,
+    apply,
+    executed_nodes,
+    frontier,
+    progress,
+    replay_run,
+)
 from ._progress import StepProgress
 
 __all__ = [
@@ -175,19 +186,17 @@ class Execution:
         Pure, as the runtimes' own replay: an event that no step awaiting accepts raises
         UnexpectedEvent, numbered from 1 (``instance_id`` names the instance in it).
         """
-        execution = cls.start(definition, initial_state)
-        for sequence, event in enumerate(events, 1):
-            nxt = execution.apply_event(event)
-            if nxt is None:
-                raise UnexpectedEvent(
-                    instance_id=instance_id,
-                    sequence=sequence,
-                    event_type=type(event).__qualname__,
-                    expected=", ".join(t.__qualname__ for t in execution.expected_events())
-                    or "nothing",
-                    steps=execution.awaiting_steps(),
-                )
-            execution = nxt
+        events = events if isinstance(events, Sequence) else list(events)
+        execution, taken = cls.start(definition, initial_state).apply_events(events)
+        if taken < len(events):
+            raise UnexpectedEvent(
+                instance_id=instance_id,
+                sequence=taken + 1,
+                event_type=type(events[taken]).__qualname__,
+                expected=", ".join(t.__qualname__ for t in execution.expected_events())
+                or "nothing",
+                steps=execution.awaiting_steps(),
+            )
         return execution
 
     @classmethod
@@ -218,6 +227,42 @@ class Execution:
             return None
         tree = advance(tree, root, c)
         return Execution(tree, self.initial_state, c.next_index, self.events_applied + 1)
+
+    def apply_events(self, events: Sequence[Any]) -> tuple[Execution, int]:
+        """The execution after the longest prefix of ``events`` it accepts, applied in
+        order, and that prefix's length: ``apply_event`` event after event, with the same
+        result and the same errors, but without rebuilding the whole tree (nor an
+        ``Execution``) for each event.
+
+        A node whose events all go to one running child (a loop, a chain, a transform)
+        hands the child the whole run of events and rebuilds itself once (see
+        ``Semantics.replay``); a loop takes its iterations without a new loop node for each.
+        The caller reports ``events[taken]``, if any, as unexpected; an error raised by the
+        definition's own code propagates.
+        """
+        execution = self
+        i, n = 0, len(events)
+        while i < n:
+            if execution.terminated is not None or isinstance(events[i], Terminated):
+                nxt = execution.apply_event(events[i])
+                if nxt is None:
+                    break
+                execution, i = nxt, i + 1
+                continue
+            end = i + 1  # a termination is the execution's own: the tree never sees it
+            while end < n and not isinstance(events[end], Terminated):
+                end += 1
+            run = events if i == 0 and end == n else events[i:end]
+            c = Ctx(execution.next_index)
+            tree, taken = replay_run(execution.tree, execution._root, run, 0, c)
+            if taken:
+                execution = Execution(
+                    tree, execution.initial_state, c.next_index, execution.events_applied + taken
+                )
+            i += taken
+            if taken < len(run):
+                break
+        return execution, i
 
     def frontier(self) -> list[Leaf]:
         """The steps awaiting now, in definition order (none once terminated)."""

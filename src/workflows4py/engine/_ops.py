@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,12 +43,13 @@ from ._core import (
     Semantics,
     advance,
     apply,
-    apply_current,
+    executed,
     executed_nodes,
     frontier,
     progress,
     register,
     replace,
+    semantics_of,
     settled,
     state_of,
 )
@@ -205,6 +207,48 @@ def _ran(w: Loop, run: Node, current: Node, phase: str, phase_input: Any) -> Loo
     )
 
 
+def _replay_locals(w: Loop, f: Frame) -> tuple[deque[Any], Any, dict[Node, bool]]:
+    """What the fast replay of ``w`` keeps in locals: the kept runs (a deque that drops the
+    oldest as ``_ran`` does), the state the current run starts from (as ``_frame``), and
+    whether each run that may come next is settled."""
+    limit = max(1, w.keep) * (1 if w.on_restart is None else 2)
+    kept = deque(w.history, maxlen=limit)
+    last = kept[-1] if kept else None
+    state = (
+        last.result.value if isinstance(last, Executed) and isinstance(last.result, Ok) else f.state
+    )
+    next_settled = {w.body: settled(w.body)}
+    if w.on_restart is not None:
+        next_settled[w.on_restart] = settled(w.on_restart)
+    return kept, state, next_settled
+
+
+def _completed(run: Any) -> Executed:
+    """A run the loop's replay took: completed already, or its completed node made now."""
+    return run if isinstance(run, Executed) else executed(*run)
+
+
+def _looped(  # noqa: PLR0917 - the loop's fields, in their order
+    w: Loop, current: Node, finished: int, kept: deque[Any], phase: str, phase_input: Any
+) -> Loop:
+    """``w`` with the fields its fast replay kept in locals (the kept runs completed)."""
+    return replace(
+        w,
+        finished=finished,
+        history=tuple(_completed(run) for run in kept),
+        current=current,
+        phase=phase,
+        phase_input=phase_input,
+    )
+
+
+def _busy(w: Loop) -> ExecutionError:
+    return ExecutionError(
+        f"loop {w.display_name or '<unnamed>'!r} ran {MAX_ITERATIONS_WITHOUT_EVENT} "
+        "iterations without waiting for a signal, timer or effect (a busy loop)"
+    )
+
+
 @register(Loop)
 class _Loop(Semantics[Loop]):
     def _frame(self, w: Loop, f: Frame) -> Frame:
@@ -240,10 +284,7 @@ class _Loop(Semantics[Loop]):
             return c.done(replace(w, current=run), run.result, f.input)
         c.loop_guard += 1
         if c.loop_guard > MAX_ITERATIONS_WITHOUT_EVENT:
-            raise ExecutionError(
-                f"loop {w.display_name or '<unnamed>'!r} ran {MAX_ITERATIONS_WITHOUT_EVENT} "
-                "iterations without waiting for a signal, timer or effect (a busy loop)"
-            )
+            raise _busy(w)
         out = run.result.value
         if w.phase == "body":
             done, value = w.stop(out)
@@ -255,11 +296,96 @@ class _Loop(Semantics[Loop]):
         return _ran(w, run, w.body, "body", out)
 
     def apply(self, w: Loop, f: Frame, event: Any, c: Ctx) -> Node | None:
-        if w.current is None:
+        current = w.current
+        if current is None:
             return None
-        return apply_current(
-            w, w.current, self._frame(w, f), event, c, ended=lambda run: self._ended(w, run, f, c)
-        )
+        step = apply(current, self._frame(w, f), event, c)
+        if step is None:
+            return None
+        if isinstance(step, Executed):
+            return self._ended(w, step, f, c)
+        return replace(w, current=step)
+
+    def replay(  # noqa: PLR0915 - the hot loop of replay: a call per event costs more
+        self, w: Loop, f: Frame, events: Sequence[Any], i: int, c: Ctx
+    ) -> tuple[Node, int]:
+        """The iterations of a run of events without a loop node per event: what ``apply``
+        then ``advance`` do, event after event, on the loop's fields held in locals (the
+        kept runs in a bounded deque), and one loop node at the end. A run that is one step
+        (``Semantics.taker``) is taken here, and completed only if it is kept."""
+        current = w.current
+        end = len(events)
+        if current is None or i >= end:
+            return w, i
+        start = i
+        finished, phase, phase_input = w.finished, w.phase, w.phase_input
+        kept, state, next_settled = _replay_locals(w, f)
+        body, on_restart, stop = w.body, w.on_restart, w.stop
+        seen = current  # the run whose semantics (and taker) are at hand
+        semantics = semantics_of(current)
+        taker = semantics.taker(current)
+        while i < end:
+            if current is not seen:
+                seen, semantics = current, semantics_of(current)
+                taker = semantics.taker(current)
+            run: Any  # the run that ended: completed, or (node, result, input, index, event)
+            if taker is not None:  # one step: its event, if it is one of its types, ends it
+                event = events[i]
+                if not isinstance(event, taker[0]):
+                    break
+                c.loop_guard = 0
+                result = taker[1](phase_input, event)
+                run = (current, result, phase_input, c.next_index, event)
+                c.next_index += 1
+                i += 1
+            else:
+                frame = f.down(phase_input, state)
+                if semantics.settled:  # a step only an event moves: apply is all it does
+                    c.loop_guard = 0
+                    step = semantics.apply(current, frame, events[i], c)
+                    if step is None:
+                        break
+                    i += 1
+                    if step.__class__ is not seen.__class__ and not isinstance(step, Executed):
+                        step = advance(step, frame, c)
+                else:  # a body of its own: it takes its run of events itself
+                    step, j = semantics.replay(current, frame, events, i, c)
+                    if j == i:
+                        break
+                    i = j
+                if not isinstance(step, Executed):
+                    current = step
+                    continue
+                run, result = step, step.result
+            # what advance does after a run ended: end the loop, or start the next run
+            while True:
+                if not isinstance(result, Ok):
+                    loop = _looped(w, _completed(run), finished, kept, phase, phase_input)
+                    return c.done(loop, result, f.input), i
+                c.loop_guard += 1
+                if c.loop_guard > MAX_ITERATIONS_WITHOUT_EVENT:
+                    raise _busy(w)
+                out = result.value
+                if phase == "body":
+                    done, value = stop(out)
+                    if done:
+                        loop = _looped(w, _completed(run), finished, kept, phase, phase_input)
+                        return c.done(loop, Ok(value), f.input), i
+                    nxt = body if on_restart is None else on_restart
+                    phase = "body" if on_restart is None else "restart"
+                else:
+                    nxt, phase, value = body, "body", out
+                finished += 1
+                kept.append(run)
+                state, phase_input = out, value
+                step = nxt if next_settled[nxt] else advance(nxt, f.down(phase_input, state), c)
+                if not isinstance(step, Executed):
+                    break
+                run, result = step, step.result
+            current = step
+        if i > start:
+            w = _looped(w, current, finished, kept, phase, phase_input)
+        return w, i
 
     def frontier(self, w: Loop, f: Frame) -> Iterator[Leaf]:
         if w.current is not None:

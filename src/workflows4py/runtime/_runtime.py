@@ -92,6 +92,8 @@ STARTED = "workflows4py.Started"
 """The type of a journal's first entry when the instance was started with its own initial
 state: the state, encoded by the workflow's state codec (``{"type": tag, "state": ...}``)."""
 
+_REPLAY_RUN = 256  # entries decoded ahead of the engine: a run's events die young (fewer GC passes)
+
 
 def unstarted(workflow: type[Workflow[Any, Any]]) -> Execution:
     """An execution of ``workflow`` whose initial state is still to be read from the
@@ -273,40 +275,71 @@ class _Instance(Generic[S, Ev]):
         self.operation: Operation | None = None
 
     def replay(self, entries: Iterable[JournalEntry]) -> None:
-        # the hot loop of loading an instance: lookups hoisted out of it (and taken again
-        # once the version is known)
-        decode = self.codecs.events.decode
-        for entry in entries:
-            expected_sequence = self.sequence + 1
-            if entry.sequence != expected_sequence:
-                raise JournalError(
-                    f"journal is not contiguous: expected event #{expected_sequence}",
-                    instance_id=self.id,
-                    sequence=entry.sequence,
-                )
-            if entry.type == STARTED and expected_sequence == 1:
+        """Apply stored ``entries`` (the journal after ``self.sequence``), checking each one
+        in order: contiguous, decodable, and the event the definition expects there
+        (JournalError, DecodeError, UnexpectedEvent, raised at the first that is not).
+
+        The hot loop of loading an instance: the entries are decoded in runs (up to the
+        first that does not decode or is out of place) and each run goes to the engine at
+        once (``Execution.apply_events``); what has been applied before an error is kept,
+        as when the events went one by one.
+        """
+        entries = entries if isinstance(entries, list) else list(entries)
+        at, n = 0, len(entries)
+        while at < n:
+            entry = entries[at]
+            if entry.type == STARTED and entry.sequence == 1 and self.sequence == 0:
                 self.begin_from(entry)
-                decode = self.codecs.events.decode
+                at += 1
                 continue
-            if self.execution.initial_state is NO_STATE:
+            if self.execution.initial_state is NO_STATE and entry.sequence == self.sequence + 1:
                 self.settle_initial()
-                decode = self.codecs.events.decode
-            try:
-                event = decode(entry.type, entry.data)
-            except DecodeError as e:
-                raise self.undecodable(entry, e) from e
-            nxt = self.execution.apply_event(event)
-            if nxt is None:
-                raise UnexpectedEvent(
+            at = self._replay_run(entries, at, min(n, at + _REPLAY_RUN))
+
+    def _replay_run(self, entries: list[JournalEntry], at: int, end: int) -> int:
+        """Decode ``entries[at:end]`` up to the first that cannot be applied, apply them,
+        then raise about that one if there is one; the index of the entry that follows."""
+        decode = self.codecs.events.decoder()
+        events: list[Any] = []
+        add = events.append
+        expected = self.sequence + 1
+        problem: Exception | None = None
+        stop = at
+        for stop in range(at, end):
+            entry = entries[stop]
+            if entry.sequence != expected:
+                problem = JournalError(
+                    f"journal is not contiguous: expected event #{expected}",
                     instance_id=self.id,
                     sequence=entry.sequence,
-                    event_type=entry.type,
-                    expected=_names(self.execution.expected_events()),
-                    steps=self.execution.awaiting_steps(),
                 )
-            self.execution = nxt
-            self.sequence = expected_sequence
-            self.last_entry = entry
+                break
+            try:
+                add(decode(entry.type, entry.data))
+            except DecodeError as e:
+                problem = self.undecodable(entry, e)
+                problem.__cause__ = e
+                break
+            expected += 1
+        else:
+            stop = end
+        execution, taken = self.execution.apply_events(events)
+        if taken:
+            self.execution = execution
+            self.sequence += taken
+            self.last_entry = entries[at + taken - 1]
+        if taken < len(events):
+            refused = entries[at + taken]
+            raise UnexpectedEvent(
+                instance_id=self.id,
+                sequence=refused.sequence,
+                event_type=refused.type,
+                expected=_names(self.execution.expected_events()),
+                steps=self.execution.awaiting_steps(),
+            )
+        if problem is not None:
+            raise problem
+        return stop
 
     def settle_initial(self) -> None:
         """A journal without a start entry of its own starts from the runtime's default."""

@@ -22,7 +22,7 @@ import types
 import typing
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import (
@@ -96,15 +96,19 @@ class _Adapter:
         """The value of JSON ``text``; ``what`` names it in the message of invalid JSON."""
         try:
             return self.validator.validate_json(text)
-        except ValidationError as exc:
-            try:
-                data = parse_json(text)
-            except (ValueError, UnicodeDecodeError) as bad:
-                raise DecodeError(f"invalid JSON{what}: {bad}") from None
-            error = decode_error(self.node, exc, data)
-            raise error from error.__cause__
-        except TypeError as exc:  # raised by a class's own __post_init__
+        except (ValidationError, TypeError) as exc:
+            self.refuse(text, exc, what)
+
+    def refuse(self, text: str | bytes, exc: ValidationError | TypeError, what: str) -> NoReturn:
+        """Raise the DecodeError saying why the validator refused ``text`` (with ``exc``)."""
+        if isinstance(exc, TypeError):  # raised by a class's own __post_init__
             raise DecodeError(f"cannot construct {self.node.label}: {exc}") from exc
+        try:
+            data = parse_json(text)
+        except (ValueError, UnicodeDecodeError) as bad:
+            raise DecodeError(f"invalid JSON{what}: {bad}") from None
+        error = decode_error(self.node, exc, data)
+        raise error from error.__cause__
 
     def decode_data(self, data: Any) -> Any:
         try:
@@ -235,7 +239,7 @@ class JsonCodec(Generic[T]):
     the string annotations of classes defined inside a function (the names they use).
     """
 
-    __slots__ = ("_by_tag", "_by_type", "_classes", "_known", "_others", "members")
+    __slots__ = ("_by_tag", "_by_type", "_classes", "_decoder", "_known", "_others", "members")
 
     members: Mapping[str, Any]
 
@@ -271,6 +275,7 @@ class JsonCodec(Generic[T]):
         self._classes = tuple(classes)
         self._others = tuple(others)
         self._known = ", ".join(repr(t) for t in members)
+        self._decoder: Callable[[str, str | bytes], T] | None = None
 
     def _entry(self, value: object) -> tuple[str, _Adapter]:
         entry = self._by_type.get(value.__class__)
@@ -293,6 +298,26 @@ class JsonCodec(Generic[T]):
     def decode(self, tag: str, data: str | bytes) -> T:
         """Inverse of :meth:`encode`."""
         return self._adapter_of(tag).decode(data, f" for {tag}")  # type: ignore[no-any-return]
+
+    def decoder(self) -> Callable[[str, str | bytes], T]:
+        """:meth:`decode` as one function, for decoding many payloads in a row (a journal):
+        each payload goes straight to the validator of its tag, and one it refuses (or an
+        unknown tag) raises the very DecodeError :meth:`decode` raises."""
+        if self._decoder is None:
+            find, slow = self._by_tag.get, self.decode
+
+            def decode(tag: str, data: str | bytes) -> T:
+                adapter = find(tag)
+                if adapter is None:
+                    return slow(tag, data)  # an unknown tag: decode's error
+                try:
+                    value: T = adapter.validator.validate_json(data)
+                except (ValidationError, TypeError) as exc:
+                    adapter.refuse(data, exc, f" for {tag}")
+                return value
+
+            self._decoder = decode
+        return self._decoder
 
     def to_jsonable(self, value: T) -> tuple[str, Any]:
         """``(tag, payload as plain JSON-compatible Python)``."""

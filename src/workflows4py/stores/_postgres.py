@@ -82,6 +82,7 @@ from ._common import (
 )
 from ._group import GroupCommit
 from ._journal import JournalEntry
+from ._journal import entry as _entry_of
 from ._protocol import (
     Claim,
     InstanceKey,
@@ -880,6 +881,13 @@ class PostgresStore(_StoreBase):
             cur = await conn.execute(self._q[name], params)
             return await _rows(cur)
 
+    async def _fetch_binary(self, name: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        """``_fetch_once`` with the results in binary: numbers and instants arrive as they are
+        stored, not as text to parse (a third of a journal row's load time)."""
+        async with self._connection() as conn:
+            cur = await conn.execute(self._q[name], params, binary=True)
+            return await _rows(cur)
+
     async def _execute_once(self, name: str, params: Sequence[Any] | dict[str, Any]) -> int:
         async with self._connection() as conn:
             cur = await conn.execute(self._q[name], params)
@@ -1021,10 +1029,11 @@ class PostgresStore(_StoreBase):
         return bool(await self._fetch("exists", (key.workflow, key.instance_id)))
 
     async def read(self, key: InstanceKey, after: int = 0) -> list[JournalEntry]:
-        rows = await self._fetch("read", (key.workflow, key.instance_id, after))
+        params = (key.workflow, key.instance_id, after)
+        rows = await self._retrying(self._fetch_binary, "read", params)
         # the hot path: rows as the library writes them, checked with a type test per value
         entries = [
-            JournalEntry(seq, type_, data, at)
+            _entry_of(seq, type_, data, at)
             for seq, type_, data, at in rows
             if seq.__class__ is int
             and type_.__class__ is str
