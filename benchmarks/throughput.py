@@ -363,7 +363,7 @@ def main() -> None:
         "--step-cpu-ms",
         type=float,
         default=None,
-        help="the computing steps' CPU time per step, 0 for none (2; --quick: 1)",
+        help="the computing steps' CPU time per step, 0 for none (5; --quick: 1)",
     )
     parser.add_argument(
         "--concurrency",
@@ -375,7 +375,7 @@ def main() -> None:
     workflows = args.workflows or (200 if args.quick else 1000)
     reps = args.reps or (1 if args.quick else 2)
     counts = [int(c) for c in args.workers.split(",")]
-    cpu_ms = args.step_cpu_ms if args.step_cpu_ms is not None else (1.0 if args.quick else 2.0)
+    cpu_ms = args.step_cpu_ms if args.step_cpu_ms is not None else (1.0 if args.quick else 5.0)
     steps_of_run = args.steps
     dsn = args.pg_dsn
     if (why := pg_reachable(dsn, wait=90)) is not None:
