@@ -420,6 +420,14 @@ _SQL: dict[str, str] = {
     # Search: how many rows match {where} (built from _FILTERS, ANDed).
     "search_count": """SELECT count(*) FROM (
             SELECT 1 FROM instances WHERE {where} LIMIT :count_limit)""",
+    # The same for a search by tag, from its first tag's rows (as "search_page_tagged";
+    # {where} leaves the first tag out): no list of all its instances is built first.
+    "search_count_tagged": """SELECT count(*) FROM (
+            SELECT 1 FROM (SELECT workflow AS tag_workflow, instance_id AS tag_instance_id
+                FROM instance_tags WHERE key = :tag_key0 AND value = :tag_value0) AS t0
+            CROSS JOIN instances
+                ON workflow = t0.tag_workflow AND instance_id = t0.tag_instance_id
+            WHERE {where} LIMIT :count_limit)""",
     # Search: one page of the matches, in ({sort}, workflow, instance_id) order, {sort} being
     # a column of _SORT_COLUMNS; {where} may add the keyset condition (_FILTERS["after"]).
     "search_page": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup,
@@ -1369,6 +1377,7 @@ class SqliteStore(_StoreBase):
         tagged = bool(query.tags)  # the page is read in order from its first tag's rows
         if tagged:
             where, _ = _where(query, first_tag=False)
+            count_sql = _SQL["search_count_tagged"].format(where=where)
         if after is not None:  # the keyset narrows the page, not the count
             keyset = _FILTERS["tag_after" if tagged else "after"].format(
                 sort=sort, cmp="<" if query.descending else ">"
