@@ -211,25 +211,22 @@ def _hypervisor() -> str:
 
 
 def _source_revision() -> str:
-    """The checked-out commit, read from .git without running git (best effort)."""
+    """The checked-out branch and commit (``git rev-parse``; in a worktree ``.git`` is a
+    file, not a directory), with ``+changes`` when the tree differs from it (best effort)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], check=True, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+
     try:
-        git = common = ROOT / ".git"
-        if git.is_file():  # a worktree: .git names its own directory, refs are shared
-            git = Path(git.read_text().split("gitdir:", 1)[1].strip())
-            common = (git / (git / "commondir").read_text().strip()).resolve()
-        head = (git / "HEAD").read_text().strip()
-        if head.startswith("ref: "):
-            ref = head[5:]
-            ref_file = common / ref
-            if ref_file.exists():
-                return f"{ref.rsplit('/', 1)[-1]} @ {ref_file.read_text().strip()[:12]}"
-            for line in (common / "packed-refs").read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return f"{ref.rsplit('/', 1)[-1]} @ {line[:12]}"
-            return ref
-        return head[:12]
-    except OSError:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        branch = git("rev-parse", "--abbrev-ref", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
+    where = commit if branch in ("", "HEAD") else f"{branch} @ {commit}"
+    return f"{where}{' +changes' if dirty else ''}"
 
 
 def postgres_facts(dsn: str) -> list[tuple[str, str]]:

@@ -233,7 +233,7 @@ def test_a_store_that_fails_is_one_line_too(
 
 def test_the_real_command_exits_1_without_a_traceback(prs: Backend) -> None:
     _corrupt(prs, "data-wrong-shape")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "src")])}
     done = subprocess.run(
         [sys.executable, "-m", "workflows4py", "show", PR_APP, BAD],
         env=env,
@@ -245,3 +245,40 @@ def test_the_real_command_exits_1_without_a_traceback(prs: Backend) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     _one_error_line(done.stderr, "DecodeError: ", "instance 'bad'", "event #2")
+
+
+def test_instances_counts_up_to_its_count_limit_and_says_when_there_are_more(db: Path) -> None:
+    """The total is counted up to ``--count-limit`` past ``--offset`` (a count walks every
+    match, which at millions of rows costs more than the page), and says ``N+`` when the
+    count stopped there; in the real command, a subprocess."""
+    paths = [str(ROOT / "tests"), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+    def instances(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "workflows4py", "instances", APP, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert instances("--limit", "1").splitlines()[-1] == "1 shown of 3 matching"
+    assert instances("--limit", "1", "--count-limit", "2").splitlines()[-1] == (
+        "1 shown of 2+ matching"
+    )
+    assert instances("--limit", "1", "--count-limit", "3").splitlines()[-1] == (
+        "1 shown of 3 matching"
+    )
+    # past the offset: 1 skipped, then up to 1 more counted
+    assert instances("--offset", "1", "--count-limit", "1").splitlines()[-1] == (
+        "2 shown of 2+ matching"
+    )
+    assert instances("--count-limit", "0").splitlines()[-1] == "3 shown of 0+ matching"
+    document = json.loads(instances("--json", "--count-limit", "2"))
+    assert (len(document["items"]), document["total"], document["exact"]) == (3, 2, False)
+    document = json.loads(instances("--json"))
+    assert (document["total"], document["exact"]) == (3, True)

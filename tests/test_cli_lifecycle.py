@@ -447,7 +447,7 @@ def test_on_a_terminal_tables_colours_and_a_progress_bar(tmp_path: Path) -> None
     assert "deleted 1 instance(s)" in shown
     code, shown = on_terminal(tmp_path, env, ["instances", APP, "--json"])
     # no row; and --json has no colour, on a terminal too
-    assert (code, shown) == (0, '{"items": [], "total": 0}\r\n')
+    assert (code, shown) == (0, '{"exact": true, "items": [], "total": 0}\r\n')
     code, shown = on_terminal(tmp_path, env, ["resume", APP, PR, "pr-1", "--json"])
     assert code == 1
     assert "\x1b[" not in shown

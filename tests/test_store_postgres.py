@@ -268,12 +268,49 @@ async def test_a_version_3_schema_migrates_to_4_and_its_tags_are_searchable(
         cur = await conn.execute(
             sql.SQL("SELECT version FROM {s}.migrations ORDER BY version").format(s=ident)
         )
-        assert [v for (v,) in await cur.fetchall()] == [1, 2, 3, 4]
+        assert [v for (v,) in await cur.fetchall()] == [1, 2, 3, 4, 5]
         cur = await conn.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND indexname LIKE %s",
             (pg_schema, "instances_created%"),
         )
         assert [name for (name,) in await cur.fetchall()] == ["instances_created"]
+
+
+async def test_a_version_4_schema_migrates_to_5_and_claims_due_wakeups_in_index_order(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    ident = sql.Identifier(pg_schema)
+    due = at(5)  # one instant for all: the order is (wakeup, workflow, instance id)
+    rows = [("w", "b", due), ("w", "a", due), ("v", "z", due), ("v", "y", at(9)), ("u", "x", None)]
+    async with await _schema_at(pg_dsn, pg_schema, 4) as conn, conn.cursor() as cur:
+        await cur.executemany(
+            sql.SQL(
+                "INSERT INTO {s}.instances (workflow, instance_id, status, created_at, "
+                "updated_at, next_wakeup) VALUES (%s, %s, 'awaiting', %s, %s, %s)"
+            ).format(s=ident),
+            [(wf, iid, at(0), at(0), wakeup) for wf, iid, wakeup in rows],
+        )
+    store = await PostgresStore.open(pg_dsn, schema=pg_schema)
+    try:
+        claims = await store.claim_due(at(10), 2, 30)
+        assert [(c.key.workflow, c.key.instance_id) for c in claims] == [("v", "z"), ("w", "a")]
+        claims = await store.claim_due(at(10), 10, 30)
+        assert [(c.key.workflow, c.key.instance_id) for c in claims] == [("w", "b"), ("v", "y")]
+        assert await store.next_wakeup(at(6)) == at(9)
+    finally:
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
+        cur = await conn.execute(
+            sql.SQL("SELECT version FROM {s}.migrations ORDER BY version").format(s=ident)
+        )
+        assert [v for (v,) in await cur.fetchall()] == [1, 2, 3, 4, 5]
+        cur = await conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE %s",
+            (pg_schema, "%(next_wakeup%"),
+        )
+        (name, definition), *others = await cur.fetchall()
+        assert (name, others) == ("instances_due", [])  # the one of migration 1 is gone
+        assert "(next_wakeup, workflow, instance_id) WHERE (next_wakeup IS NOT NULL)" in definition
 
 
 async def test_a_role_without_create_privilege_uses_an_existing_schema(

@@ -160,8 +160,10 @@ async def test_a_version_3_file_migrates_to_4_and_its_tags_are_searchable(
     finally:
         await store.close()
     with sqlite3.connect(path) as conn:
-        assert [v for (v,) in conn.execute("SELECT version FROM migrations")] == [1, 2, 3, 4]
-        tagged = conn.execute("SELECT * FROM instance_tags ORDER BY 1, 2, 3").fetchall()
+        assert [v for (v,) in conn.execute("SELECT version FROM migrations")] == [1, 2, 3, 4, 5]
+        tagged = conn.execute(
+            "SELECT workflow, instance_id, key, value FROM instance_tags ORDER BY 1, 2, 3"
+        ).fetchall()
     conn.close()
     assert tagged == [
         ("v", "c", "team", "x"),
@@ -169,6 +171,67 @@ async def test_a_version_3_file_migrates_to_4_and_its_tags_are_searchable(
         ("w", "a", "team", "x"),
         ("w", "f", "team", "x"),
     ]
+
+
+async def test_a_version_4_file_migrates_to_5_and_its_tag_searches_keep_their_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.db"
+    conn = at_version(path, 4)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def us(seconds: int) -> int:
+        return (at(seconds) - epoch) // timedelta(microseconds=1)
+
+    rows = [  # (workflow, id, created, updated, tags as stored)
+        ("w", "a", 3, 10, '{"team":"x","n":"1"}'),
+        ("w", "b", 1, 30, '{"team":"y"}'),
+        ("v", "c", 2, 20, '{"team":"x"}'),
+        ("v", "d", 0, 0, "[1]"),  # not an object: no tags
+    ]
+    conn.executemany(
+        "INSERT INTO instances (workflow, instance_id, status, created_at, updated_at, tags) "
+        "VALUES (?, ?, 'awaiting', ?, ?, ?)",
+        [(wf, iid, us(c), us(u), tags) for wf, iid, c, u, tags in rows],
+    )
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        await store.initialize()
+
+        async def ids(**criteria: Any) -> list[str]:
+            page = await store.search(SearchQuery(**criteria))
+            return [r.key.instance_id for r in page.records]
+
+        assert await ids(tags={"team": "x"}) == ["a", "c"]
+        assert await ids(tags={"team": "x"}, descending=True) == ["c", "a"]
+        assert await ids(tags={"team": "x"}, sort="created") == ["c", "a"]
+        assert await ids(tags={"team": "x", "n": "1"}) == ["a"]
+        assert await ids(tags={"team": "x"}, workflow="v") == ["c"]
+        assert await ids(tags={"team": "x"}, after=(at(10), "w", "a")) == ["c"]
+        assert await ids(tags={"team": "x"}, sort="created", after=(at(2), "v", "c")) == ["a"]
+        # the triggers keep the instants of the tag rows equal to their instance's
+        await store.update(InstanceKey("w", "a"), "awaiting", None, {"team": "x"}, at(40))
+        assert await ids(tags={"team": "x"}) == ["c", "a"]
+        await store.update(InstanceKey("w", "b"), "finished", None, {"team": "x"}, at(35))
+        assert await ids(tags={"team": "x"}) == ["c", "b", "a"]
+        await store.create(InstanceKey("w", "f"), at(50))
+        await store.update(InstanceKey("w", "f"), "awaiting", None, {"team": "x"}, at(50))
+        assert await ids(tags={"team": "x"}, descending=True) == ["f", "a", "b", "c"]
+        await store.purge(["finished"], at(100), at(100), 10)
+        assert await ids(tags={"team": "x"}) == ["c", "a", "f"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert [v for (v,) in conn.execute("SELECT version FROM migrations")] == [1, 2, 3, 4, 5]
+        stale = conn.execute(
+            "SELECT count(*) FROM instance_tags AS t JOIN instances AS i USING "
+            "(workflow, instance_id) WHERE t.updated_at IS NOT i.updated_at "
+            "OR t.created_at IS NOT i.created_at"
+        ).fetchone()[0]
+        tagged = conn.execute("SELECT count(*) FROM instance_tags").fetchone()[0]
+    conn.close()
+    assert (stale, tagged) == (0, 3)  # c, a (its update dropped "n"), f
 
 
 async def test_unopenable_file_raises_store_unavailable(tmp_path: Path) -> None:

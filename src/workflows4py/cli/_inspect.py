@@ -154,6 +154,7 @@ def _tags(pairs: Sequence[str]) -> dict[str, str]:
 _COLUMNS = ["workflow", "instance", "status", "updated", "next_wakeup", "failures"]
 _COLUMNS += ["last_error", "tags"]
 _CREATED_COLUMNS = ["workflow", "instance", "status", "created", *_COLUMNS[3:]]
+COUNT_LIMIT = 10_000  # matches counted past --offset, by default
 
 
 @click.command(help="List instances from the registry.")
@@ -189,7 +190,14 @@ _CREATED_COLUMNS = ["workflow", "instance", "status", "created", *_COLUMNS[3:]]
     help="order by the instant of the last update or of creation (then workflow, id)",
 )
 @click.option("--recent", is_flag=True, help="latest first (by the instant of --sort)")
-@json_option('one JSON object: {"items": [ROW, ...], "total": N}')
+@click.option(
+    "--count-limit",
+    type=click.IntRange(min=0),
+    default=COUNT_LIMIT,
+    show_default=True,
+    help="count at most this many matches past --offset, per workflow ('N+' when more)",
+)
+@json_option('one JSON object: {"items": [ROW, ...], "total": N, "exact": BOOL}')
 @log_level_option("WARNING")
 def instances(
     *,
@@ -202,11 +210,14 @@ def instances(
     offset: int,
     sort: SearchSort,
     recent: bool,
+    count_limit: int,
     as_json: bool,
     log_level: str,
 ) -> int:
     async def work(out: Output) -> int:
         query = SearchQuery(
+            # a count walks every match: at millions of rows it costs more than the page
+            count_limit=offset + count_limit,
             status=list(status) or None,  # type: ignore[arg-type]  # click.Choice checked them
             failing=True if failing else None,
             tags=_tags(tag),
@@ -217,18 +228,20 @@ def instances(
         )
         rows: list[dict[str, Any]] = []
         total = unreadable = 0
+        exact = True
         async with opened_runtimes(app, workflow, read_only=True) as runtimes:
             for runtime in runtimes:
                 page = await runtime.search(query)
                 timespec = "microseconds" if as_json else "seconds"
                 rows.extend(_row(r, timespec) for r in page.records)
                 total += page.total
+                exact = exact and page.exact
                 for error in page.errors:  # rows that do not decode: on stderr, the rest listed
                     report("instances", error)
                 unreadable += len(page.errors)
         outcome = 1 if unreadable else 0
         if out.json:
-            out.document({"items": rows, "total": total})
+            out.document({"items": rows, "total": total, "exact": exact})
             return outcome
         for row in rows:
             error = row["last_error"]
@@ -239,7 +252,7 @@ def instances(
         else:
             out.line("no instance matches")
         bad = f"; {unreadable} unreadable (reported on stderr)" if unreadable else ""
-        out.line(f"{len(rows)} shown of {total} matching{bad}")
+        out.line(f"{len(rows)} shown of {total}{'' if exact else '+'} matching{bad}")
         return outcome
 
     return run("instances", work, log_level=log_level, as_json=as_json)

@@ -150,6 +150,14 @@ _INSERT_NEW_TAGS = """INSERT OR IGNORE INTO instance_tags
         WHEN json_type(NEW.tags) = 'object' THEN NEW.tags ELSE '{}' END) AS t
     WHERE t.type = 'text'"""
 
+# The same with the row's instants (migration 5: instance_tags carries them, for the order).
+_INSERT_NEW_TIMED_TAGS = """INSERT OR IGNORE INTO instance_tags
+        (workflow, instance_id, key, value, updated_at, created_at)
+    SELECT NEW.workflow, NEW.instance_id, t.key, t.value, NEW.updated_at, NEW.created_at
+    FROM json_each(CASE WHEN NOT json_valid(NEW.tags) THEN '{}'
+        WHEN json_type(NEW.tags) = 'object' THEN NEW.tags ELSE '{}' END) AS t
+    WHERE t.type = 'text'"""
+
 # The instance_tags rows of one instance, deleted (in a trigger, of the OLD row).
 _DROP_OLD_TAGS = """DELETE FROM instance_tags
     WHERE workflow = OLD.workflow AND instance_id = OLD.instance_id"""
@@ -288,6 +296,44 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 WHERE t.type = 'text'""",
         ),
     ),
+    (
+        5,
+        "registry: tags carry their instance's instants, indexed in search order",
+        (
+            # A search by tag sorted by update (or creation) reads the tag's rows in that
+            # order from one index and stops after its page, instead of looking up every
+            # instance with the tag to sort them all: each tag row carries the instants of
+            # its instance, kept equal to them by the triggers below.
+            "ALTER TABLE instance_tags ADD COLUMN updated_at INTEGER",
+            "ALTER TABLE instance_tags ADD COLUMN created_at INTEGER",
+            """UPDATE instance_tags SET (updated_at, created_at) = (
+                SELECT i.updated_at, i.created_at FROM instances AS i
+                WHERE i.workflow = instance_tags.workflow
+                    AND i.instance_id = instance_tags.instance_id)""",
+            # (key, value) of migration 4 is a prefix of both
+            "DROP INDEX instance_tags_value",
+            """CREATE INDEX instance_tags_updated
+                ON instance_tags (key, value, updated_at, workflow, instance_id)""",
+            """CREATE INDEX instance_tags_created
+                ON instance_tags (key, value, created_at, workflow, instance_id)""",
+            "DROP TRIGGER instance_tags_insert",
+            "DROP TRIGGER instance_tags_update",
+            f"""CREATE TRIGGER instance_tags_insert AFTER INSERT ON instances BEGIN
+                {_INSERT_NEW_TIMED_TAGS}; END""",
+            """CREATE TRIGGER instance_tags_update AFTER UPDATE OF tags, workflow, instance_id
+                ON instances WHEN NEW.tags IS NOT OLD.tags OR NEW.workflow IS NOT OLD.workflow
+                    OR NEW.instance_id IS NOT OLD.instance_id BEGIN """
+            f"{_DROP_OLD_TAGS}; {_INSERT_NEW_TIMED_TAGS}; END",
+            # the same tags, new instants (every registry update sets updated_at)
+            """CREATE TRIGGER instance_tags_instants AFTER UPDATE OF updated_at, created_at
+                ON instances WHEN NEW.tags IS OLD.tags AND NEW.workflow IS OLD.workflow
+                    AND NEW.instance_id IS OLD.instance_id
+                    AND (NEW.updated_at IS NOT OLD.updated_at
+                        OR NEW.created_at IS NOT OLD.created_at) BEGIN
+                UPDATE instance_tags SET updated_at = NEW.updated_at, created_at = NEW.created_at
+                WHERE workflow = NEW.workflow AND instance_id = NEW.instance_id; END""",
+        ),
+    ),
 )
 
 # Every query of the store, by name. Instants are microseconds since the epoch (UTC).
@@ -391,12 +437,34 @@ _SQL: dict[str, str] = {
     # Search: how many rows match {where} (built from _FILTERS, ANDed).
     "search_count": """SELECT count(*) FROM (
             SELECT 1 FROM instances WHERE {where} LIMIT :count_limit)""",
+    # The same for a search by tag, from its first tag's rows (as "search_page_tagged";
+    # {where} leaves the first tag out): no list of all its instances is built first.
+    "search_count_tagged": """SELECT count(*) FROM (
+            SELECT 1 FROM (SELECT workflow AS tag_workflow, instance_id AS tag_instance_id
+                FROM instance_tags WHERE key = :tag_key0 AND value = :tag_value0) AS t0
+            CROSS JOIN instances
+                ON workflow = t0.tag_workflow AND instance_id = t0.tag_instance_id
+            WHERE {where} LIMIT :count_limit)""",
     # Search: one page of the matches, in ({sort}, workflow, instance_id) order, {sort} being
     # a column of _SORT_COLUMNS; {where} may add the keyset condition (_FILTERS["after"]).
     "search_page": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup,
             tags, failures, last_error
         FROM instances WHERE {where}
         ORDER BY {sort} {order}, workflow {order}, instance_id {order}
+        LIMIT :limit OFFSET :offset""",
+    # The same for a search by tag: the rows of its first tag (:tag_key0 = :tag_value0) in
+    # ({sort}, workflow, instance_id) order, read from the index of instance_tags on that
+    # order (their columns renamed, so {where} names the instance's), each joined to its
+    # instance (CROSS JOIN: in that order); {where} leaves the first tag out and may add
+    # the keyset condition (_FILTERS["tag_after"]).
+    "search_page_tagged": """SELECT workflow, instance_id, status, created_at, updated_at,
+            next_wakeup, tags, failures, last_error
+        FROM (SELECT workflow AS tag_workflow, instance_id AS tag_instance_id,
+                updated_at AS tag_updated_at, created_at AS tag_created_at
+            FROM instance_tags WHERE key = :tag_key0 AND value = :tag_value0) AS t0
+        CROSS JOIN instances ON workflow = t0.tag_workflow AND instance_id = t0.tag_instance_id
+        WHERE {where}
+        ORDER BY t0.tag_{sort} {order}, t0.tag_workflow {order}, t0.tag_instance_id {order}
         LIMIT :limit OFFSET :offset""",
 }
 
@@ -418,6 +486,9 @@ _FILTERS: dict[str, str] = {
     # The keyset of a page ("after"): rows after (or, {cmp} being <, before) the last one
     # seen, {sort} being a column of _SORT_COLUMNS.
     "after": "({sort}, workflow, instance_id) {cmp} (:after_at, :after_workflow, :after_id)",
+    # The same on the columns of "search_page_tagged"'s first tag.
+    "tag_after": """(t0.tag_{sort}, t0.tag_workflow, t0.tag_instance_id)
+        {cmp} (:after_at, :after_workflow, :after_id)""",
 }
 
 
@@ -1349,12 +1420,20 @@ class SqliteStore(_StoreBase):
         order = "DESC" if query.descending else "ASC"
         sort = _SORT_COLUMNS[query.sort]
         page_params = {**params, "limit": query.limit, "offset": query.offset}
+        tagged = bool(query.tags)  # the page is read in order from its first tag's rows
+        if tagged:
+            where, _ = _where(query, first_tag=False)
+            count_sql = _SQL["search_count_tagged"].format(where=where)
         if after is not None:  # the keyset narrows the page, not the count
-            keyset = _FILTERS["after"].format(sort=sort, cmp="<" if query.descending else ">")
+            keyset = _FILTERS["tag_after" if tagged else "after"].format(
+                sort=sort, cmp="<" if query.descending else ">"
+            )
             where = f"{where} AND {keyset}"
             at, workflow, instance_id = after
             page_params.update(after_at=_us(at), after_workflow=workflow, after_id=instance_id)
-        page_sql = _SQL["search_page"].format(where=where, order=order, sort=sort)
+        page_sql = _SQL["search_page_tagged" if tagged else "search_page"].format(
+            where=where, order=order, sort=sort
+        )
 
         def search(conn: _Connection) -> tuple[int, list[Any]]:
             # One read transaction: the count and the page see the same snapshot.
@@ -1511,8 +1590,9 @@ def _last_sequence(conn: sqlite3.Connection, key: InstanceKey) -> int:
     return int(row[0])
 
 
-def _where(query: SearchQuery) -> tuple[str, dict[str, Any]]:
-    """The ANDed conditions of ``query`` and their parameters."""
+def _where(query: SearchQuery, *, first_tag: bool = True) -> tuple[str, dict[str, Any]]:
+    """The ANDed conditions of ``query`` and their parameters (without the condition on the
+    first tag, in key order, unless ``first_tag``; its parameters are there still)."""
     conditions: list[str] = []
     params: dict[str, Any] = {}
     for name, value in _criteria(query, _us).items():
@@ -1522,7 +1602,8 @@ def _where(query: SearchQuery) -> tuple[str, dict[str, Any]]:
             params.update({f"status{n}": s for n, s in enumerate(value)})
         elif name == "tags":
             for n, (k, v) in enumerate(sorted(value.items())):
-                conditions.append(_FILTERS["tag"].format(n=n))
+                if n or first_tag:
+                    conditions.append(_FILTERS["tag"].format(n=n))
                 params[f"tag_key{n}"] = k
                 params[f"tag_value{n}"] = v
         else:
