@@ -421,6 +421,7 @@ SECTIONS = (
     "throughput",
     "group_commit",
     "signals",
+    "scale",
     "many_workflows",
     "analysis",
 )
