@@ -474,21 +474,21 @@ async def measure(
                     drain=args.drain,
                 )
                 seq += warm.planned
-            for rep in range(1, args.reps + 1):
-                raw = await asyncio.to_thread(
-                    raw_window, append, args.rate, args.raw_seconds, raw_seq
-                )
+
+            async def window_pair(rate: float) -> tuple[Any, Any]:
+                """A raw-append window, then a signal window, at ``rate``."""
+                nonlocal seq, raw_seq
+                raw = await asyncio.to_thread(raw_window, append, rate, args.raw_seconds, raw_seq)
                 raw_seq += raw.planned
-                raws.append(raw)
                 sig = await signal_window(
-                    runtime,
-                    ids,
-                    rate=args.rate,
-                    seconds=args.seconds,
-                    first_seq=seq,
-                    drain=args.drain,
+                    runtime, ids, rate=rate, seconds=args.seconds, first_seq=seq, drain=args.drain
                 )
                 seq += sig.planned
+                return raw, sig
+
+            for rep in range(1, args.reps + 1):
+                raw, sig = await window_pair(args.rate)
+                raws.append(raw)
                 signals.append(sig)
                 print(
                     f"  rep {rep}: raw append p50 {1e3 * raw.p(50):.2f} ms p99 "
@@ -498,25 +498,12 @@ async def measure(
                     flush=True,
                 )
             if args.light_rate > 0:
-                light_raws.append(
-                    await asyncio.to_thread(
-                        raw_window, append, args.light_rate, args.raw_seconds, raw_seq
-                    )
-                )
-                raw_seq += light_raws[-1].planned
-                light = await signal_window(
-                    runtime,
-                    ids,
-                    rate=args.light_rate,
-                    seconds=args.seconds,
-                    first_seq=seq,
-                    drain=args.drain,
-                )
-                seq += light.planned
+                light_raw, light = await window_pair(args.light_rate)
+                light_raws.append(light_raw)
                 light_signals.append(light)
                 print(
                     f"  at {args.light_rate:,.0f}/s: raw append p50 "
-                    f"{1e3 * light_raws[-1].p(50):.2f} ms; signal p50 {1e3 * light.p(50):.2f} ms "
+                    f"{1e3 * light_raw.p(50):.2f} ms; signal p50 {1e3 * light.p(50):.2f} ms "
                     f"p99 {1e3 * light.p(99):.2f} ms ({light.achieved:,.0f}/s)",
                     flush=True,
                 )

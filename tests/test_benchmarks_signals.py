@@ -75,7 +75,10 @@ def test_the_signals_benchmark_runs() -> None:
     assert float(statements["n"]) >= 3
     trips = TRIPS.search(output)
     assert trips is not None, output[-3000:]
-    assert 0 < float(trips["n"]) <= float(statements["n"])
+    # at most one round trip per statement (a pipeline carries several); both are divided by
+    # the signals answered in the window, so an operation cut by the window's edge can tip
+    # one over the other by a hundredth
+    assert 0 < float(trips["n"]) <= float(statements["n"]) + 0.02
 
 
 def test_the_sender_keeps_its_schedule_when_a_send_is_slow() -> None:
