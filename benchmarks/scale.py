@@ -75,8 +75,7 @@ from psycopg import sql
 
 from workflows4py import WIO, Worker, Workflow
 from workflows4py.runtime import Runtime
-from workflows4py.stores import InstanceKey, SearchQuery
-from workflows4py.stores._sqlite import _Connection
+from workflows4py.stores import InstanceKey, SearchQuery, SqliteStore
 from workflows4py.testing import TestClock
 
 UTC = dt.UTC
@@ -283,17 +282,18 @@ class Sqlite(Backend):
     @contextlib.contextmanager
     def capture(self) -> Iterator[Captured]:
         captured = Captured()
-        original = _Connection.execute
+        connection = _store_connection_class()
+        original = connection.execute
 
-        def spy(conn: _Connection, statement: str, params: Any = ()) -> sqlite3.Cursor:
+        def spy(conn: sqlite3.Connection, statement: str, params: Any = ()) -> sqlite3.Cursor:
             captured.statements.append((statement, params))
             return original(conn, statement, params)
 
-        _Connection.execute = spy  # type: ignore[assignment,method-assign]
+        connection.execute = spy  # type: ignore[assignment,method-assign]
         try:
             yield captured
         finally:
-            _Connection.execute = original  # type: ignore[method-assign]
+            connection.execute = original  # type: ignore[method-assign]
 
     def explain(self, name: str, statement: Any, params: Any) -> str:
         conn = sqlite3.connect(self.path(name))
@@ -307,6 +307,15 @@ class Sqlite(Backend):
             depth[node] = depth.get(parent, -1) + 1
             lines.append("  " * depth[node] + detail)
         return "\n".join(lines)
+
+
+def _store_connection_class() -> type[sqlite3.Connection]:
+    """The connection class ``SqliteStore`` opens, whose statements ``capture`` records to
+    explain them: found among ``sqlite3.Connection``'s subclasses (it is not public)."""
+    for cls in sqlite3.Connection.__subclasses__():
+        if cls.__module__ == SqliteStore.__module__:
+            return cls
+    raise RuntimeError("SqliteStore's connection class not found")
 
 
 class Postgres(Backend):

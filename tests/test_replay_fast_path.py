@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from workflows4py import (
     Workflow,
 )
 from workflows4py.engine import Execution, encode_execution
+from workflows4py.stores import InstanceKey, NewEvent, SqliteStore
 from workflows4py.testing import TestClock
 
 
@@ -325,6 +327,18 @@ def outcome(decode: Any, tag: str, data: str | bytes) -> tuple[Any, ...]:
         return (type(e), str(e), getattr(e, "path", None), type(e.__cause__))
 
 
+async def _stored_and_read(tmp_path: Path, instants: list[datetime]) -> list[JournalEntry]:
+    """``instants`` appended as events' instants through a SqliteStore, and read back."""
+    store = SqliteStore(tmp_path / "instants.db")
+    key = InstanceKey("w", "i")
+    try:
+        await store.initialize()
+        await store.append(key, 0, [NewEvent("T", "{}", at) for at in instants])
+        return await store.read(key)
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize(
     "us",
     [
@@ -340,28 +354,25 @@ def outcome(decode: Any, tag: str, data: str | bytes) -> tuple[Any, ...]:
         -62_135_596_800_000_000,  # year 1
     ],
 )
-def test_sqlite_rows_hold_the_instant_stored(us: int) -> None:
-    from workflows4py.stores import InstanceKey
-    from workflows4py.stores._sqlite import _entries
-
-    (got,) = _entries(InstanceKey("w", "i"), [(1, "T", "{}", us)], 0)
-    assert got.recorded_at == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+async def test_sqlite_rows_hold_the_instant_stored(us: int, tmp_path: Path) -> None:
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    (got,) = await _stored_and_read(tmp_path, [at])
+    assert got.recorded_at == at
     assert got.recorded_at.tzinfo is UTC
-    assert got == JournalEntry(1, "T", "{}", got.recorded_at)
+    assert got == JournalEntry(1, "T", "{}", at)
 
 
-def test_sqlite_rows_hold_the_instants_stored_at_random() -> None:
+async def test_sqlite_rows_hold_the_instants_stored_at_random(tmp_path: Path) -> None:
     import random
 
-    from workflows4py.stores import InstanceKey
-    from workflows4py.stores._sqlite import _entries
-
     rng = random.Random(16)
-    stamps = [rng.randrange(0, 4_000_000_000_000_000) for _ in range(20_000)]
-    rows = [(i, "T", "{}", us) for i, us in enumerate(stamps, 1)]
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    for row, got in zip(rows, _entries(InstanceKey("w", "i"), rows, 0), strict=True):
-        assert got.recorded_at == epoch + timedelta(microseconds=row[3])
+    instants = [
+        epoch + timedelta(microseconds=rng.randrange(0, 4_000_000_000_000_000))
+        for _ in range(20_000)
+    ]
+    got = await _stored_and_read(tmp_path, instants)
+    assert [e.recorded_at for e in got] == instants
 
 
 # -- the runtime's replay: decoded in runs, the same errors at the same entry ----------------
@@ -387,13 +398,14 @@ def _broken(entries: list[JournalEntry], k: int, how: str) -> list[JournalEntry]
     return [*entries[: k - 1], bad, *entries[k:]]
 
 
-def _replayed(entries: list[JournalEntry]) -> tuple[Any, int, Any]:
-    """What replaying ``entries`` into a fresh instance raises, with the instance's position
-    and state then."""
+def _replayed(entries: list[JournalEntry], *, one_at_a_time: bool = False) -> tuple[Any, int, Any]:
+    """What replaying ``entries`` into a fresh instance raises (all at once, or handed over
+    one entry at a time), with the instance's position and state then."""
     runtime = InMemoryRuntime(workflow_of(LONGER), initial_state=Count())
     probe = runtime._new("i-1")
     try:
-        probe.replay(entries)
+        for run in [[e] for e in entries] if one_at_a_time else [entries]:
+            probe.replay(run)
     except Exception as e:
         return (type(e), str(e), getattr(e, "sequence", None)), probe.sequence, probe.execution
     return None, probe.sequence, probe.execution
@@ -405,7 +417,7 @@ def _replayed(entries: list[JournalEntry]) -> tuple[Any, int, Any]:
     ["undecodable", "gap", "unexpected", "unexpected then undecodable", "undecodable then gap"],
 )
 def test_the_runtimes_replay_fails_at_the_entry_it_failed_at_event_by_event(
-    k: int, how: str, monkeypatch: pytest.MonkeyPatch
+    k: int, how: str
 ) -> None:
     first, _, then = how.partition(" then ")
     entries = _broken(_journal(600), k, first)
@@ -418,12 +430,8 @@ def test_the_runtimes_replay_fails_at_the_entry_it_failed_at_event_by_event(
     if (k, first) != (1, "gap"):  # a first entry out of place: nothing started, as before
         assert execution.state == Count(k - 1)
     # as when each entry went alone to the engine, and when the journal ends there
-    import workflows4py.runtime._runtime as runtime_module
-
-    monkeypatch.setattr(runtime_module, "_REPLAY_RUN", 1)
-    alone, alone_sequence, alone_execution = _replayed(entries)
+    alone, alone_sequence, alone_execution = _replayed(entries, one_at_a_time=True)
     assert (alone, alone_sequence, alone_execution.state) == (error, sequence, execution.state)
-    monkeypatch.undo()
     assert _replayed(entries[:k])[0] == error
 
 
