@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 import time
 import uuid
@@ -19,7 +20,7 @@ import psycopg
 import pytest
 from pg import fresh_schema, require_postgres
 from psycopg import sql
-from store_conformance import KEY, OTHER, T0, at
+from store_conformance import KEY, OTHER, T0, at, found_ids
 
 from workflows4py import DecodeError, LeaseTimeout, SequenceConflict, StoreUnavailable
 from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, SearchQuery, Snapshot
@@ -253,10 +254,7 @@ async def test_a_version_3_schema_migrates_to_4_and_its_tags_are_searchable(
         )
     store = await PostgresStore.open(pg_dsn, schema=pg_schema)
     try:
-
-        async def ids(**criteria: Any) -> list[str]:
-            page = await store.search(SearchQuery(**criteria))
-            return [r.key.instance_id for r in page.records]
+        ids = functools.partial(found_ids, store)
 
         assert await ids(tags={"team": "x"}) == ["a", "c"]
         assert await ids(tags={"team": "x"}, sort="created") == ["c", "a"]
@@ -265,15 +263,21 @@ async def test_a_version_3_schema_migrates_to_4_and_its_tags_are_searchable(
     finally:
         await store.close()
     async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
-        cur = await conn.execute(
-            sql.SQL("SELECT version FROM {s}.migrations ORDER BY version").format(s=ident)
-        )
-        assert [v for (v,) in await cur.fetchall()] == [1, 2, 3, 4, 5]
+        await _assert_versions(conn, ident, [1, 2, 3, 4, 5])
         cur = await conn.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND indexname LIKE %s",
             (pg_schema, "instances_created%"),
         )
         assert [name for (name,) in await cur.fetchall()] == ["instances_created"]
+
+
+async def _assert_versions(
+    conn: psycopg.AsyncConnection[Any], ident: sql.Identifier, versions: list[int]
+) -> None:
+    cur = await conn.execute(
+        sql.SQL("SELECT version FROM {s}.migrations ORDER BY version").format(s=ident)
+    )
+    assert [v for (v,) in await cur.fetchall()] == versions
 
 
 async def test_a_version_4_schema_migrates_to_5_and_claims_due_wakeups_in_index_order(
@@ -300,10 +304,7 @@ async def test_a_version_4_schema_migrates_to_5_and_claims_due_wakeups_in_index_
     finally:
         await store.close()
     async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
-        cur = await conn.execute(
-            sql.SQL("SELECT version FROM {s}.migrations ORDER BY version").format(s=ident)
-        )
-        assert [v for (v,) in await cur.fetchall()] == [1, 2, 3, 4, 5]
+        await _assert_versions(conn, ident, [1, 2, 3, 4, 5])
         cur = await conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE %s",
             (pg_schema, "%(next_wakeup%"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import multiprocessing
 import sqlite3
@@ -10,11 +11,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlite_schema import at_version, version_1
-from store_conformance import KEY, T0, at, event, settle
+from store_conformance import KEY, T0, at, event, found_ids, settle
 
 from workflows4py import SequenceConflict, StoreError, StoreReadOnly, StoreUnavailable
 from workflows4py.stores import InstanceKey, NewEvent, SearchQuery, SqliteStore
@@ -140,10 +140,7 @@ async def test_a_version_3_file_migrates_to_4_and_its_tags_are_searchable(
     store = SqliteStore(path)
     try:
         await store.initialize()
-
-        async def ids(**criteria: Any) -> list[str]:
-            page = await store.search(SearchQuery(**criteria))
-            return [r.key.instance_id for r in page.records]
+        ids = functools.partial(found_ids, store)
 
         assert await ids(tags={"team": "x"}) == ["a", "c"]
         assert await ids(tags={"team": "x"}, sort="created") == ["c", "a"]
@@ -198,10 +195,7 @@ async def test_a_version_4_file_migrates_to_5_and_its_tag_searches_keep_their_or
     store = SqliteStore(path)
     try:
         await store.initialize()
-
-        async def ids(**criteria: Any) -> list[str]:
-            page = await store.search(SearchQuery(**criteria))
-            return [r.key.instance_id for r in page.records]
+        ids = functools.partial(found_ids, store)
 
         assert await ids(tags={"team": "x"}) == ["a", "c"]
         assert await ids(tags={"team": "x"}, descending=True) == ["c", "a"]
