@@ -94,6 +94,7 @@ def test_the_instance_list_filters_and_opens_an_instance(page: Page, url: str) -
     assert page.locator(".pager", has_text="page 1 of 1+").count() == 1
     page.get_by_role("link", name="Next \u203a").click()
     page.wait_for_url("**/instances?limit=1&count_limit=1&offset=1")
+    page.locator("tbody tr[data-instance]").first.wait_for()  # the page renders after its URL
     assert page.locator("tbody tr[data-instance]").count() == 1
 
 
