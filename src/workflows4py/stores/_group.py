@@ -57,7 +57,8 @@ class GroupCommit(Generic[_I, _R]):
         self._queue: list[tuple[_I, asyncio.Future[_R]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the write under way
         self._drainer: asyncio.Task[None] | None = None
-        self.batches = 0  # transactions of more than one item so far (for tests, benchmarks)
+        self.batches: int = 0
+        """Transactions of more than one item so far."""
 
     async def submit(self, item: _I) -> _R:
         """Commit ``item``, with whatever else is ready; returns once it is committed."""
