@@ -68,14 +68,15 @@ def test_the_defaults_of_the_knobs(tmp_path: Path) -> None:
         assert default(batching, "group_commit") is True
     assert default(Runtime.postgres, "max_connections") == 10
     assert default(PostgresRuntime, "max_connections") == 10
-    assert default(Worker, "concurrency") == 8
+    assert default(Worker, "concurrency") == 32
+    assert default(Worker, "prefetch") == 8
     assert default(Worker, "poll_interval") == 1.0
     runtime = Runtime.sqlite(tmp_path / "unused.db", [Three]).of(Three)
     assert runtime.snapshot_every == 100
     assert runtime.failure_backoff == timedelta(minutes=1)
 
 
-def test_the_worker_command_takes_concurrency_eight_by_default() -> None:
+def test_the_worker_command_runs_32_at_once_and_claims_8_ahead_by_default() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "workflows4py", "worker", "--help"],
         capture_output=True,
@@ -83,9 +84,10 @@ def test_the_worker_command_takes_concurrency_eight_by_default() -> None:
         check=True,
     )
     help_text = " ".join(done.stdout.split())
-    concurrency = re.search(r"--concurrency .*?\[default: (\d+)", help_text)
-    assert concurrency is not None, help_text
-    assert concurrency[1] == "8"
+    for option, value in (("concurrency", "32"), ("prefetch", "8")):
+        default = re.search(rf"--{option} .*?\[default: (\d+)", help_text)
+        assert default is not None, help_text
+        assert default[1] == value
 
 
 def test_constructing_runtimes_touches_no_database(tmp_path: Path) -> None:

@@ -184,6 +184,115 @@ async def test_bad_options_are_refused(options: dict[str, float]) -> None:
         Worker([rt], **options)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("prefetch", [-1, 1.5, True])
+async def test_a_bad_prefetch_is_refused(prefetch: object) -> None:
+    rt = await runtime(TestClock(T0))
+    with pytest.raises(ValueError, match="prefetch must be a non-negative integer"):
+        Worker([rt], prefetch=prefetch)  # type: ignore[arg-type]
+
+
+async def _until(check: object, tries: int = 300) -> None:
+    for _ in range(tries):
+        if callable(check) and check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+async def test_an_instance_a_worker_runs_is_claimed_by_no_other_worker() -> None:
+    # the run marks the instance running before its effect, with its wakeup not yet moved:
+    # that write keeps the worker's claim, so no other worker claims the instance and then
+    # waits for its lease
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    await rt.create_instance("busy")
+    clock.advance(timedelta(hours=2))
+    worker = Worker([rt], concurrency=1, prefetch=0, poll_interval=0.05)
+    task = asyncio.create_task(worker.run())
+    try:
+        await _until(lambda: GATE.now == 1)
+        record = await rt.store.get_record(InstanceKey(Later.name, "busy"))
+        assert record is not None
+        assert record.status == "running"
+        assert await rt.store.claim_due(clock.now(), 10, 30) == []
+        GATE.release.set()
+        await _until(lambda: GATE.now == 0 and GATE.calls == 1)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+    assert await rt.store.claim_due(clock.now() + timedelta(days=1), 10, 30) == []
+
+
+async def test_a_worker_claims_prefetch_instances_ahead_and_starts_them_as_slots_free() -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    for n in range(10):
+        await rt.create_instance(f"i-{n}")
+    clock.advance(timedelta(hours=2))
+    worker = Worker([rt], concurrency=2, prefetch=3, poll_interval=0.05)
+    task = asyncio.create_task(worker.run())
+    try:
+        await _until(lambda: GATE.now == 2)
+        await asyncio.sleep(0.05)
+        # two running, three claimed ahead: another worker finds the other five
+        others = await rt.store.claim_due(clock.now(), 10, 1)
+        assert len(others) == 5
+        assert GATE.most == 2
+        GATE.release.set()
+        await _until(lambda: GATE.calls == 5)
+        await asyncio.sleep(0.05)
+        assert GATE.calls == 5  # the five claimed elsewhere wait for that claim to lapse
+        clock.advance(timedelta(seconds=2))
+        await _until(lambda: GATE.calls == 10)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+    assert [r.status for r in (await rt.search()).records] == ["finished"] * 10
+    assert GATE.most == 2
+
+
+async def test_a_stopping_worker_leaves_what_it_claimed_ahead_to_lapse() -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    for n in range(4):
+        await rt.create_instance(f"i-{n}")
+    clock.advance(timedelta(hours=2))
+    worker = Worker([rt], concurrency=1, prefetch=2, poll_interval=0.05)
+    task = asyncio.create_task(worker.run())
+    await _until(lambda: GATE.now == 1)
+    worker.stop()
+    GATE.release.set()
+    await asyncio.wait_for(task, 5)
+    assert GATE.calls == 1  # the two claimed ahead did not start
+    assert await Worker([rt]).run_once() == 1  # only the unclaimed one is due for others
+    clock.advance(timedelta(seconds=rt.lease_ttl))
+    assert await Worker([rt]).run_once() == 2  # then the lapsed claims
+    assert [r.status for r in (await rt.search()).records] == ["finished"] * 4
+
+
+async def test_an_instance_claimed_ahead_for_half_its_claim_is_not_started() -> None:
+    clock = TestClock(T0)
+    rt = await runtime(clock)
+    for n in range(2):
+        await rt.create_instance(f"i-{n}")
+    clock.advance(timedelta(hours=2))
+    worker = Worker([rt], concurrency=1, prefetch=1, poll_interval=0.05)
+    task = asyncio.create_task(worker.run())
+    try:
+        await _until(lambda: GATE.now == 1)
+        # the one running takes longer than half the claim of the one waiting for its slot
+        clock.advance(timedelta(seconds=rt.lease_ttl / 2))
+        GATE.release.set()
+        await _until(lambda: GATE.now == 0)
+        await asyncio.sleep(0.1)
+        assert GATE.calls == 1  # left to its claim's lapse: another worker may take it
+        clock.advance(timedelta(seconds=rt.lease_ttl / 2))
+        await _until(lambda: GATE.calls == 2)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+
+
 class CountingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()

@@ -67,14 +67,28 @@ APP_HELP = "MODULE:ATTRIBUTE giving the durable runtime(s)"
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="most instances run at once",
+)
+@click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
     default=8,
     show_default=True,
-    help="most instances run at once (on PostgreSQL, at most max_connections)",
+    help="instances claimed ahead of free slots, started as slots free up",
 )
 @json_option("log records as JSON lines on stderr; at the end, one JSON object on stdout")
 @log_level_option("INFO")
 def worker(
-    *, app: str, poll_interval: float, batch: int, concurrency: int, as_json: bool, log_level: str
+    *,
+    app: str,
+    poll_interval: float,
+    batch: int,
+    concurrency: int,
+    prefetch: int,
+    as_json: bool,
+    log_level: str,
 ) -> int:
     async def work(out: Output) -> int:
         async with opened_runtimes(app, None) as runtimes:
@@ -97,6 +111,7 @@ def worker(
                     poll_interval=poll_interval,
                     batch=batch,
                     concurrency=concurrency,
+                    prefetch=prefetch,
                     after_run=ran if show is not None else None,
                 )
                 loop = asyncio.get_running_loop()

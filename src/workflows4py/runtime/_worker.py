@@ -4,9 +4,10 @@ Any number of workers may run at once, on one machine (SQLite) or many (PostgreS
 store hands each due wakeup to one worker (a claim), and each instance to one process at a
 time (a lease). Within a worker, up to ``concurrency`` instances run at once, so that one
 instance waiting on the database or on a slow effect does not hold the others up. A worker
-claims only as much work as it has free slots: a claim it cannot start soon would only
-delay that instance until the claim lapses. A worker stops gracefully: the operations in
-progress finish, nothing new starts, then it returns.
+claims its free slots' worth of work and a few instances more (``prefetch``), so that a slot
+that frees up starts its next instance at once, and one claim serves several slots. A
+worker stops gracefully: the operations in progress finish, nothing new starts, then it
+returns.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from workflows4py.stores import InstanceKey, Store
@@ -29,6 +30,9 @@ __all__ = ["Worker"]
 _log = logging.getLogger("workflows4py.worker")
 
 _Job = tuple[DurableRuntime[Any, Any], InstanceKey, OperationKind]
+# a job claimed ahead of a free slot, and the instant past which it is no longer started (its
+# claim is half over: another worker may soon claim it)
+_Ahead = tuple[_Job, datetime | None]
 
 
 class Worker:
@@ -38,11 +42,15 @@ class Worker:
     It claims due wakeups and resumes stale instances of every runtime, running up to
     ``concurrency`` of them at once, and otherwise waits for the store to signal new work
     (LISTEN/NOTIFY on PostgreSQL) or ``poll_interval`` seconds. ``batch`` bounds how many
-    instances one claim takes. ``after_run``, if given, is called with the key of each
-    instance the worker ran and whether the run succeeded, when it ends (on the event
-    loop: keep it quick; an exception it raises is logged and ignored). On PostgreSQL,
-    keep ``concurrency`` at most the runtimes' ``max_connections``: each running operation
-    uses a connection while it talks to the database.
+    instances one claim takes. ``prefetch`` more instances than there are free slots are
+    claimed (and started as slots free up), so that a freed slot need not wait for a
+    claim; one claimed ahead but not started within half its claim is left to the claim's
+    lapse, as are those a stopping worker did not start. ``after_run``, if given, is
+    called with the key of each instance the worker ran and whether the run succeeded,
+    when it ends (on the event loop: keep it quick; an exception it raises is logged and
+    ignored). ``concurrency`` may exceed a PostgreSQL runtime's ``max_connections``: an
+    operation holds a connection only while a statement of its own runs, and group commit
+    writes many operations' statements through one connection.
     """
 
     def __init__(
@@ -51,7 +59,8 @@ class Worker:
         *,
         poll_interval: float = 1.0,
         batch: int = 50,
-        concurrency: int = 8,
+        concurrency: int = 32,
+        prefetch: int = 8,
         after_run: Callable[[InstanceKey, bool], object] | None = None,
     ) -> None:
         if isinstance(runtimes, Runtime):
@@ -61,15 +70,19 @@ class Worker:
         for name, value in (("batch", batch), ("concurrency", concurrency)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number, got {poll_interval!r}")
         self.runtimes: list[DurableRuntime[Any, Any]] = list(runtimes)
         self.poll_interval = poll_interval
         self.batch = batch
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self.after_run = after_run
         self._stop = asyncio.Event()
         self._running: dict[InstanceKey, asyncio.Task[bool]] = {}
+        self._ahead: dict[InstanceKey, _Ahead] = {}  # claimed, not started yet (oldest first)
         # instances whose last run here failed, and until when (by their runtime's clock)
         # to leave them be, as the registry does with their wakeup: one that keeps failing
         # (a journal that no longer replays, a database error) is not retried in a tight loop
@@ -89,12 +102,13 @@ class Worker:
             by_name[runtime.workflow.id] = runtime
         return list(groups.values())
 
-    async def _claim(self, limit: int, *, stale: bool = True) -> list[_Job]:
+    async def _claim(self, limit: int, *, stale: bool = True) -> list[_Ahead]:
         """Up to ``limit`` instances to run: due wakeups first, then stale instances, taken
         once per store for all its workflows, so that workflows sharing a store do not
         starve each other. Instances this worker already runs, or that failed here
-        recently, are left out."""
-        jobs: list[_Job] = []
+        recently, are left out. Each comes with the instant past which it should not be
+        started any more (None for a stale instance, which has no claim)."""
+        jobs: list[_Ahead] = []
         for store, by_name in self._groups():
             room = limit - len(jobs)
             if room <= 0:
@@ -106,18 +120,20 @@ class Worker:
                     del self._backoff[key]
             names = list(by_name)
             claims = await store.claim_due(now, room, first.lease_ttl, names)
-            keys: list[tuple[InstanceKey, OperationKind]] = []
-            keys.extend((c.key, "due") for c in claims)
+            half = timedelta(seconds=first.lease_ttl / 2)
+            keys: list[tuple[InstanceKey, OperationKind, datetime | None]] = []
+            keys.extend((c.key, "due", c.until - half) for c in claims)
             if stale and len(keys) < room:
                 lapsed = await store.stale(now, room - len(keys), names)
-                keys.extend((k, "recover") for k in lapsed)
+                keys.extend((k, "recover", None) for k in lapsed)
             seen: set[InstanceKey] = set()
-            for key, kind in keys:
+            for key, kind, start_by in keys:
                 runtime = by_name.get(key.workflow)
-                if runtime is None or key in seen or key in self._running or key in self._backoff:
+                taken = key in seen or key in self._running or key in self._ahead
+                if runtime is None or taken or key in self._backoff:
                     continue
                 seen.add(key)
-                jobs.append((runtime, key, kind))
+                jobs.append(((runtime, key, kind), start_by))
         return jobs
 
     def _start(self, job: _Job) -> asyncio.Task[bool]:
@@ -144,7 +160,7 @@ class Worker:
     async def run_once(self) -> int:
         """Claim up to ``batch`` instances, run them (``concurrency`` at a time) and return
         how many ran successfully."""
-        jobs = await self._claim(self.batch)
+        jobs = [job for job, _ in await self._claim(self.batch)]
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(job: _Job) -> bool:
@@ -167,10 +183,15 @@ class Worker:
         )
         loop = asyncio.get_running_loop()
         next_stale_look = loop.time()
+        ahead = self._ahead
         try:
             while not self._stop.is_set():
+                while ahead and len(self._running) < self.concurrency:
+                    job, start_by = ahead.pop(next(iter(ahead)))
+                    if start_by is None or job[0].clock.now() < start_by:
+                        self._start(job)
                 free = self.concurrency - len(self._running)
-                claimed = 0
+                more = False  # whether more work may be waiting than was claimed
                 if free > 0:
                     # instances go stale only when a process dies, and only once its leases
                     # lapse: looking once per poll interval is enough, and keeps busy workers
@@ -178,8 +199,9 @@ class Worker:
                     look_for_stale = loop.time() >= next_stale_look
                     if look_for_stale:
                         next_stale_look = loop.time() + self.poll_interval
+                    want = min(free + self.prefetch, self.batch)
                     try:
-                        jobs = await self._claim(min(free, self.batch), stale=look_for_stale)
+                        jobs = await self._claim(want, stale=look_for_stale)
                     except asyncio.CancelledError:
                         raise
                     except Exception:  # a database that went away: log, wait, try again
@@ -188,15 +210,19 @@ class Worker:
                         )
                         await self._pause()
                         continue
-                    for job in jobs:
+                    for job, _ in jobs[:free]:
                         self._start(job)
-                    claimed = len(jobs)
-                if free > 0 and claimed == free:
-                    continue  # every slot taken and maybe more work waiting: claim again
-                if free == 0:
+                    ahead.update((job[1], (job, start_by)) for job, start_by in jobs[free:])
+                    more = len(jobs) == want
+                    if more and not ahead:
+                        continue  # every slot taken and maybe more work waiting: claim again
+                if free == 0 or ahead or more:
                     await self._wait(full=True, timeout=self.poll_interval)
                 else:  # nothing more is due: sleep until the next wakeup, at most a poll
                     await self._wait(full=False, timeout=await self._until_next_wakeup())
+            if ahead:
+                _log.info("worker stopping: %d claim(s) not started are left to lapse", len(ahead))
+                ahead.clear()
             if self._running:
                 _log.info("worker stopping: %d operation(s) finishing", len(self._running))
                 await asyncio.gather(*self._running.values(), return_exceptions=True)

@@ -217,8 +217,10 @@ class MemoryStore(_StoreBase):
         if row is None:
             return 0
         row.status = update.status
-        row.next_wakeup = None if update.next_wakeup is None else _utc(update.next_wakeup)
-        row.claimed_until = None
+        wakeup = None if update.next_wakeup is None else _utc(update.next_wakeup)
+        if wakeup != row.next_wakeup:  # a changed wakeup is unclaimed
+            row.claimed_until = None
+        row.next_wakeup = wakeup
         row.tags = dict(update.tags)
         row.updated_at = _utc(update.now)
         if not keep:

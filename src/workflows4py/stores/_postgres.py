@@ -223,17 +223,20 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
     ),
 )
 
-# Set status, wakeup and tags (a new wakeup is unclaimed), count an error or reset the count:
-# the data-modifying CTE ``updated`` of "update" and "update_release".
+# Set status, wakeup and tags (a changed wakeup is unclaimed, an unchanged one keeps its claim),
+# count an error or reset the count: the data-modifying CTE ``updated`` of "update" and
+# "update_release".
 _UPDATED: LiteralString = """updated AS (
             UPDATE {s}.instances
-            SET status = %(status)s, next_wakeup = %(wakeup)s, claimed_until = NULL,
+            SET status = %(status)s, next_wakeup = %(wakeup)s,
+                claimed_until = CASE WHEN next_wakeup IS NOT DISTINCT FROM %(wakeup)s
+                    THEN claimed_until END,
                 tags = %(tags)s, updated_at = %(now)s,
                 last_error = CASE WHEN %(keep)s THEN last_error ELSE %(error)s::text END,
                 failures = CASE WHEN %(keep)s THEN failures
                     WHEN %(error)s::text IS NULL THEN 0 ELSE failures + 1 END
             WHERE workflow = %(w)s AND instance_id = %(i)s
-            RETURNING next_wakeup
+            RETURNING next_wakeup, claimed_until
         )"""
 
 
@@ -351,12 +354,14 @@ _SQL: dict[str, LiteralString] = {
     "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags,
             failures, last_error
         FROM {s}.instances WHERE workflow = %s AND instance_id = %s""",
-    # _UPDATED; notify workers of a wakeup. Returns how many rows were updated.
+    # _UPDATED; notify workers of a wakeup they may claim (not one whose claim it kept).
+    # Returns how many rows were updated.
     "update": _with_updated(
         """
         SELECT (SELECT count(*) FROM updated),
             (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
-                WHERE next_wakeup IS NOT NULL)"""
+                WHERE next_wakeup IS NOT NULL
+                    AND (claimed_until IS NULL OR claimed_until <= %(now)s))"""
     ),
     # Take the lease if it is free, lapsed or already ours. Returns (taken, holder, until);
     # holder and until describe the lease that stopped us.
@@ -391,7 +396,8 @@ _SQL: dict[str, LiteralString] = {
         )
         SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM released),
             (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
-                WHERE next_wakeup IS NOT NULL),
+                WHERE next_wakeup IS NOT NULL
+                    AND (claimed_until IS NULL OR claimed_until <= %(now)s)),
             (SELECT pg_notify(%(channel)s, 'lease') FROM released)"""
     ),
     # Keep a snapshot unless a later one (higher sequence) is already kept.

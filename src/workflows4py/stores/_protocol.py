@@ -307,8 +307,9 @@ class RegistryStore(StoreLifecycle, Protocol):
         error: str | None = None,
         keep_failures: bool = False,
     ) -> None:
-        """Set status, wakeup (None clears it, any claim is dropped), tags, updated_at; count
-        ``error``, else reset failures (or keep them); StoreError if unregistered."""
+        """Set status, wakeup (None clears it; a changed wakeup drops its claim, an unchanged
+        one keeps it), tags, updated_at; count ``error``, else reset failures (or keep
+        them); StoreError if unregistered."""
         ...
 
     async def search(self, query: SearchQuery) -> Page:

@@ -374,10 +374,11 @@ _SQL: dict[str, str] = {
     "record": """SELECT workflow, instance_id, status, created_at, updated_at, next_wakeup, tags,
             failures, last_error
         FROM instances WHERE workflow = ? AND instance_id = ?""",
-    # Set status, wakeup and tags; a new wakeup is unclaimed; an error is counted, no error
-    # resets the count.
+    # Set status, wakeup and tags; a changed wakeup is unclaimed (an unchanged one keeps its
+    # claim); an error is counted, no error resets the count.
     "update": """UPDATE instances
-        SET status = ?1, next_wakeup = ?2, claimed_until = NULL, tags = ?3, updated_at = ?4,
+        SET status = ?1, next_wakeup = ?2, tags = ?3, updated_at = ?4,
+            claimed_until = CASE WHEN next_wakeup IS ?2 THEN claimed_until END,
             failures = CASE WHEN ?8 THEN failures WHEN ?5 IS NULL THEN 0 ELSE failures + 1 END,
             last_error = CASE WHEN ?8 THEN last_error ELSE ?5 END
         WHERE workflow = ?6 AND instance_id = ?7""",

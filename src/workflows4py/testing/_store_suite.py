@@ -938,6 +938,21 @@ class WakeupConformance(_Suite):
         await store.update(InstanceKey("timer", "x"), "finished", None, {}, at(7))
         assert await store.claim_due(at(1000), 10, 30) == []
 
+    async def test_an_update_that_keeps_the_wakeup_keeps_its_claim(
+        self, store: WakeupStore
+    ) -> None:
+        # (a run marks its instance running before the wakeup moves: the claim must hold, or
+        # another worker claims the instance and waits for its lease)
+        await self._with_wakeups(store, {"x": T0})
+        key = InstanceKey("timer", "x")
+        (claim,) = await store.claim_due(T0, 10, 30)
+        await store.update(key, "running", T0, {}, at(1), keep_failures=True)
+        assert await store.claim_due(at(29), 10, 30) == []
+        assert [c.key for c in await store.claim_due(claim.until, 10, 30)] == [key]
+        # a changed wakeup is unclaimed at once
+        await store.update(key, "awaiting", at(40), {}, at(31))
+        assert [c.wakeup_at for c in await store.claim_due(at(40), 10, 30)] == [at(40)]
+
     async def test_claim_due_never_returns_a_parked_instance(self, store: WakeupStore) -> None:
         await self._with_wakeups(store, {"due": T0, "claimed": T0, "later": at(50)})
         (claimed,) = await store.claim_due(T0, 1, 30, ["timer"])
