@@ -414,11 +414,12 @@ def main() -> None:
             markdown_table(summary_head, summary),
             markdown_table(header, rows),
             "Workers are `python -m workflows4py worker` processes (`--poll-interval 0.02`, "
-            "default `--batch 50` and `--concurrency 8`); the time runs from the instant all "
-            "workflows become due to the registry's last finish. With trivial steps the "
-            "database's commits are the work: the machine's cores (see above) are shared by "
-            "the workers and the PostgreSQL server, and more workers can only share the "
-            "same cores. With computing steps (each step spends its CPU time in the worker, "
+            "default `--batch 50`, `--concurrency 32` and `--prefetch 8`); the time runs from "
+            "the instant all workflows become due to the registry's last finish. With "
+            "trivial steps the database's commits are most of the work, and the machine's "
+            "cores (see above) are shared by the workers and the PostgreSQL server: one "
+            "worker leaves them idle while it waits on round trips, more workers fill them "
+            "until they are busy. With computing steps (each step spends its CPU time in the worker, "
             "as a step that parses or renders would) the workers' cores are the work, which "
             f"is where more processes help, up to the cores there are ({os.cpu_count()} "
             "here, so the computing rows stop there). `machine CPU busy` is the share of all "

@@ -383,13 +383,15 @@ async def test_event_stream_reads_only_what_is_new(make: Factory) -> None:  # no
     await stream.until('"journal_length": 3')
     await (await runtime.get(Orders, "o-1")).deliver_signal(pay, Pay(3))  # a redelivery
     events = await stream.close()
-    assert events == [
-        {"status": "awaiting", "journal_length": 1},
-        {"status": "awaiting", "journal_length": 3},
-    ]
+    # the signal's two events are two commits: a poll between them sees the one in between
+    assert events[0] == {"status": "awaiting", "journal_length": 1}
+    assert events[-1] == {"status": "awaiting", "journal_length": 3}
+    assert len(events) <= 3
+    if len(events) == 3:
+        assert events[1]["journal_length"] == 2
     assert len(reads) > 10
     assert reads.count(0) == 1  # the first poll's; every later one reads after what it saw
-    assert set(reads) <= {0, 1, 3}
+    assert set(reads) <= {0, 1, 2, 3}
     await runtime.close()
 
 
