@@ -266,7 +266,7 @@ _SQL: dict[str, LiteralString] = {
     # written: 0 means the journal ends before #expected. The registry is left alone.
     "append": """INSERT INTO {s}.journal (workflow, instance_id, sequence, type, data, recorded_at)
         SELECT %(w)s, %(i)s, %(expected)s::bigint + e.n, e.type, e.data, e.at
-        FROM unnest(%(types)s::text[], %(datas)s::text[], %(ats)s::timestamptz[])
+        FROM unnest(%(types)b::text[], %(datas)b::text[], %(ats)b::timestamptz[])
             WITH ORDINALITY AS e (type, data, at, n)
         WHERE %(expected)s::bigint = 0 OR EXISTS (
             SELECT 1 FROM {s}.journal
@@ -285,8 +285,8 @@ _SQL: dict[str, LiteralString] = {
     "append_many": """INSERT INTO {s}.journal
             (workflow, instance_id, sequence, type, data, recorded_at)
         SELECT e.w, e.i, e.expected + 1, e.type, e.data, e.at
-        FROM unnest(%(ws)s::text[], %(is)s::text[], %(expecteds)s::bigint[],
-                %(types)s::text[], %(datas)s::text[], %(ats)s::timestamptz[])
+        FROM unnest(%(ws)b::text[], %(is)b::text[], %(expecteds)b::bigint[],
+                %(types)b::text[], %(datas)b::text[], %(ats)b::timestamptz[])
             AS e (w, i, expected, type, data, at)
         WHERE e.expected = 0 OR EXISTS (
             SELECT 1 FROM {s}.journal j
@@ -323,7 +323,7 @@ _SQL: dict[str, LiteralString] = {
             SELECT %(w)s, %(i)s, %(owner)s, %(until)s
             WHERE NOT EXISTS (
                 SELECT 1 FROM {s}.instances WHERE workflow = %(w)s AND instance_id = %(i)s
-            ) AND (cardinality(%(types)s::text[]) = 0 OR (SELECT n FROM journal_end) = 0)
+            ) AND (cardinality(%(types)b::text[]) = 0 OR (SELECT n FROM journal_end) = 0)
             ON CONFLICT (workflow, instance_id) DO UPDATE
             SET owner = excluded.owner, until = excluded.until
             WHERE l.owner = excluded.owner OR l.until <= %(at)s
@@ -336,7 +336,7 @@ _SQL: dict[str, LiteralString] = {
         ), appended AS (
             INSERT INTO {s}.journal (workflow, instance_id, sequence, type, data, recorded_at)
             SELECT %(w)s, %(i)s, e.n, e.type, e.data, e.at
-            FROM unnest(%(types)s::text[], %(datas)s::text[], %(ats)s::timestamptz[])
+            FROM unnest(%(types)b::text[], %(datas)b::text[], %(ats)b::timestamptz[])
                 WITH ORDINALITY AS e (type, data, at, n)
             WHERE EXISTS (SELECT 1 FROM created)
             RETURNING 1
