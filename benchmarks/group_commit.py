@@ -147,6 +147,19 @@ def main() -> None:  # noqa: PLR0915 - one linear report
         cpu.setdefault(name, []).append(ms)
         print(f"  {name}: {rate:,.0f} steps/s, {ms:.2f} ms CPU/workflow", flush=True)
 
+    # a lone instance's rate swings by 15% from run to run (the disk): its on/off ratio is
+    # the median of several pairs per repetition, each pair in alternating order
+    pairs = 1 if args.quick else 3
+    lone_off_by_rep: dict[str, list[float]] = {}
+
+    def lone_pairs(prefix: str, make: Callable[[bool], Callable[[], Store]]) -> None:
+        for pair in range(pairs):
+            for on in (True, False) if pair % 2 == 0 else (False, True):
+                name = f"{prefix} lone {'on' if on else 'off'}"
+                record(name, start_all(make(on), lone, args.steps, False))
+        offs = figures[f"{prefix} lone off"][-pairs:]
+        lone_off_by_rep.setdefault(prefix, []).append(Stat(tuple(offs)).median)
+
     with sqlite_file(args.data_dir, "group_commit.db") as db:
 
         def sqlite(on: bool) -> Callable[[], Store]:
@@ -167,16 +180,18 @@ def main() -> None:  # noqa: PLR0915 - one linear report
                     record(
                         f"pg at once {tag}", start_all(postgres(on), workflows, args.steps, True)
                     )
-                    record(f"pg lone {tag}", start_all(postgres(on), lone, args.steps, False))
+                lone_pairs("pg", postgres)
             if "sqlite" in backends:
                 for on in (True, False):
                     tag = "on" if on else "off"
                     record(
                         f"sqlite at once {tag}", start_all(sqlite(on), workflows, args.steps, True)
                     )
-                    record(f"sqlite lone {tag}", start_all(sqlite(on), lone, args.steps, False))
+                lone_pairs("sqlite", sqlite)
     if "postgres" in backends:
         drop_schema(dsn, SCHEMA)
+
+    figures["sqlite lone off (rep)"] = lone_off_by_rep.get("sqlite", [])
 
     def stat(name: str) -> Stat:
         return Stat(tuple(figures[name]))
@@ -225,7 +240,7 @@ def main() -> None:  # noqa: PLR0915 - one linear report
             target(
                 f"SQLite (FULL): {shape} vs one at a time (without group commit)",
                 "sqlite at once on",
-                "sqlite lone off",
+                "sqlite lone off (rep)",
                 3.0,
             ),
             target(
@@ -247,8 +262,11 @@ def main() -> None:  # noqa: PLR0915 - one linear report
     body = "\n\n".join(
         [
             f"## group_commit.py: {workflows} workflows x {args.steps} steps started at once",
-            f"Run: {command_line()}; {reps} repetitions, interleaved (on, off; at once, one "
-            "at a time; pgbench first in each repetition).",
+            f"Run: {command_line()}; {reps} repetitions, interleaved (pgbench first in each, "
+            f"then at once on and off, then {pairs} pairs of one at a time, on and off in "
+            "alternating order: the on/off ratio of a lone instance is over those pairs, "
+            "and the SQLite batch is compared with the median lone run without group "
+            "commit of its repetition).",
             facts_table(machine_facts(args.data_dir, dsn if "postgres" in backends else None)),
             markdown_table(head, summary),
             markdown_table(detail_head, detail),
