@@ -566,3 +566,32 @@ async def test_a_statement_chosen_as_a_deadlock_victim_runs_again(
             await store.create_leased(OTHER, "me", 30, T0)
     finally:
         await store.close()
+
+
+async def test_only_a_wakeup_nobody_has_claimed_wakes_idle_workers(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    # (a run marks its instance running with the claimed wakeup still set: telling idle
+    # workers of it would send them all to claim nothing)
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    await store.initialize()
+    listener = await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True)
+    channel = f"workflows4py:{pg_schema}"
+
+    async def heard() -> list[str]:
+        got = [n.payload async for n in listener.notifies(timeout=0.5)]
+        return [p for p in got if p == "wakeup"]
+
+    try:
+        await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        assert await store.create(KEY, T0, next_wakeup=T0)
+        assert await heard() == ["wakeup"]
+        (claim,) = await store.claim_due(T0, 10, 30)
+        await store.update(KEY, "running", T0, {}, at(1), keep_failures=True)
+        assert await heard() == []  # still claimed: nobody else may take it
+        await store.update(KEY, "awaiting", at(5), {}, at(2))
+        assert await heard() == ["wakeup"]  # a new wakeup, unclaimed
+        assert claim.until > at(5)
+    finally:
+        await listener.close()
+        await store.close()
