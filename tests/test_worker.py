@@ -432,3 +432,45 @@ async def test_after_run_is_told_of_each_instance_it_ran_and_whether_it_succeede
     told.clear()
     assert await worker.run_once() == 2
     assert sorted(told) == [("a", True), ("b", True)]
+
+
+async def nap(state: Count) -> Done:
+    GATE.calls += 1
+    await asyncio.sleep(0.005)
+    return Done()
+
+
+class Napping(Workflow[Count, Done]):
+    """Waits an hour, then runs one effect that takes 5 ms."""
+
+    definition = WIO.timer(timedelta(hours=1), input=Count, name="Wait") >> WIO.run_io(
+        Count, nap, event=Done
+    ).handle_event(lambda s, e: Count(s.n + 1))
+
+
+async def test_two_workers_run_each_due_instance_once() -> None:
+    # two processes' runtimes over one store: each instance is run by one worker, once
+    # (none claimed by the second while the first runs it, to find nothing left to do)
+    clock = TestClock(T0)
+    store = MemoryStore()
+    runtimes = [DurableRuntime(Napping, store, initial_state=Count(), clock=clock) for _ in "ab"]
+    for rt in runtimes:
+        await rt.initialize()
+    for n in range(30):
+        await runtimes[0].create_instance(f"i-{n:02}")
+    clock.advance(timedelta(hours=2))
+    runs: list[InstanceKey] = []
+    workers = [
+        Worker([rt], concurrency=4, poll_interval=0.02, after_run=lambda key, ok: runs.append(key))
+        for rt in runtimes
+    ]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        await _until(lambda: len(runs) >= 30)
+        await asyncio.sleep(0.1)  # room for a second run of any of them
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert sorted(k.instance_id for k in runs) == [f"i-{n:02}" for n in range(30)]
+    assert GATE.calls == 30
