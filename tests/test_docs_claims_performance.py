@@ -90,6 +90,18 @@ def test_the_worker_command_runs_32_at_once_and_claims_8_ahead_by_default() -> N
         assert default[1] == value
 
 
+def test_the_worker_command_refuses_a_negative_prefetch() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "workflows4py", "worker", "app:runtime", "--prefetch", "-1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--prefetch" in done.stderr
+    assert "-1 is not in the range x>=0" in done.stderr
+
+
 def test_constructing_runtimes_touches_no_database(tmp_path: Path) -> None:
     path = tmp_path / "never.db"
     Runtime.sqlite(path, [Three, Woken])

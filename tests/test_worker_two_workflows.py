@@ -93,6 +93,8 @@ async def worker_process(backend: Backend, log: Path) -> AsyncIterator[asyncio.s
             "0.1",
             "--concurrency",
             str(MAX_CONNECTIONS),
+            "--prefetch",
+            "3",
             cwd=ROOT,
             env=env,
             stdout=out,
