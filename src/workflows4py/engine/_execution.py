@@ -14,7 +14,7 @@ future step; an event nothing on the frontier accepts is reported, not skipped.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -172,6 +172,9 @@ class Execution:
     next_index: int
     events_applied: int
     terminated: Terminated | None = None
+    # the frontier, computed once (an execution never changes; a step asks for it several
+    # times: its next action, the step an event goes to, the next wakeup)
+    _leaves: tuple[Leaf, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def _root(self) -> Frame:
@@ -266,9 +269,14 @@ class Execution:
 
     def frontier(self) -> list[Leaf]:
         """The steps awaiting now, in definition order (none once terminated)."""
-        if self.terminated is not None:
-            return []
-        return list(frontier(self.tree, self._root))
+        return list(self._awaiting())
+
+    def _awaiting(self) -> tuple[Leaf, ...]:
+        leaves = self._leaves
+        if leaves is None:
+            leaves = () if self.terminated is not None else tuple(frontier(self.tree, self._root))
+            object.__setattr__(self, "_leaves", leaves)
+        return leaves
 
     def next_action(
         self, now: datetime, delayed: Mapping[tuple[Any, Route], datetime] | None = None
@@ -278,7 +286,7 @@ class Execution:
         ``delayed`` holds the runtime's own not-before instants of effects, keyed by
         ``(step, route)`` (a stateless retry keeps its next attempt there, unpersisted).
         """
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             node = leaf.node
             if isinstance(node, RunIO):
                 not_before = _not_before(leaf)
@@ -305,7 +313,7 @@ class Execution:
 
     def next_effect(self) -> RunEffect | None:
         """The first side effect waiting to run (ignoring retry delays), if any."""
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             if isinstance(leaf.node, RunIO):
                 return RunEffect(leaf.node, leaf.frame)
         return None
@@ -313,7 +321,7 @@ class Execution:
     def wakeup_at(self) -> datetime | None:
         """The earliest instant at which something is due: a timer, a delayed retry."""
         instants: list[datetime] = []
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             if isinstance(leaf.node, Timer) and leaf.node.resume_at is not None:
                 instants.append(leaf.node.resume_at)
             elif isinstance(leaf.node, RunIO) and (nb := _not_before(leaf)) is not None:
@@ -331,7 +339,7 @@ class Execution:
         if self.terminated is not None:
             return None
         wanted = _route(route)
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             node = leaf.node
             if (
                 isinstance(node, HandleSignal)
@@ -358,7 +366,7 @@ class Execution:
     def first_taker(self, event: Any, route: Route) -> Any:
         """The step on the frontier that replay would hand ``event`` (an unwrapped event of a
         step running under ``route``) to: the first effect or signal step accepting its class."""
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             node = leaf.node
             if (
                 isinstance(node, RunIO | HandleSignal)
@@ -371,7 +379,7 @@ class Execution:
     def expected_signals(self) -> tuple[SignalDef[Any, Any], ...]:
         """Signals a step is waiting for now (deduplicated, in definition order)."""
         found: dict[str, SignalDef[Any, Any]] = {}
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             if isinstance(leaf.node, HandleSignal):
                 found.setdefault(leaf.node.signal.id, leaf.node.signal)
         return tuple(found.values())
@@ -380,14 +388,14 @@ class Execution:
         """The routes (for-each keys) under which a step awaits ``signal_id`` now."""
         return tuple(
             leaf.frame.route
-            for leaf in self.frontier()
+            for leaf in self._awaiting()
             if isinstance(leaf.node, HandleSignal) and leaf.node.signal.id == signal_id
         )
 
     def expected_events(self) -> tuple[type[Any], ...]:
         """Event classes (as the steps see them, before wrapping) the frontier would accept."""
         types: list[type[Any]] = []
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             node = leaf.node
             if isinstance(node, RunIO | HandleSignal | Recovery):
                 types.extend(node.event_types)
@@ -401,7 +409,7 @@ class Execution:
     def awaiting_steps(self) -> tuple[str, ...]:
         """Names of the steps awaiting now (for error messages)."""
         names: list[str] = []
-        for leaf in self.frontier():
+        for leaf in self._awaiting():
             node = leaf.node
             name = node.display_name
             if name is None and isinstance(node, HandleSignal):
