@@ -19,7 +19,8 @@ median is reported. Breakdown rows show where the time per step goes (the store'
 SQL, the store called from asyncio, the runtime in memory). A last table compares loop and
 chain definitions in memory over several lengths to show how their cost grows.
 
-Target: workflows4py >= 50% of the raw append rate on SQLite and on PostgreSQL.
+Target: workflows4py >= 0.85 of the raw append rate on SQLite and on PostgreSQL (the first
+target, 0.50, is met since 2026-11).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from workflows4py import DurableRuntime, InMemoryRuntime, PostgresRuntime, Sqlit
 from workflows4py.runtime import Runtime
 from workflows4py.stores import InstanceKey, NewEvent
 
-TARGET = 0.5
+TARGET = 0.85  # issue 16 (the first target, 0.50, is met since 2026-11)
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
 # -- baselines and store-level rates ----------------------------------------------------------
