@@ -85,12 +85,18 @@ async def runtime(clock: TestClock) -> DurableRuntime[Count, Done]:
     return rt
 
 
-async def test_runs_up_to_concurrency_instances_at_once() -> None:
+async def _due(count: int) -> tuple[TestClock, DurableRuntime[Count, Done]]:
+    """A runtime (and its clock) with ``count`` instances whose timer is due."""
     clock = TestClock(T0)
     rt = await runtime(clock)
-    for n in range(10):
+    for n in range(count):
         await rt.create_instance(f"i-{n}")
     clock.advance(timedelta(hours=2))
+    return clock, rt
+
+
+async def test_runs_up_to_concurrency_instances_at_once() -> None:
+    _, rt = await _due(10)
     worker = Worker([rt], concurrency=3, poll_interval=0.05)
     task = asyncio.create_task(worker.run())
     try:
@@ -224,11 +230,7 @@ async def test_an_instance_a_worker_runs_is_claimed_by_no_other_worker() -> None
 
 
 async def test_a_worker_claims_prefetch_instances_ahead_and_starts_them_as_slots_free() -> None:
-    clock = TestClock(T0)
-    rt = await runtime(clock)
-    for n in range(10):
-        await rt.create_instance(f"i-{n}")
-    clock.advance(timedelta(hours=2))
+    clock, rt = await _due(10)
     worker = Worker([rt], concurrency=2, prefetch=3, poll_interval=0.05)
     task = asyncio.create_task(worker.run())
     try:
@@ -252,11 +254,7 @@ async def test_a_worker_claims_prefetch_instances_ahead_and_starts_them_as_slots
 
 
 async def test_a_stopping_worker_leaves_what_it_claimed_ahead_to_lapse() -> None:
-    clock = TestClock(T0)
-    rt = await runtime(clock)
-    for n in range(4):
-        await rt.create_instance(f"i-{n}")
-    clock.advance(timedelta(hours=2))
+    clock, rt = await _due(4)
     worker = Worker([rt], concurrency=1, prefetch=2, poll_interval=0.05)
     task = asyncio.create_task(worker.run())
     await _until(lambda: GATE.now == 1)
@@ -271,11 +269,7 @@ async def test_a_stopping_worker_leaves_what_it_claimed_ahead_to_lapse() -> None
 
 
 async def test_an_instance_claimed_ahead_for_half_its_claim_is_not_started() -> None:
-    clock = TestClock(T0)
-    rt = await runtime(clock)
-    for n in range(2):
-        await rt.create_instance(f"i-{n}")
-    clock.advance(timedelta(hours=2))
+    clock, rt = await _due(2)
     worker = Worker([rt], concurrency=1, prefetch=1, poll_interval=0.05)
     task = asyncio.create_task(worker.run())
     try:

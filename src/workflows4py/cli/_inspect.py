@@ -42,6 +42,13 @@ def log_level_option(default: str) -> Callable[[F], F]:
 APP_HELP = "MODULE:ATTRIBUTE giving the durable runtime(s)"
 
 
+def _count_option(name: str, default: int, least: int, help: str) -> Callable[[F], F]:
+    """An integer option of at least ``least``, its default shown in ``--help``."""
+    return click.option(
+        name, type=click.IntRange(min=least), default=default, show_default=True, help=help
+    )
+
+
 # -- worker ------------------------------------------------------------------------------------
 
 
@@ -57,27 +64,9 @@ APP_HELP = "MODULE:ATTRIBUTE giving the durable runtime(s)"
     show_default=True,
     help="seconds between looks for work when no notification comes",
 )
-@click.option(
-    "--batch",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="most instances claimed at once",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="most instances run at once",
-)
-@click.option(
-    "--prefetch",
-    type=click.IntRange(min=0),
-    default=8,
-    show_default=True,
-    help="instances claimed ahead of free slots, started as slots free up",
-)
+@_count_option("--batch", 50, 1, "most instances claimed at once")
+@_count_option("--concurrency", 32, 1, "most instances run at once")
+@_count_option("--prefetch", 8, 0, "instances claimed beyond the free slots, started as slots free")
 @json_option("log records as JSON lines on stderr; at the end, one JSON object on stdout")
 @log_level_option("INFO")
 def worker(
