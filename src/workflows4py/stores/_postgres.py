@@ -240,9 +240,16 @@ _UPDATED: LiteralString = """updated AS (
         )"""
 
 
-def _with_updated(rest: LiteralString) -> LiteralString:
-    """A statement starting ``WITH`` the CTE ``updated``."""
-    return "".join(("WITH ", _UPDATED, rest))
+# After ``updated``: notify workers of the row's wakeup if they may claim it (not one whose
+# claim the update kept).
+_NOTIFY_WAKEUP: LiteralString = """(SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
+                WHERE next_wakeup IS NOT NULL
+                    AND (claimed_until IS NULL OR claimed_until <= %(now)s))"""
+
+
+def _with_updated(*rest: LiteralString) -> LiteralString:
+    """A statement starting ``WITH`` the CTE ``updated``, then ``rest``."""
+    return "".join(("WITH ", _UPDATED, *rest))
 
 
 # Every query of the store, by name. {s} is the schema.
@@ -359,9 +366,8 @@ _SQL: dict[str, LiteralString] = {
     "update": _with_updated(
         """
         SELECT (SELECT count(*) FROM updated),
-            (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
-                WHERE next_wakeup IS NOT NULL
-                    AND (claimed_until IS NULL OR claimed_until <= %(now)s))"""
+            """,
+        _NOTIFY_WAKEUP,
     ),
     # Take the lease if it is free, lapsed or already ours. Returns (taken, holder, until);
     # holder and until describe the lease that stopped us.
@@ -395,10 +401,10 @@ _SQL: dict[str, LiteralString] = {
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM released),
-            (SELECT pg_notify(%(channel)s, 'wakeup') FROM updated
-                WHERE next_wakeup IS NOT NULL
-                    AND (claimed_until IS NULL OR claimed_until <= %(now)s)),
-            (SELECT pg_notify(%(channel)s, 'lease') FROM released)"""
+            """,
+        _NOTIFY_WAKEUP,
+        """,
+            (SELECT pg_notify(%(channel)s, 'lease') FROM released)""",
     ),
     # Keep a snapshot unless a later one (higher sequence) is already kept.
     "snapshot_save": """INSERT INTO {s}.snapshots AS old (workflow, instance_id, sequence, data)
