@@ -11,10 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from group_commit_app import Count, Counted
 from pg import fresh_schema, require_postgres
+from psycopg import sql
 
 from workflows4py import WIO, SequenceConflict, StoreError, StoreUnavailable, Workflow
 from workflows4py.runtime import Runtime
@@ -174,6 +177,48 @@ async def test_registry_writes_of_many_instances_commit_together_on_postgres() -
             await store.close()
 
 
+async def test_postgres_sends_a_second_batch_beside_the_one_under_way() -> None:
+    """With the journal locked, the first append waits in its transaction; once 128 more wait,
+    a second transaction is sent beside it, and no third: two under way at most."""
+    dsn = require_postgres()
+    with fresh_schema(dsn) as schema:
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            await store.initialize()
+            keys = [key(n) for n in range(300)]
+            table = sql.SQL("{}.journal").format(sql.Identifier(schema))
+            with psycopg.connect(dsn) as locker:
+                locker.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
+                first = asyncio.ensure_future(store.append(keys[0], 0, [ev(1)]))
+                await asyncio.sleep(0.2)  # sent: it waits for the lock
+                rest = [asyncio.ensure_future(store.append(k, 0, [ev(1)])) for k in keys[1:]]
+                waiting = 0
+                for _ in range(50):
+                    await asyncio.sleep(0.05)
+                    waiting = _waiting_for(locker, schema)
+                    if waiting >= 2:
+                        break
+                await asyncio.sleep(0.3)  # time for a third, if one were sent
+                assert _waiting_for(locker, schema) == 2
+                locker.rollback()  # the lock goes
+            await asyncio.gather(first, *rest)
+            for k in keys:
+                assert [e.sequence for e in await store.read(k)] == [1]
+        finally:
+            await store.close()
+
+
+def _waiting_for(conn: psycopg.Connection[Any], schema: str) -> int:
+    """How many backends wait for a lock on the schema's journal."""
+    row = conn.execute(
+        """SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE NOT l.granted AND c.relname = 'journal' AND n.nspname = %s""",
+        (schema,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 # -- the batcher's rules, with fake writers -----------------------------------------------
 
 
@@ -265,6 +310,85 @@ async def test_a_cancelled_leader_tells_the_others_of_its_batch() -> None:
         await joined
     # the batcher is free again
     assert await gather.submit("c1") == "C1"
+
+
+class Overlapping(Fake):
+    """Fake writers that also record how many transactions were under way at once."""
+
+    def __init__(self, *, pause: float, max_in_flight: int, split: int) -> None:
+        super().__init__(pause=pause)
+        self.group = GroupCommit(
+            self.one,
+            self.many,
+            lambda item: item[0],
+            gather=False,
+            max_in_flight=max_in_flight,
+            split=split,
+        )
+        self.active = 0
+        self.most = 0
+        self.events: list[str] = []  # "+items" as a transaction starts, "-items" as it ends
+
+    async def _timed(self, items: Sequence[str], write: Any) -> Any:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        self.events.append("+" + ",".join(items))
+        try:
+            return await write
+        finally:
+            self.active -= 1
+            self.events.append("-" + ",".join(items))
+
+    async def one(self, item: str) -> str:
+        result: str = await self._timed([item], super().one(item))
+        return result
+
+    async def many(self, items: Sequence[str]) -> list[str | BaseException]:
+        result: list[str | BaseException] = await self._timed(items, super().many(items))
+        return result
+
+
+async def test_enough_waiting_writes_go_beside_the_one_under_way() -> None:
+    fake = Overlapping(pause=0.02, max_in_flight=2, split=3)
+    results = await asyncio.gather(*(fake.group.submit(f"{c}1") for c in "abcd"))
+    assert results == ["A1", "B1", "C1", "D1"]
+    # a1 is written at once; the third one waiting sends b1, c1 and d1 before a1 ends
+    assert fake.events == ["+a1", "+b1,c1,d1", "-a1", "-b1,c1,d1"]
+    assert fake.most == 2
+
+
+async def test_fewer_waiting_writes_than_split_wait_for_the_one_under_way() -> None:
+    fake = Overlapping(pause=0.02, max_in_flight=2, split=4)
+    await asyncio.gather(*(fake.group.submit(f"{c}1") for c in "abcd"))
+    assert fake.events == ["+a1", "-a1", "+b1,c1,d1", "-b1,c1,d1"]
+
+
+async def test_transactions_under_way_never_exceed_max_in_flight() -> None:
+    fake = Overlapping(pause=0.01, max_in_flight=2, split=2)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    results = await asyncio.gather(*(fake.group.submit(f"{c}1") for c in letters))
+    assert results == [f"{c.upper()}1" for c in letters]
+    assert fake.most == 2
+    assert sorted(item for t in fake.transactions for item in t) == [f"{c}1" for c in letters]
+
+
+async def test_a_key_under_way_is_not_written_beside_itself() -> None:
+    fake = Overlapping(pause=0.02, max_in_flight=3, split=2)
+    results = await asyncio.gather(*(fake.group.submit(s) for s in ["a1", "b1", "a2", "c1"]))
+    assert results == ["A1", "B1", "A2", "C1"]
+    # a2 waits for a1's transaction to end, though there is room for another one
+    assert fake.events.index("+a2") > fake.events.index("-a1")
+    for event in fake.events:
+        if event.startswith("+") and "a2" in event:
+            assert "a1" not in event
+
+
+def test_max_in_flight_and_split_are_at_least_one() -> None:
+    fake = Fake()
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(fake.one, fake.many, lambda item: item[0], gather=False, max_in_flight=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(fake.one, fake.many, lambda item: item[0], gather=False, split=0)
 
 
 # -- through a runtime ----------------------------------------------------------------------

@@ -654,6 +654,9 @@ def _event_arrays(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     }
 
 
+# Group commit's transactions of one kind (appends, registry writes) under way at once.
+_IN_FLIGHT = 2
+
 _Statement = tuple[InstanceKey, str, dict[str, Any]]
 """A write statement about one instance: (its key, the statement's name, its parameters)."""
 
@@ -946,11 +949,20 @@ class PostgresStore(_StoreBase):
         # and so do the registry and lease writes of an operation's start and end
         self._writes: GroupCommit[_Statement, list[Any]] | None = None
         if group_commit:
+            # up to _IN_FLIGHT transactions of each kind at once, on connections of their own
             self._group = GroupCommit(
-                self._append_alone, self._append_together, _key_of, gather=False
+                self._append_alone,
+                self._append_together,
+                _key_of,
+                gather=False,
+                max_in_flight=_IN_FLIGHT,
             )
             self._writes = GroupCommit(
-                self._statement_alone, self._statements_together, _key_of, gather=False
+                self._statement_alone,
+                self._statements_together,
+                _key_of,
+                gather=False,
+                max_in_flight=_IN_FLIGHT,
             )
 
     @classmethod
