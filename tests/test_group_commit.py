@@ -8,6 +8,7 @@ between a batch's commit and its acknowledgements is in ``test_group_commit_cras
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from group_commit_app import Count, Counted
 from pg import fresh_schema, require_postgres
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from workflows4py import WIO, SequenceConflict, StoreError, StoreUnavailable, Workflow
 from workflows4py.runtime import Runtime
@@ -217,6 +219,68 @@ def _waiting_for(conn: psycopg.Connection[Any], schema: str) -> int:
         (schema,),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+async def test_a_batch_chosen_as_a_deadlock_victim_is_written_item_by_item(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A batch that PostgreSQL rolls back to break a deadlock is not a database gone away:
+    each of its writes is tried again alone, and each succeeds once the other side ends."""
+    dsn = require_postgres()
+    with fresh_schema(dsn) as schema:
+        # the store's transactions look for deadlocks after 0.5 s, the other side's after 10 s
+        store = PostgresStore(
+            make_conninfo(dsn, options="-c deadlock_timeout=500ms"), schema=schema
+        )
+        other = await psycopg.AsyncConnection.connect(dsn)
+        try:
+            await store.initialize()
+            a, b, c = InstanceKey("wf", "a"), InstanceKey("wf", "b"), InstanceKey("wf", "c")
+            await store.create(b, T0)
+            await store.create(c, T0)
+            s = sql.Identifier(schema)
+            await other.execute("SET deadlock_timeout = '10s'")
+            await other.execute(
+                sql.SQL("SELECT 1 FROM {}.instances WHERE instance_id = 'b' FOR UPDATE").format(s)
+            )
+            with caplog.at_level(logging.INFO, logger="workflows4py.stores"):
+                lead = asyncio.ensure_future(store.update(c, "running", None, {}, T0))
+                # written together once c's write ends: a's creation, then b's update waits
+                created = asyncio.ensure_future(store.create_leased(a, "me", 30.0, T0))
+                updated = asyncio.ensure_future(store.update(b, "running", None, {}, T0))
+                await lead
+                await _until_waiting(dsn, 1)
+                # the other side now waits for the batch's lease of a: a deadlock, which the
+                # batch (waiting longer) is chosen to end
+                await other.execute(
+                    sql.SQL(
+                        "INSERT INTO {}.leases VALUES ('wf', 'a', 'other', now() + interval '1h')"
+                    ).format(s)
+                )
+                await asyncio.sleep(0.3)  # the writes, each alone, wait for the other side now
+                await other.rollback()
+                assert await created is True
+                await updated
+            assert any("writing each alone" in r.message for r in caplog.records)
+            record = await store.get_record(b)
+            assert record is not None
+            assert record.status == "running"
+            assert await store.read(a) == []
+        finally:
+            await other.close()
+            await store.close()
+
+
+async def _until_waiting(dsn: str, count: int) -> None:
+    """Wait until ``count`` backends wait for a lock."""
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        for _ in range(100):
+            cur = await conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            row = await cur.fetchone()
+            if row is not None and row[0] >= count:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError("nobody waits for a lock")
 
 
 # -- the batcher's rules, with fake writers -----------------------------------------------

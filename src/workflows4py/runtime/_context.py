@@ -29,7 +29,11 @@ class StepContext:
         return f"{self.workflow}:{self.instance_id}:{self.sequence}"
 
 
-_CURRENT: ContextVar[StepContext | None] = ContextVar("workflows4py_step", default=None)
+# (workflow, instance id, sequence, step) of the step running: a tuple, built in C for every
+# step; the StepContext only when asked for
+_CURRENT: ContextVar[tuple[str, str, int, str] | None] = ContextVar(
+    "workflows4py_step", default=None
+)
 
 
 def current_step() -> StepContext:
@@ -37,4 +41,4 @@ def current_step() -> StepContext:
     ctx = _CURRENT.get()
     if ctx is None:
         raise WorkflowError("current_step() is only available while a workflow step runs")
-    return ctx
+    return StepContext(*ctx)

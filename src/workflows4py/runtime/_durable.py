@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, Unpack
 
@@ -116,6 +116,28 @@ ENDED: tuple[RegistryStatus, ...] = ("finished", "failed", "terminated")
 def default_owner() -> str:
     """A lease owner name unique to this process: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _Renewer:
+    """Renews a lease while an operation runs: ``renew()`` (a task) starts once the first
+    renewal is due, ``every`` s after the lease was taken. Until then it is only a timer,
+    since most operations end long before (a task made and cancelled per operation costs
+    more than the rest of a short one's bookkeeping)."""
+
+    __slots__ = ("_renew", "_task", "_timer")
+
+    def __init__(self, every: float, renew: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._renew = renew
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(every, self._begin)
+
+    def _begin(self) -> None:
+        self._task = asyncio.ensure_future(self._renew())
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 class DurableRuntime(Generic[S, Ev]):
@@ -777,7 +799,7 @@ class DurableRuntime(Generic[S, Ev]):
                 )
             if self._observer is not None:
                 self._observer.lease_acquired(op, time.perf_counter() - op.started)
-            renewer = asyncio.create_task(self._renew(key))
+            renewer = _Renewer(self.lease_ttl / 3, lambda: self._renew(key))
             released = False
             try:
                 inner = await self._ready(key, created, settle)
@@ -975,12 +997,13 @@ class DurableRuntime(Generic[S, Ev]):
         await self.store.append(key, entry.sequence - 1, [event])
 
     async def _renew(self, key: InstanceKey) -> None:
+        """Renew the lease of ``key`` now, then every third of its time to live."""
         while True:
-            await asyncio.sleep(self.lease_ttl / 3)
             try:
                 await self.store.renew(key, self.owner, self.lease_ttl, self.clock.now())
             except Exception:  # the append fence still protects the journal
                 _log.warning("could not renew the lease of %s", key, exc_info=True)
+            await asyncio.sleep(self.lease_ttl / 3)
 
     async def _mark_running(self, key: InstanceKey, inner: _Instance[S, Ev]) -> None:
         await self.store.update(

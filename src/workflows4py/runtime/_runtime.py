@@ -55,7 +55,7 @@ from workflows4py.serialization import encoder_for
 from workflows4py.stores import JournalEntry
 
 from ._clock import Clock
-from ._context import _CURRENT, StepContext
+from ._context import _CURRENT
 from ._hooks import Observer, Operation, OperationKind
 
 _log = logging.getLogger("workflows4py")
@@ -475,14 +475,6 @@ class _Instance(Generic[S, Ev]):
                 raise self.undecodable(entry, e) from e
         return events
 
-    def _context(self, step: str) -> StepContext:
-        return StepContext(
-            workflow=self.workflow.id,
-            instance_id=self.id,
-            sequence=self.sequence + 1,
-            step=step,
-        )
-
     def _check_taker(self, event: Any, producer: Any, route: tuple[str, ...], step: str) -> None:
         """Replay hands an event to the first awaiting step that accepts its class; make sure
         that is the step that produced it, or the journal would replay differently."""
@@ -532,7 +524,7 @@ class _Instance(Generic[S, Ev]):
         return decoded
 
     async def _run(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
-        token = _CURRENT.set(self._context(step))
+        token = _CURRENT.set((self.workflow.id, self.id, self.sequence + 1, step))
         self.running = True
         op = self.operation
         if op is not None:
@@ -548,19 +540,20 @@ class _Instance(Generic[S, Ev]):
             if op is not None:
                 op.step = None
 
-    async def _effect(self, action: RunEffect) -> Any:
-        """Run the effect of ``action``, telling the observer (if any) how it went."""
+    async def _effect(self, action: RunEffect, name: str) -> Any:
+        """Run the effect of ``action`` (the step ``name``), telling the observer (if any)
+        how it went."""
         observer, op = self.observer, self.operation
         if observer is None or op is None:
-            return await self._run(action.name, action.node.effect, action.input)
-        observer.effect_started(op, action.name)
+            return await self._run(name, action.node.effect, action.frame.input)
+        observer.effect_started(op, name)
         began = time.perf_counter()
         try:
-            event = await self._run(action.name, action.node.effect, action.input)
+            event = await self._run(name, action.node.effect, action.frame.input)
         except Exception as error:
-            observer.effect_failed(op, action.name, error, time.perf_counter() - began)
+            observer.effect_failed(op, name, error, time.perf_counter() - began)
             raise
-        observer.effect_ended(op, action.name, time.perf_counter() - began)
+        observer.effect_ended(op, name, time.perf_counter() - began)
         return event
 
     async def proceed(self) -> None:
@@ -577,18 +570,20 @@ class _Instance(Generic[S, Ev]):
                 if self.before_effects is not None:
                     hook, self.before_effects = self.before_effects, None
                     await hook()
+                node, name = action.node, action.name
                 try:
-                    event = await self._effect(action)
+                    event = await self._effect(action, name)
                 except Exception as error:
                     if not await self._retry(action, error, now):
-                        self.failed_step = action.name
+                        self.failed_step = name
                         raise
                     continue
-                self.retry_at.pop((action.node, action.frame.route), None)
+                if self.retry_at:
+                    self.retry_at.pop((node, action.frame.route), None)
                 self.last_failure = None
-                if isinstance(event, action.node.event_types):
-                    self._check_taker(event, action.node, action.frame.route, action.name)
-                await self._record(event, action.node.event_types, action.name, action.wrap_event)
+                if isinstance(event, node.event_types):
+                    self._check_taker(event, node, action.frame.route, name)
+                await self._record(event, node.event_types, name, action.wrap_event)
         finally:
             self.prune_retries()
 
@@ -626,6 +621,8 @@ class _Instance(Generic[S, Ev]):
     def prune_retries(self) -> None:
         """Forget the stateless retries of steps no longer awaited (completed elsewhere,
         interrupted)."""
+        if not self.retry_at:
+            return
         awaiting = {(leaf.node, leaf.frame.route) for leaf in self.execution.frontier()}
         for key in [k for k in self.retry_at if k not in awaiting]:
             del self.retry_at[key]

@@ -254,14 +254,19 @@ def _with_updated(*rest: LiteralString) -> LiteralString:
 
 
 # _UPDATED for several rows: the CTEs ``input`` (the rows' parameters, numbered n from 1)
-# and ``updated`` (n of each row updated, and its wakeup and claim after the update).
-# Only the lease holder updates an instance's row, so two such statements never wait on
-# each other's rows (the order they lock them in does not matter).
+# and ``updated`` (n of each row updated, and its wakeup and claim after the update). The
+# rows are locked first, in key order (``locked``), as the statements alone would lock
+# them one after the other: in any other order, two transactions can deadlock.
 _UPDATED_MANY: LiteralString = """input AS (
             SELECT * FROM unnest(%(ws)b::text[], %(is)b::text[], %(statuses)b::text[],
                     %(wakeups)b::timestamptz[], %(tagss)b::jsonb[], %(nows)b::timestamptz[],
                     %(errors)b::text[], %(keeps)b::boolean[], %(owners)b::text[])
                 WITH ORDINALITY AS u (w, i, status, wakeup, tags, now, error, keep, owner, n)
+        ), locked AS MATERIALIZED (
+            SELECT u.n FROM {s}.instances AS t JOIN input AS u
+                ON t.workflow = u.w AND t.instance_id = u.i
+            ORDER BY t.workflow, t.instance_id
+            FOR UPDATE OF t
         ), updated AS (
             UPDATE {s}.instances AS t
             SET status = u.status, next_wakeup = u.wakeup,
@@ -271,7 +276,7 @@ _UPDATED_MANY: LiteralString = """input AS (
                 last_error = CASE WHEN u.keep THEN t.last_error ELSE u.error END,
                 failures = CASE WHEN u.keep THEN t.failures
                     WHEN u.error IS NULL THEN 0 ELSE t.failures + 1 END
-            FROM input AS u
+            FROM input AS u JOIN locked AS k ON k.n = u.n
             WHERE t.workflow = u.w AND t.instance_id = u.i
             RETURNING u.n, t.next_wakeup, t.claimed_until, u.now
         )"""
@@ -454,9 +459,15 @@ _SQL: dict[str, LiteralString] = {
         ORDER BY u.n""",
     ),
     "update_release_many": _with_updated_many(
-        """, released AS (
-            DELETE FROM {s}.leases AS l USING updated AS d, input AS u
-            WHERE d.n = u.n AND l.workflow = u.w AND l.instance_id = u.i
+        """, held AS MATERIALIZED (
+            SELECT u.n FROM {s}.leases AS l JOIN input AS u
+                ON l.workflow = u.w AND l.instance_id = u.i AND l.owner = u.owner
+            WHERE u.n IN (SELECT n FROM updated)
+            ORDER BY l.workflow, l.instance_id
+            FOR UPDATE OF l
+        ), released AS (
+            DELETE FROM {s}.leases AS l USING held AS h, input AS u
+            WHERE h.n = u.n AND l.workflow = u.w AND l.instance_id = u.i
                 AND l.owner = u.owner
             RETURNING u.n
         )
@@ -634,6 +645,10 @@ def _translated() -> Iterator[None]:
     """Turn driver errors into StoreError subclasses."""
     try:
         yield
+    # a deadlock's victim, a serialization failure: the database is there, and the
+    # transaction may be tried again (a batch, item by item)
+    except (psycopg.errors.DeadlockDetected, psycopg.errors.TransactionRollback) as e:
+        raise StoreError(f"PostgreSQL rolled the transaction back: {e}") from e
     except psycopg.OperationalError as e:  # includes pool timeouts and lost connections
         raise StoreUnavailable(f"PostgreSQL unavailable: {e}") from e
     except psycopg.Error as e:
@@ -690,10 +705,6 @@ def _creates_many(params: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         arrays["event_ats"] += p["ats"]
     return arrays
 
-
-# The write statements only the holder of an instance's lease makes (on that instance's
-# registry row and lease): no other writer waits for their rows, nor they for another's.
-_HELD = frozenset({"update", "update_release", "lease_release"})
 
 # The statements that have a group-commit form: its name, and how it takes their parameters.
 _MANY: dict[str, tuple[str, Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]]] = {
@@ -1059,16 +1070,12 @@ class PostgresStore(_StoreBase):
             range(len(statements)),
             key=lambda n: (statements[n][0].workflow, statements[n][0].instance_id),
         )
-        # The statements that may race another process for the same rows go first, in key
-        # order, so two such transactions lock rows in one order; then a lease holder's
-        # own (_HELD), by kind, which nobody else writes. A run of one statement goes as
-        # one statement of its group-commit form (_MANY), or else as one executemany:
-        # psycopg then prepares the pipeline's messages once per run, not once per
-        # statement (most of the client's CPU per statement).
-        held = sorted(
-            (n for n in order if statements[n][1] in _HELD), key=lambda n: statements[n][1]
-        )
-        order = [n for n in order if statements[n][1] not in _HELD] + held
+        # In key order, so two such transactions lock rows in one order (a statement that
+        # finds a row another transaction wrote waits for it, even one it will not change:
+        # any other order can deadlock). A run of one statement in that order goes as one
+        # statement of its group-commit form (_MANY), or else as one executemany: psycopg
+        # then prepares the pipeline's messages once per run, not once per statement (most
+        # of the client's CPU per statement).
         runs: list[tuple[psycopg.AsyncCursor[Any], list[int], bool]] = []
         async with self._connection() as conn:
             async with conn.pipeline(), conn.transaction():
