@@ -34,6 +34,7 @@ from ._core import (
     apply,
     apply_current,
     frontier,
+    leaf,
     progress,
     register,
     replace,
@@ -97,7 +98,7 @@ class _RunIO(Semantics[RunIO]):
         return w.event_types, w.handler
 
     def frontier(self, w: RunIO, f: Frame) -> Iterator[Leaf]:
-        yield Leaf(w, f)
+        yield leaf(w, f)
 
     def progress(self, w: RunIO, active: bool) -> StepProgress:
         return RunIOProgress(name=w.display_name, errors=w.errors, waiting=active)
@@ -116,7 +117,7 @@ class _HandleSignal(Semantics[HandleSignal]):
         return w.event_types, w.event_handler
 
     def frontier(self, w: HandleSignal, f: Frame) -> Iterator[Leaf]:
-        yield Leaf(w, f)
+        yield leaf(w, f)
 
     def progress(self, w: HandleSignal, active: bool) -> StepProgress:
         signal = w.signal

@@ -34,6 +34,7 @@ __all__ = [
     "executed",
     "executed_nodes",
     "frontier",
+    "leaf",
     "progress",
     "register",
     "replace",
@@ -106,6 +107,20 @@ class Leaf:
 
     node: WIO[Any, Any, Any]
     frame: Frame
+
+
+_set_leaf_node: Callable[[Leaf, Any], None] = vars(Leaf)["node"].__set__
+_set_leaf_frame: Callable[[Leaf, Any], None] = vars(Leaf)["frame"].__set__
+
+
+def leaf(node: WIO[Any, Any, Any], frame: Frame) -> Leaf:
+    """``Leaf(node, frame)``, made in half the time: a frozen dataclass's __init__ sets each
+    field through object.__setattr__, its slots' own setters do the same for less (the
+    engine makes a leaf for every step awaiting, at every event)."""
+    made: Leaf = object.__new__(Leaf)
+    _set_leaf_node(made, node)
+    _set_leaf_frame(made, frame)
+    return made
 
 
 @dataclass(slots=True)

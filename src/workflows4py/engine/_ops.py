@@ -46,6 +46,7 @@ from ._core import (
     executed,
     executed_nodes,
     frontier,
+    leaf,
     progress,
     register,
     replace,
@@ -105,7 +106,7 @@ class _Timer(Semantics[Timer]):
         return None
 
     def frontier(self, w: Timer, f: Frame) -> Iterator[Leaf]:
-        yield Leaf(w, f)
+        yield leaf(w, f)
 
     def progress(self, w: Timer, active: bool) -> StepProgress:
         # once started, the instants of its TimerStarted event are what holds, whatever
@@ -648,7 +649,7 @@ class _Checkpoint(Semantics[Checkpoint]):
 
     def frontier(self, w: Checkpoint, f: Frame) -> Iterator[Leaf]:
         if isinstance(w.base, Executed):
-            yield Leaf(w, f)  # ready: the runtime records the checkpoint event
+            yield leaf(w, f)  # ready: the runtime records the checkpoint event
         else:
             yield from frontier(w.base, f)
 
@@ -674,7 +675,7 @@ class _Recovery(Semantics[Recovery]):
         return None
 
     def frontier(self, w: Recovery, f: Frame) -> Iterator[Leaf]:
-        yield Leaf(w, f)
+        yield leaf(w, f)
 
     def progress(self, w: Recovery, active: bool) -> StepProgress:
         return RecoveryProgress(name=w.display_name, waiting=active)

@@ -804,7 +804,7 @@ class DurableRuntime(Generic[S, Ev]):
             try:
                 inner = await self._ready(key, created, settle)
                 before = self._registry_view(inner)
-                was = _outcome(inner)
+                was = _outcome(inner) if self._observer is not None else None
                 inner.observer, inner.operation = self._observer, op
                 try:
                     result = await fn(inner)
@@ -822,10 +822,13 @@ class DurableRuntime(Generic[S, Ev]):
                     inner.observer = inner.operation = None
                 if self._observer is not None and _outcome(inner) != was:
                     _announce(self._observer, op, inner)
-                changed = self._registry_view(inner) != before
                 await self._maybe_snapshot(key, inner)
                 update = None
-                if write_registry or changed or inner.before_effects is None:
+                if (
+                    write_registry
+                    or inner.before_effects is None
+                    or self._registry_view(inner) != before
+                ):
                     # something happened (a rejected or redelivered signal writes nothing):
                     # the registry row is written with the release, in one transaction
                     update = self._registry_update(inner)

@@ -263,7 +263,6 @@ class _Instance(Generic[S, Ev]):
         self.own_initial = False
         self.snapshot_sequence = 0  # the journal position of the latest stored snapshot
         self.last_entry: JournalEntry | None = None  # the latest event recorded or replayed
-        self.lock = asyncio.Lock()
         self.running = False
         # a stateless retry keeps its next attempt in memory only, per (step, route): nothing
         # is persisted, and the delay vanishes with the step (e.g. when it is interrupted)
@@ -382,9 +381,10 @@ class _Instance(Generic[S, Ev]):
     def initial_of(self, entry: JournalEntry) -> S:
         """The initial state a start entry holds (read on the version it records: see
         :meth:`pin`); DecodeError names the instance."""
-        self.pin(self.version_of(entry))
+        body = self.body_of(entry)
+        self.pin(body.get("version", 1) if isinstance(body, dict) else 1)
         try:
-            return self.state_of(json.loads(entry.data))
+            return self.state_of(body)
         except (DecodeError, ValueError, TypeError) as e:
             error = e if isinstance(e, DecodeError) else DecodeError(str(e), path="")
             raise self.undecodable(entry, error) from e
@@ -421,11 +421,15 @@ class _Instance(Generic[S, Ev]):
     def version_of(self, entry: JournalEntry) -> object:
         """The version a start entry records (1 if it records none: written before
         versions); DecodeError names the instance if it is not JSON."""
+        body = self.body_of(entry)
+        return body.get("version", 1) if isinstance(body, dict) else 1
+
+    def body_of(self, entry: JournalEntry) -> Any:
+        """The JSON of a start entry; DecodeError names the instance if it is not JSON."""
         try:
-            body = json.loads(entry.data)
+            return json.loads(entry.data)
         except ValueError as e:
             raise self.undecodable(entry, DecodeError(str(e), path="")) from e
-        return body.get("version", 1) if isinstance(body, dict) else 1
 
     def begin_from(self, entry: JournalEntry) -> None:
         """Restart from the initial state in ``entry`` (the journal's first), on the
@@ -583,7 +587,8 @@ class _Instance(Generic[S, Ev]):
                 self.last_failure = None
                 if isinstance(event, node.event_types):
                     self._check_taker(event, node, action.frame.route, name)
-                await self._record(event, node.event_types, name, action.wrap_event)
+                wrap = action.wrap_event if action.frame.wrap else None  # None: nothing to wrap
+                await self._record(event, node.event_types, name, wrap)
         finally:
             self.prune_retries()
 
