@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,20 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         return
     for store in made:
         await store.close()
+
+
+@asynccontextmanager
+async def postgres_store(conninfo: str | None = None) -> AsyncIterator[tuple[PostgresStore, str]]:
+    """A PostgresStore (on ``conninfo``, default the tests' server) over a fresh schema,
+    initialized, and the schema's name."""
+    dsn = require_postgres()
+    with fresh_schema(dsn) as schema:
+        store = PostgresStore(conninfo or dsn, schema=schema)
+        try:
+            await store.initialize()
+            yield store, schema
+        finally:
+            await store.close()
 
 
 def batches(store: Store) -> int:
@@ -152,62 +167,51 @@ async def test_two_stores_racing_for_the_same_journals_never_fork_them(
 async def test_registry_writes_of_many_instances_commit_together_on_postgres() -> None:
     """create, take, update and release of many instances at once, on PostgreSQL (where they
     are batched too): each gets its own answer."""
-    dsn = require_postgres()
-    with fresh_schema(dsn) as schema:
-        store = PostgresStore(dsn, schema=schema)
-        try:
-            await store.initialize()
-            keys = [key(n) for n in range(25)]
-            created = await asyncio.gather(
-                *(store.create_leased(k, "me", 30.0, T0, [ev(1)]) for k in keys)
-            )
-            assert created == [True] * 25
-            writes = store._writes
-            assert writes is not None
-            assert writes.batches >= 1
-            again = await asyncio.gather(*(store.create_leased(k, "you", 30.0, T0) for k in keys))
-            assert again == [False] * 25
-            await asyncio.gather(*(store.release(k, "me") for k in keys))
-            for k in keys:
-                record = await store.get_record(k)
-                assert record is not None
-                assert record.status == "running"
-                assert [e.type for e in await store.read(k)] == ["e1"]
-            # every lease is free again: another owner takes them all at once
-            await asyncio.gather(*(store.acquire(k, "you", 30.0, 0.0, T0) for k in keys))
-        finally:
-            await store.close()
+    async with postgres_store() as (store, _):
+        keys = [key(n) for n in range(25)]
+        created = await asyncio.gather(
+            *(store.create_leased(k, "me", 30.0, T0, [ev(1)]) for k in keys)
+        )
+        assert created == [True] * 25
+        writes = store._writes
+        assert writes is not None
+        assert writes.batches >= 1
+        again = await asyncio.gather(*(store.create_leased(k, "you", 30.0, T0) for k in keys))
+        assert again == [False] * 25
+        await asyncio.gather(*(store.release(k, "me") for k in keys))
+        for k in keys:
+            record = await store.get_record(k)
+            assert record is not None
+            assert record.status == "running"
+            assert [e.type for e in await store.read(k)] == ["e1"]
+        # every lease is free again: another owner takes them all at once
+        await asyncio.gather(*(store.acquire(k, "you", 30.0, 0.0, T0) for k in keys))
 
 
 async def test_postgres_sends_a_second_batch_beside_the_one_under_way() -> None:
     """With the journal locked, the first append waits in its transaction; once 128 more wait,
     a second transaction is sent beside it, and no third: two under way at most."""
     dsn = require_postgres()
-    with fresh_schema(dsn) as schema:
-        store = PostgresStore(dsn, schema=schema)
-        try:
-            await store.initialize()
-            keys = [key(n) for n in range(300)]
-            table = sql.SQL("{}.journal").format(sql.Identifier(schema))
-            with psycopg.connect(dsn) as locker:
-                locker.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
-                first = asyncio.ensure_future(store.append(keys[0], 0, [ev(1)]))
-                await asyncio.sleep(0.2)  # sent: it waits for the lock
-                rest = [asyncio.ensure_future(store.append(k, 0, [ev(1)])) for k in keys[1:]]
-                waiting = 0
-                for _ in range(50):
-                    await asyncio.sleep(0.05)
-                    waiting = _waiting_for(locker, schema)
-                    if waiting >= 2:
-                        break
-                await asyncio.sleep(0.3)  # time for a third, if one were sent
-                assert _waiting_for(locker, schema) == 2
-                locker.rollback()  # the lock goes
-            await asyncio.gather(first, *rest)
-            for k in keys:
-                assert [e.sequence for e in await store.read(k)] == [1]
-        finally:
-            await store.close()
+    async with postgres_store() as (store, schema):
+        keys = [key(n) for n in range(300)]
+        table = sql.SQL("{}.journal").format(sql.Identifier(schema))
+        with psycopg.connect(dsn) as locker:
+            locker.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
+            first = asyncio.ensure_future(store.append(keys[0], 0, [ev(1)]))
+            await asyncio.sleep(0.2)  # sent: it waits for the lock
+            rest = [asyncio.ensure_future(store.append(k, 0, [ev(1)])) for k in keys[1:]]
+            waiting = 0
+            for _ in range(50):
+                await asyncio.sleep(0.05)
+                waiting = _waiting_for(locker, schema)
+                if waiting >= 2:
+                    break
+            await asyncio.sleep(0.3)  # time for a third, if one were sent
+            assert _waiting_for(locker, schema) == 2
+            locker.rollback()  # the lock goes
+        await asyncio.gather(first, *rest)
+        for k in keys:
+            assert [e.sequence for e in await store.read(k)] == [1]
 
 
 def _waiting_for(conn: psycopg.Connection[Any], schema: str) -> int:
@@ -227,14 +231,11 @@ async def test_a_batch_chosen_as_a_deadlock_victim_is_written_item_by_item(
     """A batch that PostgreSQL rolls back to break a deadlock is not a database gone away:
     each of its writes is tried again alone, and each succeeds once the other side ends."""
     dsn = require_postgres()
-    with fresh_schema(dsn) as schema:
-        # the store's transactions look for deadlocks after 0.5 s, the other side's after 10 s
-        store = PostgresStore(
-            make_conninfo(dsn, options="-c deadlock_timeout=500ms"), schema=schema
-        )
+    # the store's transactions look for deadlocks after 0.5 s, the other side's after 10 s
+    quick_to_detect = make_conninfo(dsn, options="-c deadlock_timeout=500ms")
+    async with postgres_store(quick_to_detect) as (store, schema):
         other = await psycopg.AsyncConnection.connect(dsn)
         try:
-            await store.initialize()
             a, b, c = InstanceKey("wf", "a"), InstanceKey("wf", "b"), InstanceKey("wf", "c")
             await store.create(b, T0)
             await store.create(c, T0)
@@ -268,7 +269,6 @@ async def test_a_batch_chosen_as_a_deadlock_victim_is_written_item_by_item(
             assert await store.read(a) == []
         finally:
             await other.close()
-            await store.close()
 
 
 async def _until_waiting(dsn: str, count: int) -> None:

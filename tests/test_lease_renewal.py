@@ -21,12 +21,12 @@ class Nap:
 
 @dataclass(frozen=True)
 class Napped:
-    seconds: float
+    """The nap is over (nothing else to record)."""
 
 
 async def nap(state: Nap) -> Napped:
     await asyncio.sleep(state.seconds)
-    return Napped(state.seconds)
+    return Napped()
 
 
 class Napping(Workflow[Nap, Napped]):
