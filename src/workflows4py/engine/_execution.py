@@ -13,7 +13,7 @@ future step; an event nothing on the frontier accepts is reported, not skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -49,6 +49,7 @@ from ._core import (
     frontier,
     progress,
     replay_run,
+    slot_setter,
 )
 from ._progress import StepProgress
 
@@ -481,27 +482,17 @@ def progress_at(
     return Execution.replay(_definition(definition), initial_state, events[:count]).progress()
 
 
-# Fast constructors of the two values the engine makes at every step. A frozen dataclass's
-# __init__ sets each field through object.__setattr__; the slots' own setters do the same
-# for half the cost (about a microsecond saved at every step).
+# Fast constructors of the two values the engine makes at every step (see slot_setter).
 _new = object.__new__
 
-
-def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    """The setter of the slot ``name`` of ``cls`` (which a frozen dataclass's own
-    __setattr__ refuses)."""
-    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
-    return setter
-
-
-_set_tree = _setter(Execution, "tree")
-_set_initial_state = _setter(Execution, "initial_state")
-_set_next_index = _setter(Execution, "next_index")
-_set_events_applied = _setter(Execution, "events_applied")
-_set_terminated = _setter(Execution, "terminated")
-_set_leaves = _setter(Execution, "_leaves")
-_set_node = _setter(RunEffect, "node")
-_set_frame = _setter(RunEffect, "frame")
+_set_tree = slot_setter(Execution, "tree")
+_set_initial_state = slot_setter(Execution, "initial_state")
+_set_next_index = slot_setter(Execution, "next_index")
+_set_events_applied = slot_setter(Execution, "events_applied")
+_set_terminated = slot_setter(Execution, "terminated")
+_set_leaves = slot_setter(Execution, "_leaves")
+_set_node = slot_setter(RunEffect, "node")
+_set_frame = slot_setter(RunEffect, "frame")
 
 
 def _execution(tree: Any, initial_state: Any, next_index: int, events_applied: int) -> Execution:

@@ -382,6 +382,7 @@ class _Instance(Generic[S, Ev]):
         """The initial state a start entry holds (read on the version it records: see
         :meth:`pin`); DecodeError names the instance."""
         body = self.body_of(entry)
+        # the version it records (1 if none: written before versions)
         self.pin(body.get("version", 1) if isinstance(body, dict) else 1)
         try:
             return self.state_of(body)
@@ -417,12 +418,6 @@ class _Instance(Generic[S, Ev]):
             self.workflow = found
             self.codecs = found.codecs()
             self.execution = unstarted(found)
-
-    def version_of(self, entry: JournalEntry) -> object:
-        """The version a start entry records (1 if it records none: written before
-        versions); DecodeError names the instance if it is not JSON."""
-        body = self.body_of(entry)
-        return body.get("version", 1) if isinstance(body, dict) else 1
 
     def body_of(self, entry: JournalEntry) -> Any:
         """The JSON of a start entry; DecodeError names the instance if it is not JSON."""

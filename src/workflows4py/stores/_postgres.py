@@ -1070,12 +1070,11 @@ class PostgresStore(_StoreBase):
             range(len(statements)),
             key=lambda n: (statements[n][0].workflow, statements[n][0].instance_id),
         )
-        # In key order, so two such transactions lock rows in one order (a statement that
-        # finds a row another transaction wrote waits for it, even one it will not change:
-        # any other order can deadlock). A run of one statement in that order goes as one
-        # statement of its group-commit form (_MANY), or else as one executemany: psycopg
-        # then prepares the pipeline's messages once per run, not once per statement (most
-        # of the client's CPU per statement).
+        # Any other order can deadlock: a statement that finds a row another transaction
+        # wrote waits for it, even one it will not change. A run of one statement in that
+        # order goes as one statement of its group-commit form (_MANY), or else as one
+        # executemany: psycopg then prepares the pipeline's messages once per run, not once
+        # per statement (most of the client's CPU per statement).
         runs: list[tuple[psycopg.AsyncCursor[Any], list[int], bool]] = []
         async with self._connection() as conn:
             async with conn.pipeline(), conn.transaction():
