@@ -176,53 +176,64 @@ def counting(store: Any, schema: str | None = None) -> Iterator[None]:
 
         setattr(store, name, counted())
         wrapped.append(name)
-    cursor: Any = None
-    connection: Any = None
-    original: Any = None
-    original_pipeline: Any = None
-    if schema is not None:
-        import psycopg
-        from psycopg import sql
-
-        from workflows4py.stores import PostgresStore
-
-        ident = sql.Identifier(schema)
-        names: dict[Any, str] = {}
-        for name, text in PostgresStore.SQL.items():
-            with contextlib.suppress(Exception):  # fragments of composed queries
-                names[sql.SQL(text).format(s=ident).as_bytes(None)] = name
-
-        def name_of(query: Any) -> str:
-            found = names.get(query)
-            if found is not None:
-                return found
-            text = query.decode() if isinstance(query, bytes) else str(query)
-            return "other: " + " ".join(text.split()[:3])
-
-        cursor, connection = psycopg.AsyncCursor, psycopg.AsyncConnection
-        original, original_pipeline = cursor.execute, connection.pipeline
-        off = psycopg.pq.PipelineStatus.OFF
-
-        async def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            STATEMENTS[name_of(query)] += 1
-            if self.connection.info.pipeline_status == off:
-                ROUND_TRIPS["alone"] += 1
-            return await original(self, query, *args, **kwargs)
-
-        def pipeline(self: Any, *args: Any, **kwargs: Any) -> Any:
-            ROUND_TRIPS["pipelines"] += 1
-            return original_pipeline(self, *args, **kwargs)
-
-        cursor.execute = execute
-        connection.pipeline = pipeline
     try:
-        yield
+        with contextlib.nullcontext() if schema is None else _counting_sql(schema):
+            yield
     finally:
         for name in wrapped:
             delattr(store, name)
-        if cursor is not None:
-            cursor.execute = original
-            connection.pipeline = original_pipeline
+
+
+@contextlib.contextmanager
+def _counting_sql(schema: str) -> Iterator[None]:
+    """The statements and round trips part of :func:`counting`."""
+    import psycopg
+    from psycopg import sql
+
+    from workflows4py.stores import PostgresStore
+
+    ident = sql.Identifier(schema)
+    names: dict[Any, str] = {}
+    for name, text in PostgresStore.SQL.items():
+        with contextlib.suppress(Exception):  # fragments of composed queries
+            names[sql.SQL(text).format(s=ident).as_bytes(None)] = name
+
+    def name_of(query: Any) -> str:
+        found = names.get(query)
+        if found is not None:
+            return found
+        text = query.decode() if isinstance(query, bytes) else str(query)
+        return "other: " + " ".join(text.split()[:3])
+
+    cursor, connection = psycopg.AsyncCursor, psycopg.AsyncConnection
+    original, original_many = cursor.execute, cursor.executemany
+    original_pipeline = connection.pipeline
+    off = psycopg.pq.PipelineStatus.OFF
+
+    async def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        STATEMENTS[name_of(query)] += 1
+        if self.connection.info.pipeline_status == off:
+            ROUND_TRIPS["alone"] += 1
+        return await original(self, query, *args, **kwargs)
+
+    async def executemany(self: Any, query: Any, params: Any, **kwargs: Any) -> Any:
+        params = list(params)  # one statement per set of parameters, in one round trip
+        STATEMENTS[name_of(query)] += len(params)
+        if self.connection.info.pipeline_status == off:
+            ROUND_TRIPS["alone"] += 1
+        return await original_many(self, query, params, **kwargs)
+
+    def pipeline(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ROUND_TRIPS["pipelines"] += 1
+        return original_pipeline(self, *args, **kwargs)
+
+    cursor.execute, cursor.executemany = execute, executemany  # type: ignore[method-assign]
+    connection.pipeline = pipeline  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        cursor.execute, cursor.executemany = original, original_many  # type: ignore[method-assign]
+        connection.pipeline = original_pipeline  # type: ignore[method-assign]
 
 
 # -- statistics -------------------------------------------------------------------------------
