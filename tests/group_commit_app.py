@@ -73,7 +73,7 @@ def runtime() -> DurableRuntime[Count, Counted]:
 
 
 def _crash_after(rt: DurableRuntime[Count, Counted], batch: int) -> None:
-    """Make the process die right after the ``batch``-th group commit of appends."""
+    """Make the process die right after the ``batch``-th group commit holding appends."""
     group = rt.store._group  # type: ignore[attr-defined]
     write_many = group._write_many
     seen = 0
@@ -81,11 +81,17 @@ def _crash_after(rt: DurableRuntime[Count, Counted], batch: int) -> None:
     async def committing_then_dying(items: Sequence[Any]) -> Sequence[Any]:
         nonlocal seen
         outcomes: Sequence[Any] = await write_many(items)  # committed
+        # PostgreSQL's group holds appends alone; SQLite's holds every write, each named
+        appended = [
+            item[0].instance_id
+            for item, o in zip(items, outcomes, strict=True)
+            if (len(item) == 3 or item[1] == "append") and o is None
+        ]
+        if not appended:
+            return outcomes
         seen += 1
         if seen == batch:
-            ids = [
-                key.instance_id for (key, _, _), o in zip(items, outcomes, strict=True) if o is None
-            ]
+            ids = appended
             with open(os.environ["GC_BATCH"], "w") as out:
                 out.write("\n".join(ids))
                 out.flush()

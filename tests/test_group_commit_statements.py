@@ -1,26 +1,38 @@
-"""PostgreSQL's group commit writes a batch of registry statements as one multi-row
-statement (create with a lease, update, update and release). Each must answer and write
-exactly what the same statement alone does, in every situation an instance can be in.
+"""A group commit of registry writes (create with a lease, update, update and release) must
+answer and write exactly what each write alone does, in every situation an instance can be
+in. PostgreSQL writes such a batch as one multi-row statement per kind; SQLite runs the
+writes one after another in one transaction, a write of several statements in a savepoint
+of its own (which a create that finds the lease taken rolls back).
 
-The same situations are set up in two schemas; the same operations then run at once over a
-store with group commit and one by one over a store without; their answers and the rows
-they leave (records, journals, leases, claims) must be the same, and the batch must have
-gone as one statement (not failed, then been written item by item).
+The same situations are set up in two schemas (two files); the same operations then run at
+once over a store with group commit and one by one over a store without; their answers and
+the rows they leave (records, journals, leases, claims) must be the same, and the batch
+must have gone together (not failed, then been written item by item).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pg import fresh_schema, require_postgres
 
-from workflows4py.stores import InstanceKey, NewEvent, PostgresStore, RegistryUpdate
+from workflows4py.stores import (
+    GroupCommit,
+    InstanceKey,
+    NewEvent,
+    PostgresStore,
+    RegistryUpdate,
+    SqliteStore,
+    Store,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=10)  # when the operations run: a 1 s lease taken at T0 lapsed
@@ -47,7 +59,7 @@ def k(situation: str, n: int) -> InstanceKey:
     return InstanceKey("wf", f"{n % 4}-{situation}-{n:02d}")
 
 
-async def set_up(store: PostgresStore, count: int) -> None:
+async def set_up(store: Store, count: int) -> None:
     """Every situation, ``count`` instances of each, one write at a time."""
     for n in range(count):
         await store.create_leased(k("held", n), "me", 30.0, T0, [EV])
@@ -68,7 +80,7 @@ async def set_up(store: PostgresStore, count: int) -> None:
         await store.acquire(k("absent", n + 80), "other", 10.0, 0.0, T0)  # lapses at T1
 
 
-def operations(store: PostgresStore, count: int) -> list[Callable[[], Awaitable[Any]]]:
+def operations(store: Store, count: int) -> list[Callable[[], Awaitable[Any]]]:
     """One operation per (situation, kind, variant), on distinct keys."""
     ops: list[Callable[[], Awaitable[Any]]] = []
     for n in range(count):
@@ -107,7 +119,7 @@ def outcome(result: object) -> object:
     return result
 
 
-async def observe(store: PostgresStore, keys: list[InstanceKey]) -> dict[str, Any]:
+async def observe(store: Store, keys: list[InstanceKey]) -> dict[str, Any]:
     """What the rows say about each key, read through the store."""
     seen: dict[str, Any] = {}
     for key in keys:
@@ -134,43 +146,64 @@ async def observe(store: PostgresStore, keys: list[InstanceKey]) -> dict[str, An
     return seen
 
 
-@pytest.mark.parametrize("count", [8])
-async def test_a_batch_of_registry_statements_writes_what_each_alone_does(
-    count: int, caplog: pytest.LogCaptureFixture
-) -> None:
+@asynccontextmanager
+async def a_store(backend: str, batched: bool, tmp_path: Path) -> AsyncIterator[Store]:
+    """A new, initialized store on ``backend``, with group commit on or off."""
+    store: PostgresStore | SqliteStore
+    if backend == "sqlite":
+        store = SqliteStore(tmp_path / f"batched-{batched}.db", group_commit=batched)
+        try:
+            await store.initialize()
+            yield store
+        finally:
+            await store.close()
+        return
     dsn = require_postgres()
+    with fresh_schema(dsn) as schema:
+        store = PostgresStore(dsn, schema=schema, group_commit=batched)
+        try:
+            await store.initialize()
+            yield store
+        finally:
+            await store.close()
+
+
+def registry_group(store: Store) -> GroupCommit[Any, Any]:
+    """The group commit that batches the store's registry writes."""
+    group = store._writes if isinstance(store, PostgresStore) else store._group  # type: ignore[attr-defined]
+    assert isinstance(group, GroupCommit)
+    return group
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+async def test_a_batch_of_registry_statements_writes_what_each_alone_does(
+    backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    count = 8
     results: dict[bool, tuple[list[object], dict[str, Any]]] = {}
     for batched in (False, True):
-        with fresh_schema(dsn) as schema:
-            store = PostgresStore(dsn, schema=schema, group_commit=batched)
-            try:
-                await store.initialize()
-                await set_up(store, count)
-                ops = operations(store, count)
-                caplog.clear()
-                with caplog.at_level(logging.INFO, logger="workflows4py.stores"):
-                    if batched:
-                        before = store._writes.batches if store._writes else 0
-                        answers = await asyncio.gather(
-                            *(op() for op in ops), return_exceptions=True
-                        )
-                        assert store._writes is not None
-                        assert store._writes.batches > before  # they did go together
-                    else:
-                        answers = []
-                        for op in ops:
-                            try:
-                                answers.append(await op())
-                            except Exception as e:
-                                answers.append(e)
-                assert not [r for r in caplog.records if "writing each alone" in r.message]
-                keys = sorted(
-                    {k(s, n) for s in SITUATIONS for n in range(count + 90)},
-                    key=lambda key: key.instance_id,
-                )
-                results[batched] = ([outcome(a) for a in answers], await observe(store, keys))
-            finally:
-                await store.close()
+        async with a_store(backend, batched, tmp_path) as store:
+            await set_up(store, count)
+            ops = operations(store, count)
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="workflows4py.stores"):
+                if batched:
+                    before = registry_group(store).batches
+                    answers = await asyncio.gather(*(op() for op in ops), return_exceptions=True)
+                    assert registry_group(store).batches > before  # they did go together
+                else:
+                    answers = []
+                    for op in ops:
+                        try:
+                            answers.append(await op())
+                        except Exception as e:
+                            answers.append(e)
+            assert not [r for r in caplog.records if "writing each alone" in r.message]
+            keys = sorted(
+                {k(s, n) for s in SITUATIONS for n in range(count + 90)},
+                key=lambda key: key.instance_id,
+            )
+            results[batched] = ([outcome(a) for a in answers], await observe(store, keys))
     alone, together = results[False], results[True]
     assert together[0] == alone[0]  # the same answers, in the same order
     assert together[1] == alone[1]  # the same rows

@@ -75,12 +75,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Any, ClassVar, Literal, TypeVar, cast, get_args
 
 from workflows4py._errors import DecodeError
 
 from ._common import (
-    _Append,
     _check_limit,
     _check_page,
     _key_of,
@@ -965,9 +964,47 @@ def _refuse_read_only(conn: _Connection, what: str) -> None:
         )
 
 
+class _Undo(Exception):
+    """Raised by a write job that found it must write nothing after all: what it wrote is
+    rolled back (its transaction, or its savepoint in a batch) and ``result`` is its answer."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+_Write = tuple[InstanceKey, str, Callable[["_Connection"], Any], bool]
+"""A write of one instance, for a group commit: its key, what it is (for errors), the job,
+and whether it is one statement (which undoes only itself if it fails, SQLite's ABORT)."""
+
+
+def _writes_together(conn: _Connection, writes: Sequence[_Write]) -> list[Any]:
+    """The jobs of several instances in the open transaction: each one's answer. A job of
+    several statements runs in a savepoint of its own, so that what it undoes (``_Undo``)
+    or what fails in it with a typed error of its own is only its part; any other error
+    fails the whole transaction (the group commit then writes each job alone)."""
+    results: list[Any] = []
+    for _, _, job, one_statement in writes:
+        if one_statement:
+            results.append(job(conn))
+            continue
+        conn.execute("SAVEPOINT job")
+        try:
+            result = job(conn)
+        except _Undo as undo:
+            conn.execute("ROLLBACK TO job")
+            result = undo.result
+        except StoreError as e:
+            conn.execute("ROLLBACK TO job")
+            result = e
+        conn.execute("RELEASE job")
+        results.append(result)
+    return results
+
+
 def _write_tx(conn: _Connection, job: Callable[[_Connection], T], what: str) -> T:
-    """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction; commit (unless ``job`` rolled it
-    back itself), or roll back on error.
+    """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction; commit (or, if ``job`` raised
+    ``_Undo``, roll back and return its answer), or roll back on error.
 
     Every write of the store goes through here or ``_write_now``. A read-only connection
     refuses it before anything happens. Before COMMIT, with the file's write lock held, the
@@ -981,6 +1018,9 @@ def _write_tx(conn: _Connection, job: Callable[[_Connection], T], what: str) -> 
     try:
         try:
             result = job(conn)
+        except _Undo as undo:
+            conn.rollback()
+            result = cast(T, undo.result)  # the job's answer
         except Exception as e:
             # An answer read from a file the path no longer names (a SequenceConflict, say)
             # would mislead: say what happened to the file instead.
@@ -989,7 +1029,7 @@ def _write_tx(conn: _Connection, job: Callable[[_Connection], T], what: str) -> 
             except StoreUnavailable as lost:
                 raise lost from e
             raise
-        conn.check()  # also when the job rolled back: its answer came from this file
+        conn.check()  # also when the job was undone: its answer came from this file
         if conn.in_transaction:
             conn.execute("COMMIT")
     except BaseException:
@@ -1025,10 +1065,11 @@ class SqliteStore(_StoreBase):
     raises StoreReadOnly, and ``initialize`` only checks that the schema is current. A file
     this process cannot write is opened that way by itself.
 
-    ``group_commit=True`` (the default): one-event appends of different instances that are
-    ready at the same time (tasks of this event loop) commit in one ``BEGIN IMMEDIATE``
-    transaction; each caller returns once that transaction has committed, and an append
-    that conflicts fails alone. ``False`` commits each append by itself.
+    ``group_commit=True`` (the default): the writes of different instances that are ready at
+    the same time (tasks of this event loop) commit in one ``BEGIN IMMEDIATE`` transaction:
+    one-event appends, creations, lease and registry writes, snapshots; each caller returns
+    once that transaction has committed, and a write that conflicts fails alone. ``False``
+    commits each write by itself.
     """
 
     MIGRATIONS: ClassVar[tuple[tuple[int, str, tuple[str, ...]], ...]] = _MIGRATIONS
@@ -1069,11 +1110,11 @@ class SqliteStore(_StoreBase):
         self._work_seen = self._work.generation
         self._seen_version: int | None = None
         self._seen_now()
-        # one-event appends of different instances that are ready together commit together
-        self._group: GroupCommit[_Append, None] | None = None
+        # the writes of different instances that are ready together commit together
+        self._group: GroupCommit[_Write, Any] | None = None
         if group_commit:
             self._group = GroupCommit(
-                self._append_alone, self._append_together, _key_of, gather=not threaded
+                self._write_alone, self._writes_together, _key_of, gather=not threaded
             )
 
     def __repr__(self) -> str:
@@ -1134,6 +1175,28 @@ class SqliteStore(_StoreBase):
         """Run ``job`` in one write transaction (see ``_write_tx`` and ``_write_now``)."""
         write = _write_now if one_statement and not self._threaded else _write_tx
         return self._run(functools.partial(write, job=job, what=what))
+
+    async def _write_of(
+        self,
+        key: InstanceKey,
+        job: Callable[[_Connection], T],
+        what: str,
+        *,
+        one_statement: bool = False,
+    ) -> T:
+        """``_write`` for a write of instance ``key`` alone: with group commit on, in one
+        transaction with the writes of other instances that are ready too."""
+        if self._group is None:
+            return await self._write(job, what, one_statement=one_statement)
+        result: T = await self._group.submit((key, what, job, one_statement))
+        return result
+
+    def _write_alone(self, item: _Write) -> Awaitable[Any]:
+        _, what, job, one_statement = item
+        return self._write(job, what, one_statement=one_statement)
+
+    def _writes_together(self, items: Sequence[_Write]) -> Awaitable[list[Any]]:
+        return self._write(functools.partial(_writes_together, writes=items), "write")
 
     async def initialize(self) -> None:
         """A schema already current is only read, never written: so a read-only database with a
@@ -1203,7 +1266,8 @@ class SqliteStore(_StoreBase):
         at = _us(now)
         wakeup = None if next_wakeup is None else _us(next_wakeup)
         params = (key.workflow, key.instance_id, at, at, wakeup)
-        created = await self._write(
+        created = await self._write_of(
+            key,
             lambda conn: conn.execute(_SQL["create"], params).rowcount == 1,
             "create",
             one_statement=True,
@@ -1228,8 +1292,7 @@ class SqliteStore(_StoreBase):
             if not conn.execute(_SQL["create_running"], (wf, iid, at, at)).rowcount:
                 return False
             if not conn.execute(_SQL["lease_take"], (wf, iid, owner, until, at)).rowcount:
-                conn.rollback()  # leased to another owner: undo the row
-                return False
+                raise _Undo(False)  # leased to another owner: undo the row
             if rows:
                 last = _last_sequence(conn, key)
                 if last:  # (the write lock is held: nobody appends meanwhile)
@@ -1237,7 +1300,7 @@ class SqliteStore(_StoreBase):
                 conn.executemany(_SQL["append"], rows)
             return True
 
-        return await self._write(job, "create_leased")
+        return await self._write_of(key, job, "create_leased")
 
     async def exists(self, key: InstanceKey) -> bool:
         params = (key.workflow, key.instance_id)
@@ -1252,37 +1315,21 @@ class SqliteStore(_StoreBase):
     async def append(self, key: InstanceKey, expected: int, events: Sequence[NewEvent]) -> None:
         if not events:
             return
-        if self._group is not None and len(events) == 1:
-            await self._group.submit((key, expected, events))
-            return
-        await self._append_alone((key, expected, events))
-
-    async def _append_alone(self, append: _Append) -> None:
-        key, expected, events = append
         rows = _journal_rows(key, expected, events)
-
-        def job(conn: _Connection) -> None:
-            outcome = _append_rows(conn, key, expected, rows, rollback=True)
-            if outcome is not None:
-                raise outcome
-
-        await self._write(job, "append", one_statement=len(rows) == 1)
-
-    async def _append_together(self, appends: Sequence[_Append]) -> list[SequenceConflict | None]:
-        """One transaction for the one-event appends of several instances: each outcome."""
-        batch = [
-            (key, expected, _journal_rows(key, expected, events)[0])
-            for key, expected, events in appends
-        ]
-
-        def job(conn: _Connection) -> list[SequenceConflict | None]:
-            # a failed INSERT undoes only itself (SQLite's ABORT): the others stay
-            return [
-                _append_rows(conn, key, expected, [row], rollback=False)
-                for key, expected, row in batch
-            ]
-
-        return await self._write(job, "append")
+        if len(rows) == 1:  # one INSERT, which undoes only itself if it fails
+            row = rows[0]
+            conflict = await self._write_of(
+                key,
+                lambda conn: _append_rows(conn, key, expected, [row], rollback=False),
+                "append",
+                one_statement=True,
+            )
+        else:  # several: alone, so that a conflict can roll back the transaction
+            conflict = await self._write(
+                lambda conn: _append_rows(conn, key, expected, rows, rollback=True), "append"
+            )
+        if conflict is not None:
+            raise conflict
 
     def _take_lease(
         self, key: InstanceKey, owner: str, ttl: float, at: datetime
@@ -1301,11 +1348,12 @@ class SqliteStore(_StoreBase):
             except OverflowError:
                 raise _row_error("leases", row, _LEASE_COLUMNS, key) from None
 
-        return self._write(take, "acquire")
+        return self._write_of(key, take, "acquire")
 
     async def renew(self, key: InstanceKey, owner: str, ttl: float, now: datetime) -> None:
         params = (_us(now + timedelta(seconds=ttl)), key.workflow, key.instance_id, owner)
-        renewed = await self._write(
+        renewed = await self._write_of(
+            key,
             lambda conn: conn.execute(_SQL["lease_renew"], params).rowcount,
             "renew",
             one_statement=True,
@@ -1315,7 +1363,8 @@ class SqliteStore(_StoreBase):
 
     def _release_lease(self, key: InstanceKey, owner: str) -> Awaitable[int]:
         params = (key.workflow, key.instance_id, owner)
-        return self._write(
+        return self._write_of(
+            key,
             lambda conn: conn.execute(_SQL["lease_release"], params).rowcount,
             "release",
             one_statement=True,
@@ -1333,13 +1382,14 @@ class SqliteStore(_StoreBase):
             return 1, conn.execute(_SQL["lease_release"], params).rowcount
 
         # one transaction, one commit (one fsync) for both
-        return self._write(job, "release")
+        return self._write_of(key, job, "release")
 
     async def save_snapshot(
         self, key: InstanceKey, snapshot: Snapshot, *, replace: bool = False
     ) -> None:
         params = (key.workflow, key.instance_id, snapshot.sequence, snapshot.data, replace)
-        await self._write(
+        await self._write_of(
+            key,
             lambda conn: conn.execute(_SQL["snapshot_save"], params),
             "save_snapshot",
             one_statement=True,
@@ -1358,7 +1408,8 @@ class SqliteStore(_StoreBase):
 
     def _update_row(self, key: InstanceKey, update: RegistryUpdate, keep: bool) -> Awaitable[int]:
         params = _update_params(key, update, keep)
-        return self._write(
+        return self._write_of(
+            key,
             lambda conn: conn.execute(_SQL["update"], params).rowcount,
             "update",
             one_statement=True,
