@@ -57,3 +57,26 @@ async def test_sqlite_runtime_keeps_instances_in_its_file(tmp_path: Path) -> Non
         instance = await runtime.get_instance("t-1")
         assert await instance.query_state() == St(1, ("a",))
         assert await runtime.instance_ids() == ["t-1"]
+
+
+async def test_closing_a_runtime_frees_the_instances_it_held_at_once(tmp_path: Path) -> None:
+    """The instances a runtime keeps in memory refer to it; closing it forgets them, so they
+    are freed then (by reference counting), not at the next full collection of the heap."""
+    import gc
+    import weakref
+
+    from workflows4py.runtime import Runtime
+
+    clock = TestClock(T0)
+    durable = SqliteRuntime(Timed, tmp_path / "d.db", initial_state=St(0), clock=clock)
+    app = Runtime.sqlite(tmp_path / "a.db", [Timed], initial_states={Timed: St(0)}, clock=clock)
+    gc.disable()
+    try:
+        async with durable, app:
+            await durable.create_instance("t-1")
+            await app.start(Timed, "t-1")
+            held = [weakref.ref(durable._cache["t-1"]), weakref.ref(app.of(Timed)._cache["t-1"])]
+            assert all(ref() is not None for ref in held)
+        assert [ref() for ref in held] == [None, None]
+    finally:
+        gc.enable()

@@ -153,7 +153,10 @@ class Runtime:
         await self.store.initialize()
 
     async def close(self) -> None:
-        """Close the store (its connections, its listener)."""
+        """Close the store (its connections, its listener), and forget the instances held
+        in memory."""
+        for host in self._hosts.values():
+            host._forget_all()
         await self.store.close()
 
     async def __aenter__(self) -> Runtime:

@@ -225,8 +225,14 @@ class DurableRuntime(Generic[S, Ev]):
         await self.store.initialize()
 
     async def close(self) -> None:
-        """Close the store."""
+        """Close the store, and forget the instances held in memory."""
+        self._forget_all()
         await self.store.close()
+
+    def _forget_all(self) -> None:
+        """Drop the instances held in memory: freed now (they refer to the runtime, so
+        otherwise only at the next full collection of the heap)."""
+        self._cache.clear()
 
     def blocking(self) -> BlockingRuntime[S, Ev]:
         """A blocking facade over this runtime, for code without an event loop; use it as
