@@ -24,7 +24,14 @@ from psycopg.conninfo import make_conninfo
 
 from workflows4py import WIO, SequenceConflict, StoreError, StoreUnavailable, Workflow
 from workflows4py.runtime import Runtime
-from workflows4py.stores import GroupCommit, InstanceKey, NewEvent, PostgresStore, SqliteStore
+from workflows4py.stores import (
+    GroupCommit,
+    InstanceKey,
+    NewEvent,
+    PostgresStore,
+    Snapshot,
+    SqliteStore,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Store = SqliteStore | PostgresStore
@@ -525,3 +532,29 @@ async def test_appends_of_several_events_are_written_alone(stores: list[Store]) 
     assert batches(store) == 0
     for n in range(10):
         assert [e.sequence for e in await store.read(key(n))] == [1, 2]
+
+
+async def test_sqlite_batches_lease_renewals_and_snapshots_too(tmp_path: Path) -> None:
+    """On SQLite (docs/performance.md, "What is batched") the renewals and the snapshots of
+    instances ready together share commits as well; each still writes its own row."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.initialize()
+    try:
+        keys = [key(n) for n in range(12)]
+        assert all(
+            await asyncio.gather(*(store.create_leased(k, "me", 30.0, T0, [ev(1)]) for k in keys))
+        )
+        before = batches(store)
+        await asyncio.gather(*(store.renew(k, "me", 60.0, T0) for k in keys))
+        assert batches(store) > before
+        before = batches(store)
+        await asyncio.gather(
+            *(store.save_snapshot(k, Snapshot(1, f'{{"k":{n}}}')) for n, k in enumerate(keys))
+        )
+        assert batches(store) > before
+        for n, k in enumerate(keys):
+            assert await store.load_snapshot(k) == Snapshot(1, f'{{"k":{n}}}')
+            with pytest.raises(StoreError):  # renewed to T0 + 60 s: still held at T0 + 45 s
+                await store.acquire(k, "other", 30.0, 0.0, T0.replace(second=45))
+    finally:
+        await store.close()
