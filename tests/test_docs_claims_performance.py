@@ -158,33 +158,6 @@ async def test_a_woken_instance_costs_one_commit_per_event_plus_three(tmp_path: 
 
         counting.calls.clear()
         instance = await worker_side.get_instance("w-1")
-        assert await instance.query_state() == St(2)
-        # it finished: not kept in memory, so loaded again (its snapshot, then its journal)
-        assert (counting.calls["load_snapshot"], counting.calls["read"]) == (1, 1)
-        counting.calls.clear()
-        assert await instance.query_state() == St(2)  # now in memory: the journal's tail only
-        assert counting.reads() == Counter({"read": 1})
-
-
-class Waits(Workflow[St, Counted]):
-    definition = counting() >> WIO.timer(timedelta(hours=1), input=St, name="Later") >> counting()
-
-
-async def test_an_instance_in_memory_is_read_from_the_journal_tail_an_ended_one_is_loaded(
-    tmp_path: Path,
-) -> None:
-    """docs/performance.md: reads of an instance in memory read only the journal's tail; an
-    instance that ended is not kept in memory, so reading it loads it again."""
-    states = {Waits: St(), Three: St()}
-    runtime = Runtime.sqlite(tmp_path / "r.db", [Waits, Three], initial_states=states)
-    async with runtime:
-        waiting = await runtime.start(Waits, "waits")  # one effect, then its timer
-        done = await runtime.start(Three, "ends")  # three effects: finished
-        counting = Counting(runtime.store)
-        for host in runtime.hosts:
-            host.store = cast(Store, counting)
-        assert await waiting.query_state() == St(1)
-        assert counting.reads() == Counter({"read": 1})
-        counting.calls.clear()
-        assert await done.query_state() == St(3)
-        assert (counting.calls["load_snapshot"], counting.calls["read"]) == (1, 1)
+        assert await instance.query_state() == St(2)  # in memory: only the journal's tail
+        assert counting.calls["read"] == 1
+        assert counting.calls["load_snapshot"] == 0

@@ -140,9 +140,6 @@ class _Renewer:
             self._task.cancel()
 
 
-_ENDED: frozenset[str] = frozenset({"finished", "terminated"})
-"""The statuses after which an instance runs nothing more."""
-
 class DurableRuntime(Generic[S, Ev]):
     """Runs instances of one workflow on a store, safely from many processes at once.
 
@@ -775,22 +772,17 @@ class DurableRuntime(Generic[S, Ev]):
         with operating(op):
             observer = self._observer
             if observer is None:
+                return await self._leased(op, fn, write_registry, created, settle)
+            observer.operation_started(op)
+            if kind == "due":
+                observer.wakeup_fired(op)
+            try:
                 result = await self._leased(op, fn, write_registry, created, settle)
-            else:
-                observer.operation_started(op)
-                if kind == "due":
-                    observer.wakeup_fired(op)
-                try:
-                    result = await self._leased(op, fn, write_registry, created, settle)
-                except BaseException as error:
-                    observer.operation_ended(op, error)
-                    raise
-                observer.operation_ended(op, None)
-        ended = self._cache.get(instance_id)
-        if ended is not None and ended.execution.status in _ENDED:
-            # nothing more will run: not kept in memory (a read loads it again)
-            self._forget(instance_id)
-        return result
+            except BaseException as error:
+                observer.operation_ended(op, error)
+                raise
+            observer.operation_ended(op, None)
+            return result
 
     async def _leased(
         self,
