@@ -161,3 +161,20 @@ async def test_a_woken_instance_costs_one_commit_per_event_plus_three(tmp_path: 
         assert await instance.query_state() == St(2)  # in memory: only the journal's tail
         assert counting.calls["read"] == 1
         assert counting.calls["load_snapshot"] == 0
+
+
+async def test_a_runtime_keeps_a_tenth_of_its_cache_for_ended_instances(tmp_path: Path) -> None:
+    """docs/durable.md (current limits): of the ``cache_size`` instances kept in memory, at
+    most a tenth are ended ones; the least recently used beyond that are loaded again when
+    read, the others are read from the journal's tail only."""
+    runtime = SqliteRuntime(Three, tmp_path / "e.db", initial_state=St(), cache_size=30)
+    async with runtime:
+        for n in range(5):
+            await runtime.create_instance(f"e-{n}")  # three effects: finished
+        counting = Counting(runtime.store)
+        runtime.store = cast(Store, counting)
+        for n in reversed(range(5)):  # the last ended first
+            counting.calls.clear()
+            assert await (await runtime.get_instance(f"e-{n}")).query_state() == St(3)
+            loaded = counting.calls["load_snapshot"]
+            assert loaded == (1 if n < 2 else 0), n  # the 3 ended last are still in memory

@@ -140,6 +140,10 @@ class _Renewer:
             self._task.cancel()
 
 
+_ENDED: frozenset[str] = frozenset({"finished", "terminated"})
+"""The statuses after which an instance runs nothing more."""
+
+
 class DurableRuntime(Generic[S, Ev]):
     """Runs instances of one workflow on a store, safely from many processes at once.
 
@@ -216,6 +220,10 @@ class DurableRuntime(Generic[S, Ev]):
         # recently used instances stay loaded (checked against the journal tail each time)
         self._cache: OrderedDict[str, _Instance[S, Ev]] = OrderedDict()
         self._cache_size = cache_size
+        # of them, the ended ones (finished, terminated), fewer: nothing more runs in them,
+        # and every full collection of the heap walks what the cache holds
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._ended_size = max(1, cache_size // 10)
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -233,6 +241,7 @@ class DurableRuntime(Generic[S, Ev]):
         """Drop the instances held in memory: freed now (they refer to the runtime, so
         otherwise only at the next full collection of the heap)."""
         self._cache.clear()
+        self._ended.clear()
 
     def blocking(self) -> BlockingRuntime[S, Ev]:
         """A blocking facade over this runtime, for code without an event loop; use it as
@@ -730,6 +739,7 @@ class DurableRuntime(Generic[S, Ev]):
         if refused:
             await self._save_snapshot(key, inner, replace=True)
         self._remember(inner)
+        self._note_if_ended(instance_id)
         return inner
 
     def _remember(self, inner: _Instance[S, Ev]) -> None:
@@ -742,9 +752,24 @@ class DurableRuntime(Generic[S, Ev]):
             if lock is not None and not lock.locked():
                 del self._locks[evicted]
 
+    def _note_if_ended(self, instance_id: str) -> None:
+        """If the instance held in memory has ended, count it among the ended ones kept,
+        dropping the least recently used ended ones beyond ``cache_size // 10``."""
+        inner = self._cache.get(instance_id)
+        if inner is None or inner.execution.status not in _ENDED:
+            return
+        self._ended[instance_id] = None
+        self._ended.move_to_end(instance_id)
+        while len(self._ended) > self._ended_size:
+            oldest, _ = self._ended.popitem(last=False)
+            held = self._cache.get(oldest)
+            if held is not None and held.execution.status in _ENDED:
+                self._forget(oldest)
+
     def _forget(self, instance_id: str) -> None:
-        """Drop what this process keeps of a deleted instance."""
+        """Drop what this process keeps of an instance (deleted, say)."""
         self._cache.pop(instance_id, None)
+        self._ended.pop(instance_id, None)
         lock = self._locks.get(instance_id)
         if lock is not None and not lock.locked():
             del self._locks[instance_id]
@@ -772,17 +797,19 @@ class DurableRuntime(Generic[S, Ev]):
         with operating(op):
             observer = self._observer
             if observer is None:
-                return await self._leased(op, fn, write_registry, created, settle)
-            observer.operation_started(op)
-            if kind == "due":
-                observer.wakeup_fired(op)
-            try:
                 result = await self._leased(op, fn, write_registry, created, settle)
-            except BaseException as error:
-                observer.operation_ended(op, error)
-                raise
-            observer.operation_ended(op, None)
-            return result
+            else:
+                observer.operation_started(op)
+                if kind == "due":
+                    observer.wakeup_fired(op)
+                try:
+                    result = await self._leased(op, fn, write_registry, created, settle)
+                except BaseException as error:
+                    observer.operation_ended(op, error)
+                    raise
+                observer.operation_ended(op, None)
+        self._note_if_ended(instance_id)
+        return result
 
     async def _leased(
         self,
