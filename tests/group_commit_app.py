@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflows4py import WIO, DurableRuntime, PostgresRuntime, SqliteRuntime, Workflow
+from workflows4py.stores import GroupCommit, PostgresStore, Store
 
 STEPS = 5
 
@@ -132,3 +133,11 @@ async def recover() -> None:
 
 if __name__ == "__main__":
     asyncio.run(run() if sys.argv[1] == "run" else recover())
+
+
+def registry_group(store: Store) -> GroupCommit[Any, Any]:
+    """The group commit that batches the store's registry writes (PostgreSQL has one of its
+    own for them; SQLite's one group holds every write)."""
+    group = store._writes if isinstance(store, PostgresStore) else store._group  # type: ignore[attr-defined]
+    assert isinstance(group, GroupCommit)
+    return group

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from group_commit_app import Count, Counted
+from group_commit_app import Count, Counted, registry_group
 from pg import fresh_schema, require_postgres
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -172,11 +172,8 @@ async def test_two_stores_racing_for_the_same_journals_never_fork_them(
 
 
 def registry_batches(store: Store) -> int:
-    """How many batches of registry writes the store has committed (PostgreSQL has a group
-    commit of its own for them; SQLite's one group holds every write)."""
-    group = store._writes if isinstance(store, PostgresStore) else store._group
-    assert group is not None
-    return group.batches
+    """How many batches of registry writes the store has committed."""
+    return registry_group(store).batches
 
 
 async def test_registry_writes_of_many_instances_commit_together(stores: list[Store]) -> None:

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from group_commit_app import registry_group
 from pg import fresh_schema, require_postgres
 
 from workflows4py.stores import (
-    GroupCommit,
     InstanceKey,
     NewEvent,
     PostgresStore,
@@ -166,13 +166,6 @@ async def a_store(backend: str, batched: bool, tmp_path: Path) -> AsyncIterator[
             yield store
         finally:
             await store.close()
-
-
-def registry_group(store: Store) -> GroupCommit[Any, Any]:
-    """The group commit that batches the store's registry writes."""
-    group = store._writes if isinstance(store, PostgresStore) else store._group  # type: ignore[attr-defined]
-    assert isinstance(group, GroupCommit)
-    return group
 
 
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])

@@ -748,9 +748,7 @@ class DurableRuntime(Generic[S, Ev]):
         self._cache.move_to_end(inner.id)
         while len(self._cache) > self._cache_size:
             evicted, _ = self._cache.popitem(last=False)
-            lock = self._locks.get(evicted)
-            if lock is not None and not lock.locked():
-                del self._locks[evicted]
+            self._forget(evicted)
 
     def _note_if_ended(self, instance_id: str) -> None:
         """If the instance held in memory has ended, count it among the ended ones kept,
